@@ -1,0 +1,251 @@
+"""The S3 blob store: streaming writes as multipart uploads, presigned reads, deletes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from store.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BlobStoreError(RuntimeError):
+    """S3 refused or could not be reached."""
+
+
+def _client_config() -> Config:
+    return Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        max_pool_connections=32,
+    )
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266 attachment header: an ASCII fallback plus the exact UTF-8 name."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class BlobStore:
+    """One long-lived S3 client per process; use as an async context manager."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.s3_endpoint_url and not settings.s3_access_key_id:
+            log.info("no S3 endpoint configured: using the AWS default endpoint")
+        self.bucket = settings.s3_bucket
+        self.part_bytes = settings.upload_part_bytes
+        self.parts_in_flight = settings.upload_parts_in_flight
+        self._session = aioboto3.Session(
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=settings.s3_secret_access_key,
+            region_name=settings.s3_region,
+        )
+        self._endpoint = settings.s3_endpoint_url
+        self._public_endpoint = settings.s3_public_endpoint_url or settings.s3_endpoint_url
+        self._stack = contextlib.AsyncExitStack()
+        self.client: Any = None
+        self._presigner: Any = None
+
+    async def __aenter__(self) -> Self:
+        config = _client_config()
+        self.client = await self._stack.enter_async_context(
+            self._session.client("s3", endpoint_url=self._endpoint, config=config)
+        )
+        self._presigner = (
+            self.client
+            if self._public_endpoint == self._endpoint
+            else await self._stack.enter_async_context(
+                self._session.client("s3", endpoint_url=self._public_endpoint, config=config)
+            )
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
+
+    async def ensure_bucket(self) -> None:
+        try:
+            await self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            await self.client.create_bucket(Bucket=self.bucket)
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        """True when the bucket answers within the timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.client.head_bucket(Bucket=self.bucket)
+            return True
+        except Exception as exc:  # health must report, not raise
+            log.warning("S3 ping failed: %s", exc)
+            return False
+
+    def writer(self, key: str, content_type: str = "application/octet-stream") -> ObjectWriter:
+        return ObjectWriter(self, key, content_type)
+
+    async def presigned_get(
+        self, key: str, expires_in: int, filename: str | None = None, content_type: str | None = None
+    ) -> str:
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
+        if filename is not None:
+            params["ResponseContentDisposition"] = content_disposition(filename)
+        if content_type is not None:
+            params["ResponseContentType"] = content_type
+        return await self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+
+    async def read_chunks(self, key: str, chunk_bytes: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        response = await self.client.get_object(Bucket=self.bucket, Key=key)
+        async with response["Body"] as body:
+            while chunk := await body.read(chunk_bytes):
+                yield chunk
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+
+    async def keys(self, prefix: str) -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        found: list[str] = []
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend(item["Key"] for item in page.get("Contents", []))
+        return found
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under a prefix (a file's original and everything derived from it)."""
+        keys = await self.keys(prefix)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            await self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)
+
+
+class ObjectWriter:
+    """Streams bytes to one object: a single PUT when small, else a multipart upload whose parts
+    go up concurrently (bounded), so memory stays near part size x (parts in flight + 1)."""
+
+    def __init__(self, store: BlobStore, key: str, content_type: str) -> None:
+        self._store = store
+        self.key = key
+        self._content_type = content_type
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._pending: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(store.parts_in_flight)
+        self._next_part = 1
+        self._error: BaseException | None = None
+        self.size = 0
+        self._done = False
+
+    async def write(self, data: bytes | memoryview) -> None:
+        self._buffer += data
+        self.size += len(data)
+        while len(self._buffer) >= self._store.part_bytes:
+            part = bytes(self._buffer[: self._store.part_bytes])
+            del self._buffer[: self._store.part_bytes]
+            await self._send_part(part)
+
+    async def close(self) -> None:
+        """Finish the object; on failure the partial upload is aborted before raising."""
+        try:
+            if self._upload_id is None:
+                await self._store.client.put_object(
+                    Bucket=self._store.bucket,
+                    Key=self.key,
+                    Body=bytes(self._buffer),
+                    ContentType=self._content_type,
+                )
+            else:
+                if self._buffer:
+                    await self._send_part(bytes(self._buffer))
+                await self._drain()
+                parts = sorted(self._parts, key=lambda p: p["PartNumber"])
+                await self._store.client.complete_multipart_upload(
+                    Bucket=self._store.bucket,
+                    Key=self.key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+            self._buffer = bytearray()
+            self._done = True
+        except (BotoCoreError, ClientError) as exc:
+            await self.abort()
+            raise BlobStoreError(f"could not store object: {exc}") from exc
+
+    async def abort(self) -> None:
+        """Leave nothing behind: cancel parts in flight, abort the multipart, delete the object."""
+        for task in self._pending:
+            task.cancel()
+        await asyncio.gather(*self._pending, return_exceptions=True)
+        self._pending.clear()
+        self._buffer = bytearray()
+        client, bucket = self._store.client, self._store.bucket
+        with contextlib.suppress(Exception):
+            if self._upload_id is not None:
+                await client.abort_multipart_upload(Bucket=bucket, Key=self.key, UploadId=self._upload_id)
+        if self._done:
+            with contextlib.suppress(Exception):
+                await client.delete_object(Bucket=bucket, Key=self.key)
+        self._done = False
+
+    async def _send_part(self, part: bytes) -> None:
+        self._raise_failed_part()
+        if self._upload_id is None:
+            try:
+                created = await self._store.client.create_multipart_upload(
+                    Bucket=self._store.bucket, Key=self.key, ContentType=self._content_type
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise BlobStoreError(f"could not start upload: {exc}") from exc
+            self._upload_id = created["UploadId"]
+        await self._slots.acquire()
+        number, self._next_part = self._next_part, self._next_part + 1
+        task = asyncio.create_task(self._upload_part(number, part))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _upload_part(self, number: int, part: bytes) -> None:
+        try:
+            response = await self._store.client.upload_part(
+                Bucket=self._store.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=part,
+            )
+            self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        except Exception as exc:
+            self._error = exc
+            raise
+        finally:
+            self._slots.release()
+
+    async def _drain(self) -> None:
+        await asyncio.gather(*self._pending, return_exceptions=True)
+        self._raise_failed_part()
+
+    def _raise_failed_part(self) -> None:
+        if self._error is not None:
+            raise BlobStoreError(f"could not store a part: {self._error}") from self._error

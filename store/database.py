@@ -1,0 +1,91 @@
+"""The Piccolo engine for Postgres, with pgvector's codec on every connection, and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+from pgvector.asyncpg import register_vector
+from piccolo.engine.postgres import PostgresEngine
+
+from store.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# Any fixed number works; it serialises concurrent `migrate` runs (server, CLI, replicas).
+_MIGRATION_LOCK_ID = 0x5C0F1C5
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    """Teach asyncpg the `vector` type; before the first migration the type does not exist yet."""
+    with contextlib.suppress(ValueError):
+        await register_vector(connection)
+
+
+class ScopixEngine(PostgresEngine):
+    """PostgresEngine whose connections, pooled or not, know pgvector's `vector` type."""
+
+    async def get_new_connection(self) -> asyncpg.Connection:
+        connection = await super().get_new_connection()
+        await _init_connection(connection)
+        return connection
+
+    async def start_connection_pool(self, **kwargs: Any) -> None:
+        await super().start_connection_pool(init=_init_connection, **kwargs)
+
+
+class DatabaseNotConfigured(RuntimeError):
+    """Raised when no database address is known yet."""
+
+
+def make_engine() -> ScopixEngine:
+    """The engine for DATABASE_URL; the database must already be reachable (Piccolo checks at import)."""
+    url = get_settings().database_url
+    if not url:
+        raise DatabaseNotConfigured(
+            "DATABASE_URL is not set: run through `scopix` (which starts the embedded Postgres) "
+            "or set DATABASE_URL to a Postgres with pgvector"
+        )
+    return ScopixEngine(config={"dsn": url})
+
+
+def engine() -> ScopixEngine:
+    """The engine configured in piccolo_conf (imported lazily: the database must be up first)."""
+    from piccolo.engine.finder import engine_finder
+
+    found = engine_finder()
+    if not isinstance(found, ScopixEngine):
+        raise DatabaseNotConfigured("piccolo_conf.DB is not configured")
+    return found
+
+
+async def run_migrations() -> None:
+    """Apply every pending migration, one process at a time."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    connection = await engine().get_new_connection()
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_ID)
+        result = await run_forwards(app_name="all")
+        if not result.success:
+            raise RuntimeError(f"migrations failed: {result.message}")
+    finally:
+        with contextlib.suppress(Exception):
+            await connection.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_ID)
+        await connection.close()
+
+
+async def ping(timeout: float = 2.0) -> bool:
+    """True when the database answers a trivial query within the timeout."""
+    from store.tables import Tenant
+
+    try:
+        async with asyncio.timeout(timeout):
+            await Tenant.raw("SELECT 1")
+        return True
+    except Exception as exc:  # health must report, not raise
+        log.warning("database ping failed: %s", exc)
+        return False

@@ -1,0 +1,219 @@
+"""Queries over the `file` table, always scoped to one tenant."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from piccolo.columns.combination import WhereRaw
+from piccolo.querystring import QueryString
+
+from store.errors import Conflict, NotFound
+from store.tables import File
+
+SORT_COLUMNS = ("created_at", "content_created_at", "title", "size_bytes")
+SEARCH_MODES = ("all", "metadata", "visible_text")
+_TSV = {
+    "all": "(metadata_tsv || content_tsv)",
+    "metadata": "metadata_tsv",
+    "visible_text": "content_tsv",
+}
+# Work that must not have its file pulled from under it.
+_BUSY = ("processing",)
+
+
+@dataclass(frozen=True)
+class FileQuery:
+    """The filters, order and page of a file listing."""
+
+    search: str | None = None
+    search_mode: str = "all"
+    tags: Sequence[str] = ()
+    media_types: Sequence[str] = ()
+    folder_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
+    has_description: bool | None = None
+    ids: Sequence[uuid.UUID] = ()
+    compliance_status: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    sort_by: str | None = None
+    sort_order: str = "desc"
+    limit: int = 20
+    offset: int = 0
+    columns: Sequence[str] = field(default_factory=tuple)
+
+
+def _live(tenant_id: uuid.UUID) -> Any:
+    return (File.tenant == tenant_id) & File.deleted_at.is_null()
+
+
+def _filters(tenant_id: uuid.UUID, q: FileQuery) -> list[Any]:
+    conditions: list[Any] = [_live(tenant_id)]
+    if q.search:
+        conditions.append(WhereRaw(f"{_TSV[q.search_mode]} @@ websearch_to_tsquery('english', {{}})", q.search))
+    if q.tags:
+        conditions.append(WhereRaw("tags && {}::varchar[]", list(q.tags)))
+    if q.media_types:
+        conditions.append(File.media_type.is_in(list(q.media_types)))
+    if q.folder_id is not None:
+        conditions.append(File.folder_id == q.folder_id)
+    if q.project_id is not None:
+        conditions.append(File.project_id == q.project_id)
+    if q.has_description is not None:
+        described = "coalesce(user_description, upload_description) IS NOT NULL"
+        conditions.append(WhereRaw(described if q.has_description else f"NOT ({described})"))
+    if q.ids:
+        conditions.append(File.id.is_in(list(q.ids)))
+    if q.compliance_status is not None:
+        conditions.append(File.compliance_status == q.compliance_status)
+    if q.date_from is not None:
+        conditions.append(File.created_at >= q.date_from)
+    if q.date_to is not None:
+        conditions.append(File.created_at <= q.date_to)
+    return conditions
+
+
+def _order(q: FileQuery) -> list[tuple[QueryString, bool]]:
+    """Relevance first when searching without an explicit sort; missing values sort last; the id
+    breaks ties so that pages are stable."""
+    ascending = q.sort_order == "asc"
+    if q.search and q.sort_by is None:
+        rank = QueryString(f"ts_rank({_TSV[q.search_mode]}, websearch_to_tsquery('english', {{}}))", q.search)
+        return [(rank, False), (QueryString("created_at"), False), (QueryString("id"), False)]
+    column = q.sort_by or "created_at"
+    return [
+        (QueryString(f"({column} IS NULL)"), True),
+        (QueryString(column), ascending),
+        (QueryString("id"), ascending),
+    ]
+
+
+async def list_files(tenant_id: uuid.UUID, q: FileQuery) -> tuple[list[dict[str, Any]], int]:
+    """One page of the tenant's live files and the total number matching."""
+    conditions = _filters(tenant_id, q)
+    query = File.select(*_columns(q.columns)).where(*conditions)
+    for expression, ascending in _order(q):
+        query = query.order_by(expression, ascending=ascending)
+    rows = await query.limit(q.limit).offset(q.offset).output(load_json=True)
+    total = await File.count().where(*conditions)
+    return rows, total
+
+
+def _columns(names: Sequence[str]) -> list[Any]:
+    return [File._meta.get_column_by_name(name) for name in names]
+
+
+async def resolve_id(tenant_id: uuid.UUID, ref: str, *, deleted: bool = False) -> uuid.UUID:
+    """A file id from a full UUID or an 8-character prefix; other tenants' files do not exist here."""
+    alive = File.deleted_at.is_not_null() if deleted else File.deleted_at.is_null()
+    scope = (File.tenant == tenant_id) & alive
+    ref = ref.strip().lower()
+    try:
+        file_id = uuid.UUID(ref)
+    except ValueError:
+        file_id = None
+    if file_id is not None:
+        if await File.exists().where(scope & (File.id == file_id)):
+            return file_id
+        raise NotFound(f"file {ref} not found")
+    if len(ref) != 8 or any(c not in "0123456789abcdef" for c in ref):
+        raise NotFound(f"file {ref} not found")
+    low, high = uuid.UUID(ref + "0" * 24), uuid.UUID(ref + "f" * 24)
+    rows = await File.select(File.id).where(scope & (File.id >= low) & (File.id <= high)).limit(2)
+    if not rows:
+        raise NotFound(f"file {ref} not found")
+    if len(rows) > 1:
+        raise Conflict(f"prefix {ref} matches more than one file; use the full id", code="ambiguous_prefix")
+    return rows[0]["id"]
+
+
+async def get_file(tenant_id: uuid.UUID, ref: str) -> dict[str, Any]:
+    file_id = await resolve_id(tenant_id, ref)
+    row = await File.select().where((File.id == file_id) & (File.tenant == tenant_id)).output(load_json=True).first()
+    if row is None:  # deleted between the two reads
+        raise NotFound(f"file {ref} not found")
+    return row
+
+
+async def find_by_sha256(tenant_id: uuid.UUID, sha256: str) -> uuid.UUID | None:
+    row = await File.select(File.id).where(_live(tenant_id) & (File.sha256 == sha256)).order_by(File.created_at).first()
+    return row["id"] if row else None
+
+
+async def update_file(tenant_id: uuid.UUID, file_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply changes to a live file and return its new row."""
+    rows = await File.update(changes).where(_live(tenant_id) & (File.id == file_id)).returning(*File._meta.columns)
+    if not rows:
+        raise NotFound(f"file {file_id} not found")
+    return rows[0]
+
+
+async def soft_delete(tenant_id: uuid.UUID, file_id: uuid.UUID, now: datetime) -> datetime:
+    """Hide a live file; refused while its text is being extracted or embedded."""
+    rows = (
+        await File.update({File.deleted_at: now, File.updated_at: now})
+        .where(
+            _live(tenant_id)
+            & (File.id == file_id)
+            & (File.text_extraction_status.is_null() | File.text_extraction_status.not_in(list(_BUSY)))
+        )
+        .returning(File.deleted_at)
+    )
+    if rows:
+        return rows[0]["deleted_at"]
+    if await File.exists().where(_live(tenant_id) & (File.id == file_id)):
+        raise Conflict("the file's text is being extracted or embedded; retry when it finishes", code="file_busy")
+    raise NotFound(f"file {file_id} not found")
+
+
+async def restore(tenant_id: uuid.UUID, file_id: uuid.UUID, not_before: datetime, now: datetime) -> None:
+    """Undo a soft delete made after `not_before` (inside the retention window)."""
+    rows = (
+        await File.update({File.deleted_at: None, File.updated_at: now})
+        .where(
+            (File.tenant == tenant_id)
+            & (File.id == file_id)
+            & File.deleted_at.is_not_null()
+            & (File.deleted_at > not_before)
+        )
+        .returning(File.id)
+    )
+    if rows:
+        return
+    if await File.exists().where(_live(tenant_id) & (File.id == file_id)):
+        raise Conflict(f"file {file_id} is not deleted", code="not_deleted")
+    raise NotFound(f"file {file_id} not found or past its restore window")
+
+
+async def expired(deleted_before: datetime, limit: int) -> list[dict[str, Any]]:
+    """Soft-deleted files past retention, oldest first."""
+    return (
+        await File.select(File.id, File.tenant, File.object_key)
+        .where(File.deleted_at.is_not_null() & (File.deleted_at < deleted_before))
+        .order_by(File.deleted_at)
+        .limit(limit)
+    )
+
+
+async def delete_rows(file_ids: Sequence[uuid.UUID]) -> None:
+    if file_ids:
+        await File.delete().where(File.id.is_in(list(file_ids)) & File.deleted_at.is_not_null())
+
+
+async def insert_unless_duplicate(values: dict[str, Any], *, skip_duplicates: bool) -> uuid.UUID | None:
+    """Insert a new file row, or return the id of the tenant's live file with the same SHA-256 when
+    duplicates are to be skipped. Serialised per (tenant, hash) so concurrent uploads agree."""
+    async with File._meta.db.transaction():
+        await File.raw(
+            "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"{values['tenant']}:{values['sha256']}"
+        )
+        if skip_duplicates:
+            existing = await find_by_sha256(values["tenant"], values["sha256"])
+            if existing is not None:
+                return existing
+        await File.insert(File(**values))
+    return None

@@ -1,0 +1,76 @@
+"""The one typed settings object, read once from the environment.
+
+Every setting has an environment variable named ``SCOPIX_<FIELD>`` (upper case), except the
+standard ``DATABASE_URL``. Nothing else in the project reads ``os.environ``: the command line
+resolves the embedded services and exports their addresses here (``export_services``) so that
+child processes (uvicorn, Ray workers) see the same configuration.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+MIB = 1024 * 1024
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    data_dir: Path = Path(".scopix")
+    database_url: str | None = None
+    s3_endpoint_url: str | None = None
+    # Where clients reach S3 when it differs from where the API reaches it (a proxy, a CDN).
+    s3_public_endpoint_url: str | None = None
+    s3_bucket: str = "scopix-uploads"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str = "us-east-1"
+    max_upload_bytes: int = 100 * MIB
+    upload_part_bytes: int = 8 * MIB
+    upload_parts_in_flight: int = 2
+    download_url_seconds: int = 300
+    soft_delete_days: int = 30
+    purge_interval_seconds: int = 3600
+    db_pool_max_size: int = 10
+    log_level: str = "info"
+
+
+_ENV_NAMES = {"database_url": "DATABASE_URL"}
+
+
+def _env_name(field: str) -> str:
+    return _ENV_NAMES.get(field, f"SCOPIX_{field.upper()}")
+
+
+def _decode(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(kind)
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build settings from an environment mapping; unknown values raise a clear error."""
+    raw = {field: environ[_env_name(field)] for field in Settings.__struct_fields__ if environ.get(_env_name(field))}
+    try:
+        return msgspec.convert(raw, Settings, strict=False, dec_hook=_decode)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid setting: {exc}") from exc
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings(os.environ)
+
+
+def export_services(**values: str | Path) -> Settings:
+    """Record resolved service addresses in the environment (for child processes) and reload."""
+    for field, value in values.items():
+        if field not in Settings.__struct_fields__:
+            raise KeyError(field)
+        os.environ[_env_name(field)] = str(value)
+    get_settings.cache_clear()
+    return get_settings()

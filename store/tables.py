@@ -1,0 +1,113 @@
+"""What persists in Postgres. The schema itself is created by the SQL migrations in
+store/migrations (generated search columns and indexes are beyond Piccolo's column types);
+these classes mirror it for queries."""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSONB,
+    UUID,
+    Array,
+    BigInt,
+    Boolean,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+
+class Tenant(Table, tablename="tenant"):
+    id = UUID(primary_key=True)
+    name = Varchar(length=100, unique=True)
+    tier = Varchar(length=20, default="free")
+    created_at = Timestamptz()
+
+
+class ApiKey(Table, tablename="api_key"):
+    """An API key: only its SHA-256 is kept; the prefix lets an operator name it."""
+
+    id = UUID(primary_key=True)
+    tenant = ForeignKey(references=Tenant)
+    prefix = Varchar(length=16, unique=True)
+    key_hash = Varchar(length=64)
+    created_at = Timestamptz()
+    revoked_at = Timestamptz(null=True, default=None)
+    last_used_at = Timestamptz(null=True, default=None)
+
+
+class File(Table, tablename="file"):
+    """One uploaded file of any media type; media-specific columns stay null elsewhere."""
+
+    id = UUID(primary_key=True)
+    tenant = ForeignKey(references=Tenant)
+    media_type = Varchar(length=16)
+    filename = Varchar(length=255)
+    title = Varchar(length=255, null=True, default=None)
+    tags = Array(base_column=Varchar(length=50))
+    size_bytes = BigInt()
+    content_type = Varchar(length=100)
+    format = Varchar(length=16, null=True, default=None)
+    sha256 = Varchar(length=64)
+    object_key = Varchar(length=300)
+    upload_method = Varchar(length=16)
+    storage_target = Varchar(length=16)
+    folder_id = UUID(null=True, default=None)
+    project_id = UUID(null=True, default=None)
+    content_category = Varchar(length=40)
+    auto_describe = Boolean()
+    custom_schema_id = UUID(null=True, default=None)
+    compliance_type = Varchar(length=20, null=True, default=None)
+    compliance_standard = Varchar(length=100, null=True, default=None)
+    compliance_image_type = Varchar(length=20, null=True, default=None)
+    compliance_status = Varchar(length=20, null=True, default=None)
+    # Component statuses: null where the component does not apply to the media type.
+    variant_status = Varchar(length=16, null=True, default=None)
+    description_status = Varchar(length=16, null=True, default=None)
+    text_extraction_status = Varchar(length=16, null=True, default=None)
+    digitization_status = Varchar(length=16, null=True, default=None)
+    video_analysis_status = Varchar(length=16, null=True, default=None)
+    crawl_status = Varchar(length=16, null=True, default=None)
+    error_message = Text(null=True, default=None)
+    # Image facts.
+    dimensions = JSONB(null=True, default=None)
+    variant_count = Integer(null=True, default=None)
+    blur_hash = Varchar(length=100, null=True, default=None)
+    content_created_at = Timestamptz(null=True, default=None)
+    # Descriptions and visible text.
+    upload_description = Text(null=True, default=None)
+    user_description = Text(null=True, default=None)
+    visible_text = Text(null=True, default=None)
+    text_regions = JSONB(null=True, default=None)
+    full_descriptions = JSONB(null=True, default=None)
+    description_error = Text(null=True, default=None)
+    description_generated_at = Timestamptz(null=True, default=None)
+    # Document facts.
+    document_type = Varchar(length=8, null=True, default=None)
+    page_count = Integer(null=True, default=None)
+    chunk_count = Integer(null=True, default=None)
+    extracted_text = Text(null=True, default=None)
+    # Video facts.
+    duration_seconds = DoublePrecision(null=True, default=None)
+    frame_rate = DoublePrecision(null=True, default=None)
+    video_codec = Varchar(length=32, null=True, default=None)
+    resolution = Varchar(length=32, null=True, default=None)
+    # Link facts.
+    source_url = Text(null=True, default=None)
+    domain = Varchar(length=255, null=True, default=None)
+    og_metadata = JSONB(null=True, default=None)
+    favicon_url = Text(null=True, default=None)
+    extracted_images = JSONB(null=True, default=None)
+    extracted_images_count = Integer(null=True, default=None)
+    # Lifecycle.
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    processing_started_at = Timestamptz(null=True, default=None)
+    completed_at = Timestamptz(null=True, default=None)
+    deleted_at = Timestamptz(null=True, default=None)
+
+
+TABLES = (Tenant, ApiKey, File)

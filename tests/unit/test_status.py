@@ -1,0 +1,26 @@
+from store.status import initial_statuses, primary_status, primary_status_of
+
+
+def test_primary_status_rules():
+    assert primary_status(["pending", "pending"]) == "pending"
+    assert primary_status(["queued", "pending"]) == "processing"
+    assert primary_status(["completed", "pending"]) == "processing"
+    assert primary_status(["processing", "failed"]) == "processing"
+    assert primary_status(["completed", "completed"]) == "completed"
+    assert primary_status(["completed", "skipped"]) == "completed"
+    assert primary_status(["failed", "skipped"]) == "failed"
+    assert primary_status(["failed", "completed"]) == "partially_completed"
+    assert primary_status(["skipped", None]) == "completed"
+
+
+def test_primary_status_reads_the_components_of_the_media_type():
+    row = {"media_type": "image", "variant_status": "completed", "description_status": "failed",
+           "text_extraction_status": "pending"}  # fmt: skip
+    assert primary_status_of(row) == "partially_completed"
+
+
+def test_initial_statuses():
+    assert initial_statuses("document", True) == {
+        "text_extraction_status": "pending", "digitization_status": "pending", "description_status": "pending"
+    }  # fmt: skip
+    assert initial_statuses("image", False) == {"variant_status": "pending", "description_status": "skipped"}
