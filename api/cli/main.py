@@ -1,0 +1,134 @@
+"""The `scopix` command: serve, migrate, keys, purge."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from store.services import local_services
+from store.settings import get_settings
+from store.tenants import TIERS
+
+
+def _with_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="where embedded data lives (default: $SCOPIX_DATA_DIR or ./.scopix)"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scopix", description="Self-hostable Files API v2")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API (with embedded Postgres and S3 unless configured)")
+    _with_data_dir(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    _with_data_dir(migrate)
+
+    purge = commands.add_parser("purge", help="remove soft-deleted files past the retention window")
+    _with_data_dir(purge)
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create a tenant if needed and print a new API key")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--tier", choices=TIERS, default=None)
+    _with_data_dir(create)
+    revoke = keys.add_parser("revoke", help="revoke the key with this prefix")
+    revoke.add_argument("prefix")
+    _with_data_dir(revoke)
+    return parser
+
+
+async def _migrate() -> None:
+    import piccolo_conf  # noqa: F401  (the engine needs the database up: import only now)
+    from store.database import run_migrations
+
+    # Piccolo reports progress on stdout; keep stdout for command results.
+    with contextlib.redirect_stdout(sys.stderr):
+        await run_migrations()
+
+
+async def _keys(args: argparse.Namespace) -> None:
+    from store.tenants import create_key, ensure_tenant, revoke_key
+
+    await _migrate()
+    if args.keys_command == "create":
+        tenant = await ensure_tenant(args.tenant, args.tier)
+        key = await create_key(tenant)
+        print(f"tenant {tenant.name} ({tenant.tier}); the key is shown once:")
+        print(key)
+    else:
+        await revoke_key(args.prefix)
+        print(f"revoked {args.prefix}")
+
+
+async def _purge() -> None:
+    from pipelines.purge import purge_expired
+    from store.blobs import BlobStore
+
+    await _migrate()
+    settings = get_settings()
+    async with BlobStore(settings) as blobs:
+        count = await purge_expired(blobs, settings.soft_delete_days)
+    print(f"purged {count} files")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    asyncio.run(_migrate())
+    settings = get_settings()
+    config = uvicorn.Config(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so that embedded servers started here are always stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    logging.basicConfig(
+        level=get_settings().log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from store.errors import DomainError
+
+    try:
+        with local_services(args.data_dir, s3=args.command in ("serve", "purge")):
+            if args.command == "serve":
+                _serve(args)
+            elif args.command == "migrate":
+                asyncio.run(_migrate())
+            elif args.command == "purge":
+                asyncio.run(_purge())
+            else:
+                asyncio.run(_keys(args))
+    except DomainError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

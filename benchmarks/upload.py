@@ -1,0 +1,175 @@
+"""A 100 MB upload through the API (a real `scopix serve` process) against a direct aioboto3
+`put_object` of the same bytes to the same S3, in one run; plus the server's RSS growth.
+
+    .venv/bin/python benchmarks/upload.py [--runs 3] [--mb 100]
+
+The last line of output is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SCOPIX = Path(sys.executable).parent / "scopix"
+
+
+def _payload(size: int) -> Path:
+    """A JPEG header followed by random bytes, written to disk so the client streams it too."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(buffer, format="JPEG")
+    path = Path(tempfile.mkdtemp()) / "payload.jpg"
+    with path.open("wb") as handle:
+        handle.write(buffer.getvalue())
+        remaining = size - buffer.tell()
+        while remaining > 0:
+            block = os.urandom(min(remaining, 1 << 20))
+            handle.write(block)
+            remaining -= len(block)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PeakRss:
+    """Samples a process's RSS every few milliseconds while active."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.005)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _stream_form(path: Path, boundary: str) -> tuple[int, object]:
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n\r\n'.encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    async def body():
+        yield head
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                yield chunk
+        yield tail
+
+    return len(head) + path.stat().st_size + len(tail), body
+
+
+async def _api_upload(base: str, key: str, path: Path) -> float:
+    length, body = _stream_form(path, "benchboundary")
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "multipart/form-data; boundary=benchboundary",
+        "Content-Length": str(length),
+    }
+    async with httpx.AsyncClient(base_url=base, timeout=300) as client:
+        started = time.perf_counter()
+        response = await client.post("/api/v2/files/upload", headers=headers, content=body())
+        elapsed = time.perf_counter() - started
+    if response.status_code != 201:
+        raise RuntimeError(f"upload failed: {response.status_code} {response.text}")
+    return elapsed
+
+
+async def _direct_put(data_dir: Path, path: Path) -> float:
+    sys.path.insert(0, str(ROOT))
+    from store.blobs import BlobStore
+    from store.services import local_services
+
+    with local_services(data_dir) as settings:
+        async with BlobStore(settings) as blobs:
+            data = path.read_bytes()
+            started = time.perf_counter()
+            await blobs.client.put_object(Bucket=blobs.bucket, Key="bench/direct", Body=data)
+            elapsed = time.perf_counter() - started
+            await blobs.client.delete_object(Bucket=blobs.bucket, Key="bench/direct")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--mb", type=int, default=100)
+    args = parser.parse_args()
+    size = args.mb * 1000 * 1000
+    path = _payload(size)
+    data_dir = Path(tempfile.mkdtemp(prefix="scopix-bench-"))
+    port = _free_port()
+    env = {**os.environ, "SCOPIX_LOG_LEVEL": "warning"}
+    server = subprocess.Popen(
+        [str(SCOPIX), "serve", "--data-dir", str(data_dir), "--port", str(port)], env=env, cwd=ROOT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        key = subprocess.run(
+            [str(SCOPIX), "keys", "create", "--tenant", "bench", "--data-dir", str(data_dir)],
+            check=True, capture_output=True, text=True, env=env,
+        ).stdout.strip().splitlines()[-1]  # fmt: skip
+        # Warm up once with a small file: first-request imports and pools are not per-upload memory.
+        asyncio.run(_api_upload(base, key, _payload(2_000_000)))
+        api_times, put_times, growths = [], [], []
+        for _ in range(args.runs):
+            before = psutil.Process(server.pid).memory_info().rss
+            with PeakRss(server.pid) as rss:
+                api_times.append(asyncio.run(_api_upload(base, key, path)))
+            growths.append((rss.peak - before) / (1 << 20))
+            put_times.append(asyncio.run(_direct_put(data_dir, path)))
+        api = size / statistics.median(api_times) / 1e6
+        put = size / statistics.median(put_times) / 1e6
+        result = {
+            "size_mb": args.mb,
+            "api_mb_s": round(api, 1),
+            "s3_put_mb_s": round(put, 1),
+            "ratio": round(api / put, 3),
+            "rss_growth_mb": round(max(growths), 1),
+            "runs": args.runs,
+        }
+        print(f"API {api:.0f} MB/s, direct put_object {put:.0f} MB/s, server RSS growth {max(growths):.1f} MB")
+        print(json.dumps(result))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

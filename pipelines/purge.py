@@ -1,0 +1,42 @@
+"""Soft-deleted files past retention lose their objects, then their rows. Objects go first, so a
+crash in between leaves a row that the next run purges again (S3 deletes are idempotent)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from store import files
+from store.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+
+def file_prefix(object_key: str) -> str:
+    """Everything stored for a file lives under the folder of its original."""
+    return object_key.rsplit("/", 1)[0] + "/"
+
+
+async def purge_expired(blobs: BlobStore, retention_days: int, batch: int = 100) -> int:
+    """Remove every file deleted more than `retention_days` ago; returns how many."""
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    purged = 0
+    while rows := await files.expired(cutoff, batch):
+        for row in rows:
+            await blobs.delete_prefix(file_prefix(row["object_key"]))
+        await files.delete_rows([row["id"] for row in rows])
+        purged += len(rows)
+    if purged:
+        log.info("purged %d files deleted before %s", purged, cutoff.isoformat())
+    return purged
+
+
+async def purge_forever(blobs: BlobStore, retention_days: int, interval_seconds: float) -> None:
+    """The server's periodic purge; a failed round is logged and retried next interval."""
+    while True:
+        try:
+            await purge_expired(blobs, retention_days)
+        except Exception:
+            log.exception("purge round failed")
+        await asyncio.sleep(interval_seconds)

@@ -1,0 +1,39 @@
+"""Small wrappers over the HTTP calls most tests make."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import Caller
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    content: bytes,
+    filename: str = "file.bin",
+    content_type: str = "application/octet-stream",
+    **fields: Any,
+) -> httpx.Response:
+    data = {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in fields.items()}
+    return await client.post(
+        "/api/v2/files/upload",
+        headers=caller.headers,
+        files={"file": (filename, content, content_type)},
+        data=data,
+    )
+
+
+async def uploaded(client: httpx.AsyncClient, caller: Caller, content: bytes, filename: str, **fields: Any) -> str:
+    """Upload and return the new file id, failing loudly otherwise."""
+    response = await upload(client, caller, content, filename, **fields)
+    assert response.status_code == 201, response.text
+    return response.json()["file_id"]
+
+
+async def listing(client: httpx.AsyncClient, caller: Caller, **params: Any) -> dict[str, Any]:
+    response = await client.get("/api/v2/files", headers=caller.headers, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -1,0 +1,102 @@
+"""Session-wide real parts: the embedded Postgres + pgvector and SeaweedFS S3, and the API served
+by uvicorn on a free port, all started once per test session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A tenant and the headers that authenticate as it."""
+
+    tenant_id: uuid.UUID
+    name: str
+    headers: dict[str, str]
+    key: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from store.services import local_services
+
+    with local_services(tmp_path_factory.mktemp("scopix-data")) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="session")
+async def database(services: object) -> None:
+    import piccolo_conf  # noqa: F401  (needs the database up)
+    from store.database import run_migrations
+
+    await run_migrations()
+
+
+@pytest.fixture(scope="session")
+async def server(services: object, database: None) -> AsyncIterator[str]:
+    import uvicorn
+
+    from api.app import create_app
+
+    port = free_port()
+    config = uvicorn.Config(create_app(services, purge=False), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session")
+async def blobs(services: object) -> AsyncIterator[object]:
+    """A client of the same S3, to look behind the API."""
+    from store.blobs import BlobStore
+
+    async with BlobStore(services) as store:
+        await store.ensure_bucket()
+        yield store
+
+
+@pytest.fixture
+async def client(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server, timeout=120) as http:
+        yield http
+
+
+async def new_caller(tier: str | None = None) -> Caller:
+    from store.tenants import create_key, ensure_tenant
+
+    tenant = await ensure_tenant(f"tenant-{uuid.uuid4().hex[:12]}", tier)
+    key = await create_key(tenant)
+    return Caller(tenant.id, tenant.name, {"Authorization": f"Bearer {key}"}, key)
+
+
+@pytest.fixture
+async def alice(database: None) -> Caller:
+    return await new_caller()
+
+
+@pytest.fixture
+async def bob(database: None) -> Caller:
+    return await new_caller()

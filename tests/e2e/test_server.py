@@ -1,0 +1,148 @@
+"""The real `scopix` command: serve on the embedded default, keys while it runs, SIGTERM that stops
+every child, a restart that finds the data again, health that notices S3 going away, and serve
+against configured services that starts nothing embedded."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests import samples
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+SCOPIX = str(Path(sys.executable).parent / "scopix")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPIX_") and k != "DATABASE_URL"}
+    return {**env, "SCOPIX_LOG_LEVEL": "warning", **extra}
+
+
+class Server:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = env or _env()
+        self.process = subprocess.Popen(
+            [SCOPIX, "serve", "--data-dir", str(data_dir), "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.stderr.read().decode()[-3000:]
+            try:
+                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("server did not become healthy")
+
+    def children(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([SCOPIX, *args], env=env or _env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "postgres" / "data" / "postmaster.pid").read_text().splitlines()[0])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_gone(pids: list[int], seconds: float = 30) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.1)
+    return [pid for pid in pids if _alive(pid)]
+
+
+def test_serve_keys_sigterm_and_restart(tmp_path: Path):
+    data_dir = tmp_path / "data"
+    server = Server(data_dir)
+    weed_pid = json.loads((data_dir / "s3" / "server.json").read_text())["pid"]
+    postmaster = _postmaster_pid(data_dir)
+    try:
+        output = _cli("keys", "create", "--tenant", "acme", "--tier", "starter", "--data-dir", str(data_dir))
+        key = output.strip().splitlines()[-1]
+        assert key.startswith("sk_") and " " not in key
+        headers = {"Authorization": f"Bearer {key}"}
+        content = samples.image("JPEG", (320, 200))
+        uploaded = httpx.post(f"{server.base}/api/v2/files/upload", headers=headers, files={"file": ("a.jpg", content)})
+        assert uploaded.status_code == 201, uploaded.text
+        file_id = uploaded.json()["file_id"]
+        redirect = httpx.get(f"{server.base}/api/v2/files/{file_id}/download", headers=headers)
+        assert (
+            hashlib.sha256(httpx.get(redirect.headers["location"]).content).digest() == hashlib.sha256(content).digest()
+        )
+        _cli("migrate", "--data-dir", str(data_dir))
+        assert "purged 0 files" in _cli("purge", "--data-dir", str(data_dir))
+        assert _alive(weed_pid) and _alive(postmaster)  # the commands attached, and left them running
+    finally:
+        assert server.stop() in (0, 130)
+    assert _wait_gone([weed_pid, postmaster]) == []
+
+    again = Server(data_dir)
+    postmaster = _postmaster_pid(data_dir)
+    try:
+        listing = httpx.get(f"{again.base}/api/v2/files", headers=headers).json()
+        assert [item["id"] for item in listing["items"]] == [file_id]
+        redirect = httpx.get(f"{again.base}/api/v2/files/{file_id}/download", headers=headers)
+        assert httpx.get(redirect.headers["location"]).content == content
+
+        # S3 going away turns health to 503.
+        weed = json.loads((data_dir / "s3" / "server.json").read_text())["pid"]
+        os.killpg(weed, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{again.base}/health", timeout=10).status_code != 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        health = httpx.get(f"{again.base}/health", timeout=10)
+        assert health.status_code == 503
+        assert health.json()["s3"] == "unavailable" and health.json()["database"] == "ok"
+    finally:
+        again.stop()
+    assert _wait_gone([postmaster]) == []
+
+
+def test_configured_services_start_nothing_embedded(tmp_path: Path, services):
+    env = _env(
+        DATABASE_URL=services.database_url,
+        SCOPIX_S3_ENDPOINT_URL=services.s3_endpoint_url,
+        SCOPIX_S3_ACCESS_KEY_ID=services.s3_access_key_id,
+        SCOPIX_S3_SECRET_ACCESS_KEY=services.s3_secret_access_key,
+        SCOPIX_S3_BUCKET="configured-bucket",
+    )
+    data_dir = tmp_path / "unused"
+    server = Server(data_dir, env)
+    try:
+        assert server.children() == []
+        assert not (data_dir / "postgres").exists() and not (data_dir / "s3").exists()
+    finally:
+        server.stop()
