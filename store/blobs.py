@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -141,6 +142,48 @@ class BlobStore:
         return len(keys)
 
 
+class _PartBody(io.RawIOBase):
+    """A read-only file over a part's buffer. Handing S3 a file instead of the bytes lets the HTTP
+    client send the part in small pieces; given a bytes object it would copy the unsent part into
+    the socket's buffer, doubling the memory each part in flight costs."""
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self._view = memoryview(data)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, min(len(self._view), base + offset))
+        return self._position
+
+    def close(self) -> None:
+        """Let go of the part's memory now, not when the HTTP client's objects are collected."""
+        self._view.release()
+        super().close()
+
+    def read(self, size: int | None = -1) -> memoryview:  # type: ignore[override]
+        """Slices of the part itself: the request signer and the HTTP client only hash and send
+        what they read, so a copy would be wasted."""
+        stop = len(self._view) if size is None or size < 0 else min(len(self._view), self._position + size)
+        chunk = self._view[self._position : stop]
+        self._position = stop
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
 class ObjectWriter:
     """Streams bytes to one object: a single PUT when small, else a multipart upload whose parts
     go up concurrently (bounded), so memory stays near part size x (parts in flight + 1)."""
@@ -149,7 +192,8 @@ class ObjectWriter:
         self._store = store
         self.key = key
         self._content_type = content_type
-        self._buffer = bytearray()
+        self._buffer = bytearray(store.part_bytes)  # zero pages: only what is written costs memory
+        self._filled = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._pending: set[asyncio.Task[None]] = set()
@@ -160,26 +204,34 @@ class ObjectWriter:
         self._done = False
 
     async def write(self, data: bytes | memoryview) -> None:
-        self._buffer += data
-        self.size += len(data)
-        while len(self._buffer) >= self._store.part_bytes:
-            part = bytes(self._buffer[: self._store.part_bytes])
-            del self._buffer[: self._store.part_bytes]
-            await self._send_part(part)
+        view = memoryview(data)
+        self.size += len(view)
+        while view:
+            taken = min(len(view), len(self._buffer) - self._filled)
+            self._buffer[self._filled : self._filled + taken] = view[:taken]
+            self._filled += taken
+            view = view[taken:]
+            if self._filled == len(self._buffer):
+                # The full buffer itself goes to the part upload (no copy); the next one is made
+                # only once a slot is free, so at most `parts_in_flight + 1` buffers exist.
+                await self._send_part(self._buffer)
+                self._buffer, self._filled = bytearray(self._store.part_bytes), 0
 
     async def close(self) -> None:
         """Finish the object; on failure the partial upload is aborted before raising."""
         try:
             if self._upload_id is None:
-                await self._store.client.put_object(
-                    Bucket=self._store.bucket,
-                    Key=self.key,
-                    Body=bytes(self._buffer),
-                    ContentType=self._content_type,
-                )
+                with _PartBody(self._written()) as body:
+                    await self._store.client.put_object(
+                        Bucket=self._store.bucket,
+                        Key=self.key,
+                        Body=body,
+                        ContentLength=self._filled,
+                        ContentType=self._content_type,
+                    )
             else:
-                if self._buffer:
-                    await self._send_part(bytes(self._buffer))
+                if self._filled:
+                    await self._send_part(self._written())
                 await self._drain()
                 parts = sorted(self._parts, key=lambda p: p["PartNumber"])
                 await self._store.client.complete_multipart_upload(
@@ -188,7 +240,7 @@ class ObjectWriter:
                     UploadId=self._upload_id,
                     MultipartUpload={"Parts": parts},
                 )
-            self._buffer = bytearray()
+            self._buffer, self._filled = bytearray(), 0
             self._done = True
         except (BotoCoreError, ClientError) as exc:
             await self.abort()
@@ -200,7 +252,7 @@ class ObjectWriter:
             task.cancel()
         await asyncio.gather(*self._pending, return_exceptions=True)
         self._pending.clear()
-        self._buffer = bytearray()
+        self._buffer, self._filled = bytearray(), 0
         client, bucket = self._store.client, self._store.bucket
         with contextlib.suppress(Exception):
             if self._upload_id is not None:
@@ -210,7 +262,10 @@ class ObjectWriter:
                 await client.delete_object(Bucket=bucket, Key=self.key)
         self._done = False
 
-    async def _send_part(self, part: bytes) -> None:
+    def _written(self) -> memoryview:
+        return memoryview(self._buffer)[: self._filled]
+
+    async def _send_part(self, part: bytearray | memoryview) -> None:
         self._raise_failed_part()
         if self._upload_id is None:
             try:
@@ -226,20 +281,23 @@ class ObjectWriter:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _upload_part(self, number: int, part: bytes) -> None:
+    async def _upload_part(self, number: int, part: bytearray | memoryview) -> None:
+        body = _PartBody(part)
         try:
             response = await self._store.client.upload_part(
                 Bucket=self._store.bucket,
                 Key=self.key,
                 UploadId=self._upload_id,
                 PartNumber=number,
-                Body=part,
+                Body=body,
+                ContentLength=len(part),
             )
             self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
         except Exception as exc:
             self._error = exc
             raise
         finally:
+            body.close()
             self._slots.release()
 
     async def _drain(self) -> None:

@@ -85,7 +85,9 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.cli.memory import return_large_buffers_to_the_os
 
+    return_large_buffers_to_the_os()
     asyncio.run(_migrate())
     settings = get_settings()
     config = uvicorn.Config(
