@@ -75,6 +75,7 @@ class File(Table, tablename="file"):
     # Image facts.
     dimensions = JSONB(null=True, default=None)
     variant_count = Integer(null=True, default=None)
+    variants = JSONB(null=True, default=None)  # {name: {key, width, height, content_type}}
     blur_hash = Varchar(length=100, null=True, default=None)
     content_created_at = Timestamptz(null=True, default=None)
     # Descriptions and visible text.
@@ -110,4 +111,27 @@ class File(Table, tablename="file"):
     deleted_at = Timestamptz(null=True, default=None)
 
 
-TABLES = (Tenant, ApiKey, File)
+class Job(Table, tablename="job"):
+    """One processing step of one file: a row of the durable queue (see store/jobs.py)."""
+
+    id = UUID(primary_key=True)
+    file_id = ForeignKey(references=File)
+    tenant = UUID()
+    step = Varchar(length=40)
+    lane = Varchar(length=16)
+    status = Varchar(length=16)
+    attempts = Integer(default=0)
+    max_attempts = Integer()
+    available_at = Timestamptz()
+    lease_expires_at = Timestamptz(null=True, default=None)
+    worker_id = Varchar(length=200, null=True, default=None)
+    task_ids = Array(base_column=Text())
+    error = Text(null=True, default=None)
+    payload = JSONB(default="{}")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    started_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None)
+
+
+TABLES = (Tenant, ApiKey, File, Job)

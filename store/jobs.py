@@ -1,0 +1,309 @@
+"""The durable job queue: one `job` row per (file, step), claimed by workers on many machines.
+
+Workers claim rows with `FOR UPDATE SKIP LOCKED` and hold them under a lease that they renew; a
+worker that dies simply lets its lease expire, and the next claim takes the job again as a new
+attempt. Nothing is lost: every job ends `completed`, `failed` or `cancelled`. A worker holds a
+job while the row is `running` under its worker id, even past the lease, until another claims it.
+
+Every function is one transaction (one statement, or several in an explicit transaction), or joins
+the caller's open Piccolo transaction: the upload enqueues the first jobs in the transaction that
+inserts the file row.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from piccolo.columns import Column
+from piccolo.engine.postgres import PostgresTransaction
+
+from store.tables import File
+from store.tables import Job as JobRow
+
+LANES = ("interactive", "backfill")
+STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed job, as a worker needs it."""
+
+    id: uuid.UUID
+    file_id: uuid.UUID
+    tenant_id: uuid.UUID
+    step: str
+    lane: str
+    attempts: int  # attempts started so far, this claim included
+    max_attempts: int
+    payload: dict[str, Any]
+
+
+# The conflict target names the partial unique index, so a second active job for the same
+# (file, step) finds the existing row; the no-op update locks and returns it.
+_ENQUEUE = """
+INSERT INTO job (id, file_id, tenant, step, lane, status, max_attempts, payload, available_at, created_at, updated_at)
+VALUES ({}, {}, {}, {}, {}, 'queued', {}, {}::jsonb, now(), clock_timestamp(), now())
+ON CONFLICT (file_id, step) WHERE status IN ('queued', 'running') DO UPDATE SET updated_at = job.updated_at
+RETURNING id
+"""
+
+# Jobs whose lease expired once too often: their workers keep dying, so retrying is pointless.
+_FAIL_LOST = """
+WITH lost AS (
+    SELECT id FROM job
+    WHERE lane = {} AND status = 'running' AND lease_expires_at <= now() AND attempts >= max_attempts
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE job SET status = 'failed', error = format('lease expired %s times (worker lost)', job.attempts),
+    lease_expires_at = NULL, finished_at = now(), updated_at = now()
+FROM lost WHERE job.id = lost.id
+"""
+
+# One claim of the jobs a condition selects (the two constants below); lane, steps, limit, worker id, lease
+# seconds. A worker claims only the steps it can run (CPU and GPU workers, test engines).
+_CLAIM = """
+WITH picked AS (
+    SELECT id FROM job
+    WHERE lane = {{}} AND step = ANY({{}}::varchar[]) AND {condition}
+    ORDER BY {order}
+    LIMIT {{}}
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE job SET status = 'running', worker_id = {{}}, lease_expires_at = now() + make_interval(secs => {{}}),
+    attempts = job.attempts + 1, started_at = coalesce(job.started_at, now()), updated_at = now()
+FROM picked WHERE job.id = picked.id
+RETURNING job.id, job.file_id, job.tenant, job.step, job.lane, job.attempts, job.max_attempts, job.payload,
+    job.available_at, job.created_at
+"""
+_RECLAIM_EXPIRED = _CLAIM.format(
+    condition="status = 'running' AND lease_expires_at <= now() AND attempts < max_attempts",
+    order="lease_expires_at",
+)
+_CLAIM_QUEUED = _CLAIM.format(condition="status = 'queued' AND available_at <= now()", order="available_at, created_at")
+
+# "Held": running under this worker's id; a job whose lease expired stays held until reclaimed.
+_HELD = "id = {} AND worker_id = {} AND status = 'running'"
+
+_ADD_TASK_ID = f"UPDATE job SET task_ids = array_append(task_ids, {{}}), updated_at = now() WHERE {_HELD}"
+
+_EXTEND = """
+UPDATE job SET lease_expires_at = now() + make_interval(secs => {}), updated_at = now()
+WHERE id = ANY({}) AND worker_id = {} AND status = 'running'
+RETURNING id
+"""
+
+_COMPLETE = f"""
+UPDATE job SET status = 'completed', error = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+WHERE {_HELD}
+RETURNING file_id
+"""
+
+_LOCK_HELD = f"SELECT file_id, attempts, max_attempts FROM job WHERE {_HELD} FOR UPDATE"
+
+_RETRY = """
+UPDATE job SET status = 'queued', error = {}, available_at = now() + make_interval(secs => {}),
+    worker_id = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE id = {}
+"""
+
+_FAIL = """
+UPDATE job SET status = 'failed', error = {}, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+WHERE id = {}
+"""
+
+# The released attempt did not really happen: it is taken back, and so is the start of a job
+# that has none left.
+_RELEASE = """
+UPDATE job SET status = 'queued', available_at = now(), attempts = attempts - 1,
+    started_at = CASE WHEN attempts = 1 THEN NULL ELSE started_at END,
+    worker_id = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE id = ANY({}) AND worker_id = {} AND status = 'running'
+RETURNING id
+"""
+
+_CANCEL = """
+UPDATE job SET status = 'cancelled', finished_at = now(), updated_at = now()
+WHERE file_id = {} AND status = 'queued'
+RETURNING id
+"""
+
+_COUNTS = "SELECT lane, status, count(*) AS n FROM job GROUP BY lane, status"
+
+# Columns a job may set on its file: every column but the primary key.
+_FILE_COLUMNS: dict[str, Column] = {c._meta.name: c for c in File._meta.columns if not c._meta.primary_key}
+
+
+def _transaction() -> PostgresTransaction:
+    """A new transaction, or the caller's when one is open (Piccolo then treats this as a no-op)."""
+    return JobRow._meta.db.transaction()
+
+
+def _check_lane(lane: str) -> None:
+    if lane not in LANES:
+        raise ValueError(f"unknown lane {lane!r}; expected one of {LANES}")
+
+
+def _file_changes(changes: Mapping[str, Any] | None) -> dict[Column, Any]:
+    """The changes keyed by column, refusing names that are not columns of `file` before any SQL
+    is built. Piccolo encodes a dict or list for a JSON column and passes a string as JSON text."""
+    unknown = sorted(set(changes or {}) - set(_FILE_COLUMNS))
+    if unknown:
+        raise ValueError(f"not columns of file: {', '.join(unknown)}")
+    return {_FILE_COLUMNS[name]: value for name, value in (changes or {}).items()}
+
+
+async def _apply_file_changes(file_id: uuid.UUID, changes: dict[Column, Any]) -> None:
+    if changes:
+        await File.update(changes).where(File.id == file_id)
+
+
+def _job(row: Mapping[str, Any]) -> Job:
+    return Job(
+        id=row["id"],
+        file_id=row["file_id"],
+        tenant_id=row["tenant"],
+        step=row["step"],
+        lane=row["lane"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        payload=json.loads(row["payload"]),
+    )
+
+
+async def enqueue(
+    file_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    step: str,
+    *,
+    lane: str = "interactive",
+    max_attempts: int = 3,
+    payload: Mapping[str, Any] | None = None,
+) -> tuple[uuid.UUID, bool]:
+    """(job id, created). When an active (queued/running) job exists for (file, step), returns its id
+    and created=False instead of inserting, so that a file is never processed twice at once."""
+    _check_lane(lane)
+    new_id = uuid.uuid4()
+    rows = await JobRow.raw(
+        _ENQUEUE, new_id, file_id, tenant_id, step, lane, max_attempts, json.dumps(dict(payload or {}))
+    )
+    return rows[0]["id"], rows[0]["id"] == new_id
+
+
+async def claim(worker_id: str, lane: str, limit: int, lease_seconds: float, steps: Collection[str]) -> list[Job]:
+    """Up to `limit` jobs of the lane, now leased to this worker: first those of crashed workers
+    (expired leases, a new attempt each; a job out of attempts fails instead), then the oldest
+    available queued ones. SKIP LOCKED keeps concurrent claimers apart without waiting."""
+    _check_lane(lane)
+    lease = float(lease_seconds)
+    async with _transaction():
+        await JobRow.raw(_FAIL_LOST, lane)
+        names = list(steps)
+        rows = await JobRow.raw(_RECLAIM_EXPIRED, lane, names, limit, worker_id, lease)
+        if len(rows) < limit:
+            rows += await JobRow.raw(_CLAIM_QUEUED, lane, names, limit - len(rows), worker_id, lease)
+    rows.sort(key=lambda row: (row["available_at"], row["created_at"]))
+    return [_job(row) for row in rows]
+
+
+async def add_task_id(job_id: uuid.UUID, worker_id: str, task_id: str) -> None:
+    """Record the Ray task of the current attempt (kept for every attempt: the processing ids)."""
+    await JobRow.raw(_ADD_TASK_ID, task_id, job_id, worker_id)
+
+
+async def extend_leases(job_ids: Collection[uuid.UUID], worker_id: str, lease_seconds: float) -> set[uuid.UUID]:
+    """Heartbeat; returns the ids still held by this worker (a job whose lease was lost is not)."""
+    if not job_ids:
+        return set()
+    rows = await JobRow.raw(_EXTEND, float(lease_seconds), list(job_ids), worker_id)
+    return {row["id"] for row in rows}
+
+
+async def complete(job_id: uuid.UUID, worker_id: str, file_changes: Mapping[str, Any] | None = None) -> bool:
+    """Mark the job completed and apply its results to the file row together; False, with nothing
+    applied, when this worker no longer holds the job (another attempt owns the results)."""
+    changes = _file_changes(file_changes)
+    async with _transaction():
+        rows = await JobRow.raw(_COMPLETE, job_id, worker_id)
+        if not rows:
+            return False
+        await _apply_file_changes(rows[0]["file_id"], changes)
+    return True
+
+
+async def fail(
+    job_id: uuid.UUID,
+    worker_id: str,
+    error: str,
+    *,
+    retryable: bool = True,
+    final_file_changes: Mapping[str, Any] | None = None,
+    backoff_base_seconds: float = 2.0,
+    backoff_max_seconds: float = 300.0,
+) -> str:
+    """After a failed attempt: 'retrying' (queued again after an exponential backoff with jitter),
+    'failed' (out of attempts or not retryable; `final_file_changes` applied to the file row in the
+    same transaction), or 'lost' when this worker no longer holds the job."""
+    changes = _file_changes(final_file_changes)
+    async with _transaction():
+        rows = await JobRow.raw(_LOCK_HELD, job_id, worker_id)
+        if not rows:
+            return "lost"
+        job = rows[0]
+        if retryable and job["attempts"] < job["max_attempts"]:
+            delay = min(backoff_max_seconds, backoff_base_seconds * 2 ** (job["attempts"] - 1))
+            # Jitter spreads the retries of jobs that failed together (a model server restarting).
+            await JobRow.raw(_RETRY, error, delay * random.uniform(1.0, 1.1), job_id)
+            return "retrying"
+        await JobRow.raw(_FAIL, error, job_id)
+        await _apply_file_changes(job["file_id"], changes)
+    return "failed"
+
+
+async def release(job_ids: Collection[uuid.UUID], worker_id: str) -> int:
+    """Graceful shutdown: give this worker's running jobs back to the queue at once, as if never
+    claimed, rather than making them wait for their leases to expire."""
+    if not job_ids:
+        return 0
+    rows = await JobRow.raw(_RELEASE, list(job_ids), worker_id)
+    return len(rows)
+
+
+async def cancel_for_file(file_id: uuid.UUID) -> int:
+    """Cancel the file's queued jobs; running ones are left to finish (their results stay valid)."""
+    rows = await JobRow.raw(_CANCEL, file_id)
+    return len(rows)
+
+
+async def jobs_of_file(file_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every job of the file, oldest first (for the status endpoints)."""
+    return (
+        await JobRow.select()
+        .where(JobRow.file_id == file_id)
+        .order_by(JobRow.created_at)
+        .order_by(JobRow.id)
+        .output(load_json=True)
+    )
+
+
+async def active_job(file_id: uuid.UUID, step: str) -> dict[str, Any] | None:
+    """The queued or running job of the file for that step, if any (there is at most one)."""
+    return (
+        await JobRow.select()
+        .where((JobRow.file_id == file_id) & (JobRow.step == step) & JobRow.status.is_in(list(ACTIVE)))
+        .output(load_json=True)
+        .first()
+    )
+
+
+async def lane_counts() -> dict[str, dict[str, int]]:
+    """{lane: {status: count}} with zeros included, so that monitoring sees every series."""
+    counts = {lane: dict.fromkeys(STATUSES, 0) for lane in LANES}
+    for row in await JobRow.raw(_COUNTS):
+        counts[row["lane"]][row["status"]] = row["n"]
+    return counts
