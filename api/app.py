@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -13,51 +14,60 @@ from litestar.openapi import OpenAPIConfig
 
 from api.auth import PUBLIC, ApiKeyAuth
 from api.controllers.files import FilesController
+from api.controllers.processing import ProcessingController
 from api.controllers.system import health, log_upload_event
 from api.errors import EXCEPTION_HANDLERS
+from cluster.runtime import shutdown_ray
 from pipelines.purge import purge_forever
+from pipelines.worker import engine_for
 from store.blobs import BlobStore
-from store.database import engine
+from store.database import close_pool, engine
 from store.settings import Settings, get_settings
 
 # JSON bodies are small; the upload routes lift this limit and enforce their own.
 MAX_JSON_BODY = 1024 * 1024
 
 
-def create_app(settings: Settings | None = None, *, purge: bool = True) -> Litestar:
-    """The API; `purge=False` leaves the periodic purge to someone else (tests, extra replicas)."""
+@contextlib.asynccontextmanager
+async def _background(work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+    """Run `work(stop)` for the app's lifetime; on shutdown set `stop` and wait for it to finish."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(work(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+def create_app(settings: Settings | None = None, *, purge: bool = True, processing: bool | None = None) -> Litestar:
+    """The API. `purge=False` leaves the periodic purge to someone else (tests, extra replicas);
+    `processing` defaults to settings.serve_engine (False: separate `scopix worker`s do it)."""
     settings = settings or get_settings()
+    run_engine = settings.serve_engine if processing is None else processing
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = engine()
         await db.start_connection_pool(max_size=settings.db_pool_max_size)
-        try:
-            async with BlobStore(settings) as blobs:
-                await blobs.ensure_bucket()
-                app.state.blobs = blobs
-                background = (
-                    asyncio.create_task(
-                        purge_forever(blobs, settings.soft_delete_days, settings.purge_interval_seconds)
-                    )
-                    if purge
-                    else None
-                )
-                try:
-                    yield
-                finally:
-                    if background is not None:
-                        background.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await background
-        finally:
-            await db.close_connection_pool()
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(close_pool, db)
+            blobs = await stack.enter_async_context(BlobStore(settings))
+            await blobs.ensure_bucket()
+            app.state.blobs = blobs
+            if purge:
+                await stack.enter_async_context(_background(lambda stop: purge_forever(blobs, settings, stop)))
+            if run_engine:
+                app.state.engine = engine_for(settings)
+                stack.callback(shutdown_ray)  # after the engine has stopped (LIFO)
+                await stack.enter_async_context(_background(app.state.engine.run))
+            yield
 
     auth = DefineMiddleware(ApiKeyAuth, exclude=["^/schema"], exclude_from_auth_key=PUBLIC)
     return Litestar(
-        route_handlers=[FilesController, health, log_upload_event],
+        route_handlers=[FilesController, ProcessingController, health, log_upload_event],
         lifespan=[lifespan],
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "engine": None}),
         middleware=[auth],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_JSON_BODY,

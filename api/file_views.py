@@ -1,5 +1,5 @@
-"""From file rows to the spec's shapes. Variant URLs arrive with image processing; until a
-variant exists its URL is null, never a link that would not work."""
+"""From file rows to the spec's shapes. Variant URLs are presigned by the caller (api.variant_urls)
+and passed in as `urls`; a variant that does not exist yet has a null URL."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _common(row: Row) -> dict[str, Any]:
     }
 
 
-def list_item(row: Row) -> FileListItem:
+def list_item(row: Row, urls: dict[str, str | None]) -> FileListItem:
     media = row["media_type"]
     extra = {name: row[name] for name in _MEDIA_FIELDS.get(media, ())}
     if media == "document":
@@ -63,9 +63,7 @@ def list_item(row: Row) -> FileListItem:
     return FileListItem(
         **_common(row),
         media_type=media,
-        thumbnail_url=None,
-        medium_url=None,
-        full_url=None,
+        **urls,
         visible_text=row["visible_text"],
         created_at=row["created_at"],
         content_created_at=row["content_created_at"],
@@ -81,7 +79,7 @@ def list_item(row: Row) -> FileListItem:
     )
 
 
-def detail(row: Row) -> FileDetail:
+def detail(row: Row, urls: dict[str, str | None]) -> FileDetail:
     common = {
         **_common(row),
         "file_hash": row["sha256"],
@@ -95,9 +93,7 @@ def detail(row: Row) -> FileDetail:
             **common,
             dimensions=_dimensions(row),
             format=row["format"],
-            full_url=None,
-            thumbnail_url=None,
-            medium_url=None,
+            **urls,
             original_url=download_path(row),
             variant_status=row["variant_status"],
             variant_count=row["variant_count"],
@@ -129,6 +125,6 @@ def detail(row: Row) -> FileDetail:
             resolution=row["resolution"],
             analysis_status=row["video_analysis_status"],
             video_analysis_status=row["video_analysis_status"],
-            thumbnail_url=None,
+            thumbnail_url=urls["thumbnail_url"],
         )
     return LinkFile(**common, **{name: row[name] for name in _MEDIA_FIELDS["link"]}, source_url=row["source_url"])

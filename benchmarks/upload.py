@@ -13,9 +13,7 @@ import asyncio
 import io
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +25,8 @@ import psutil
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-SCOPIX = Path(sys.executable).parent / "scopix"
+sys.path.insert(0, str(ROOT))
+from benchmarks.service import running_service  # noqa: E402
 
 
 def _payload(size: int) -> Path:
@@ -43,12 +42,6 @@ def _payload(size: int) -> Path:
             handle.write(block)
             remaining -= len(block)
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class PeakRss:
@@ -105,7 +98,6 @@ async def _api_upload(base: str, key: str, path: Path) -> float:
 
 
 async def _direct_put(data_dir: Path, path: Path) -> float:
-    sys.path.insert(0, str(ROOT))
     from store.blobs import BlobStore
     from store.services import local_services
 
@@ -126,51 +118,30 @@ def main() -> None:
     args = parser.parse_args()
     size = args.mb * 1000 * 1000
     path = _payload(size)
-    data_dir = Path(tempfile.mkdtemp(prefix="scopix-bench-"))
-    port = _free_port()
-    env = {**os.environ, "SCOPIX_LOG_LEVEL": "warning"}
-    server = subprocess.Popen(
-        [str(SCOPIX), "serve", "--data-dir", str(data_dir), "--port", str(port)], env=env, cwd=ROOT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        key = subprocess.run(
-            [str(SCOPIX), "keys", "create", "--tenant", "bench", "--data-dir", str(data_dir)],
-            check=True, capture_output=True, text=True, env=env,
-        ).stdout.strip().splitlines()[-1]  # fmt: skip
+    with running_service() as service:
         # Warm up once through the multipart path (20 MB): first-use imports, pools and heap growth
-    # are paid once per process, not per upload.
-        asyncio.run(_api_upload(base, key, _payload(20_000_000)))
+        # are paid once per process, not per upload.
+        asyncio.run(_api_upload(service.base, service.key, _payload(20_000_000)))
         api_times, put_times, growths = [], [], []
         for _ in range(args.runs):
-            before = psutil.Process(server.pid).memory_info().rss
-            with PeakRss(server.pid) as rss:
-                api_times.append(asyncio.run(_api_upload(base, key, path)))
+            before = psutil.Process(service.pid).memory_info().rss
+            with PeakRss(service.pid) as rss:
+                api_times.append(asyncio.run(_api_upload(service.base, service.key, path)))
             growths.append((rss.peak - before) / (1 << 20))
-            put_times.append(asyncio.run(_direct_put(data_dir, path)))
-        api = size / statistics.median(api_times) / 1e6
-        put = size / statistics.median(put_times) / 1e6
-        result = {
-            "size_mb": args.mb,
-            "api_mb_s": round(api, 1),
-            "s3_put_mb_s": round(put, 1),
-            "ratio": round(api / put, 3),
-            "rss_growth_mb": round(max(growths), 1),
-            "runs": args.runs,
-        }
-        print("RSS growth per run (MB):", [round(g, 1) for g in growths])
-        print(f"API {api:.0f} MB/s, direct put_object {put:.0f} MB/s, server RSS growth {max(growths):.1f} MB")
-        print(json.dumps(result))
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+            put_times.append(asyncio.run(_direct_put(service.data_dir, path)))
+    api = size / statistics.median(api_times) / 1e6
+    put = size / statistics.median(put_times) / 1e6
+    result = {
+        "size_mb": args.mb,
+        "api_mb_s": round(api, 1),
+        "s3_put_mb_s": round(put, 1),
+        "ratio": round(api / put, 3),
+        "rss_growth_mb": round(max(growths), 1),
+        "runs": args.runs,
+    }
+    print("RSS growth per run (MB):", [round(g, 1) for g in growths])
+    print(f"API {api:.0f} MB/s, direct put_object {put:.0f} MB/s, server RSS growth {max(growths):.1f} MB")
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@ crash in between leaves a row that the next run purges again (S3 deletes are ide
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
 from store import files
 from store.blobs import BlobStore
+from store.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +34,12 @@ async def purge_expired(blobs: BlobStore, retention_days: int, batch: int = 100)
     return purged
 
 
-async def purge_forever(blobs: BlobStore, retention_days: int, interval_seconds: float) -> None:
+async def purge_forever(blobs: BlobStore, settings: Settings, stop: asyncio.Event) -> None:
     """The server's periodic purge; a failed round is logged and retried next interval."""
-    while True:
+    while not stop.is_set():
         try:
-            await purge_expired(blobs, retention_days)
+            await purge_expired(blobs, settings.soft_delete_days)
         except Exception:
             log.exception("purge round failed")
-        await asyncio.sleep(interval_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.purge_interval_seconds)

@@ -89,3 +89,17 @@ async def ping(timeout: float = 2.0) -> bool:
     except Exception as exc:  # health must report, not raise
         log.warning("database ping failed: %s", exc)
         return False
+
+
+async def close_pool(db: PostgresEngine, timeout: float = 10.0) -> None:
+    """Close the pool, waiting at most `timeout` for connections still in use (a request stuck on a
+    dead backend must not hang shutdown); then the remaining connections are terminated."""
+    pool = db.pool
+    if pool is None:
+        return
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except TimeoutError:
+        log.warning("database connections still busy after %.0f s; terminating them", timeout)
+        pool.terminate()
+    db.pool = None

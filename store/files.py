@@ -11,6 +11,7 @@ from typing import Any
 from piccolo.columns.combination import WhereRaw
 from piccolo.querystring import QueryString
 
+from store import jobs
 from store.errors import Conflict, NotFound
 from store.tables import File
 
@@ -204,9 +205,12 @@ async def delete_rows(file_ids: Sequence[uuid.UUID]) -> None:
         await File.delete().where(File.id.is_in(list(file_ids)) & File.deleted_at.is_not_null())
 
 
-async def insert_unless_duplicate(values: dict[str, Any], *, skip_duplicates: bool) -> uuid.UUID | None:
-    """Insert a new file row, or return the id of the tenant's live file with the same SHA-256 when
-    duplicates are to be skipped. Serialised per (tenant, hash) so concurrent uploads agree."""
+async def insert_unless_duplicate(
+    values: dict[str, Any], *, skip_duplicates: bool, steps: Sequence[str] = ()
+) -> uuid.UUID | None:
+    """Insert a new file row and queue its processing steps in one transaction, or return the id
+    of the tenant's live file with the same SHA-256 when duplicates are to be skipped. Serialised
+    per (tenant, hash) so that concurrent uploads agree."""
     async with File._meta.db.transaction():
         await File.raw(
             "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"{values['tenant']}:{values['sha256']}"
@@ -216,4 +220,46 @@ async def insert_unless_duplicate(values: dict[str, Any], *, skip_duplicates: bo
             if existing is not None:
                 return existing
         await File.insert(File(**values))
+        for step in steps:
+            await jobs.enqueue(values["id"], values["tenant"], step)
     return None
+
+
+async def processing_ref(file_id: uuid.UUID) -> dict[str, Any]:
+    """What a processing step needs to know of a file (deleted or not: a restore may follow)."""
+    row = (
+        await File.select(
+            File.id, File.tenant.as_alias("tenant_id"), File.object_key, File.media_type, File.content_type
+        )
+        .where(File.id == file_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"file {file_id} not found")
+    return row
+
+
+async def set_columns(file_id: uuid.UUID, changes: dict[str, Any]) -> None:
+    await File.update({File._meta.get_column_by_name(name): value for name, value in changes.items()}).where(
+        File.id == file_id
+    )
+
+
+_UNFINISHED = " OR ".join(
+    f"{column} IN ('pending', 'queued', 'processing')"
+    for column in ("variant_status", "text_extraction_status", "digitization_status", "video_analysis_status",
+                   "crawl_status", "description_status")
+)  # fmt: skip
+
+
+async def idle_unfinished(tenant_id: uuid.UUID, idle_since: datetime, limit: int) -> list[dict[str, Any]]:
+    """The tenant's live files with unfinished components and no progress (file or job update)
+    since `idle_since`, longest idle first."""
+    last_progress = "greatest(updated_at, (SELECT max(j.updated_at) FROM job j WHERE j.file_id = file.id))"
+    return (
+        await File.select()
+        .where(_live(tenant_id), WhereRaw(f"({_UNFINISHED})"), WhereRaw(f"{last_progress} < {{}}", idle_since))
+        .order_by(QueryString(last_progress))
+        .limit(limit)
+        .output(load_json=True)
+    )

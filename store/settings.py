@@ -35,6 +35,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     soft_delete_days: int = 30
     purge_interval_seconds: int = 3600
     db_pool_max_size: int = 10
+    # Processing: `serve` runs a job engine unless told not to (then run `scopix worker`s).
+    serve_engine: bool = True
+    ray_address: str | None = None
+    ray_num_cpus: int | None = None
+    engine_max_in_flight: int | None = None  # default: the Ray cluster's CPUs
+    engine_lease_seconds: float = 60.0
+    engine_poll_seconds: float = 0.25
+    stuck_minutes: int = 30
     log_level: str = "info"
 
 

@@ -44,9 +44,24 @@ def primary_status_of(row: Mapping[str, object]) -> str:
     return primary_status(components_of(str(row["media_type"]), row).values())
 
 
-def initial_statuses(media_type: str, auto_describe: bool) -> dict[str, str]:
-    """Statuses of a new file: every component pending, description skipped when not wanted."""
-    statuses = dict.fromkeys(COMPONENTS[media_type], "pending")
-    if not auto_describe:
-        statuses["description_status"] = "skipped"
+DESCRIPTION_UNAVAILABLE = "AI descriptions are unavailable: no describe model is configured"
+
+
+def initial_statuses(media_type: str, auto_describe: bool, queued: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Statuses of a new file: components with a queued step `queued`, the others `pending`; the
+    description is `skipped` (when not wanted, or with the reason when no model can make one)."""
+    statuses: dict[str, str | None] = {
+        name: "queued" if name in queued else "pending" for name in COMPONENTS[media_type]
+    }
+    statuses["description_status"] = "skipped"
+    statuses["description_error"] = DESCRIPTION_UNAVAILABLE if auto_describe else None
     return statuses
+
+
+TERMINAL = ("completed", "failed", "partially_completed")
+
+
+def unified_status(primary: str) -> str:
+    """The spec's unified upload + processing status of a stored file (uploads that are still
+    arriving, `uploading`/`confirming`, have no file row yet)."""
+    return "queued" if primary == "pending" else primary

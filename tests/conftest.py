@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ async def server(services: object, database: None) -> AsyncIterator[str]:
     from api.app import create_app
 
     port = free_port()
-    config = uvicorn.Config(create_app(services, purge=False), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(services, purge=False, processing=False)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
@@ -65,6 +67,26 @@ async def server(services: object, database: None) -> AsyncIterator[str]:
         await asyncio.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session")
+async def engine(services, database: None) -> AsyncIterator[object]:
+    """A job engine on a real local Ray (2 CPUs) with the production steps and the test ones;
+    the API server itself runs none, so tests that need processing ask for this."""
+    from cluster.runtime import ensure_ray
+    from pipelines.engine import Engine, EngineConfig
+    from pipelines.steps import STEPS
+    from store.objects import S3Location
+    from tests.integration.engine_steps import TEST_STEPS
+
+    ensure_ray(num_cpus=2)
+    config = EngineConfig(max_in_flight=2, lease_seconds=10, poll_seconds=0.1, backoff_base_seconds=0.2)
+    running = Engine(S3Location.from_settings(services), {**STEPS, **TEST_STEPS}, config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(running.run(stop))
+    yield running
+    stop.set()
     await task
 
 

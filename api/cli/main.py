@@ -1,4 +1,4 @@
-"""The `scopix` command: serve, migrate, keys, purge."""
+"""The `scopix` command: serve, worker, migrate, keys, purge."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     _with_data_dir(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    worker = commands.add_parser("worker", help="run a job engine: claim processing jobs and run them on Ray")
+    _with_data_dir(worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     _with_data_dir(migrate)
@@ -81,6 +84,26 @@ async def _purge() -> None:
     print(f"purged {count} files")
 
 
+async def _worker() -> None:
+    """Run until SIGINT/SIGTERM, then give unfinished jobs back to the queue."""
+    from cluster.runtime import shutdown_ray
+    from pipelines.worker import engine_for
+    from store.database import close_pool, engine
+
+    await _migrate()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    db = engine()
+    await db.start_connection_pool(max_size=4)
+    try:
+        await engine_for(get_settings()).run(stop)
+    finally:
+        shutdown_ray()
+        await close_pool(db)
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -115,9 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     from store.errors import DomainError
 
     try:
-        with local_services(args.data_dir, s3=args.command in ("serve", "purge")):
+        with local_services(args.data_dir, s3=args.command in ("serve", "purge", "worker")):
             if args.command == "serve":
                 _serve(args)
+            elif args.command == "worker":
+                asyncio.run(_worker())
             elif args.command == "migrate":
                 asyncio.run(_migrate())
             elif args.command == "purge":

@@ -27,6 +27,7 @@ from api.schemas.files import (
 )
 from api.uploads.form import boundary_of
 from api.uploads.streaming import receive_upload
+from api.variant_urls import variant_urls
 from store import files
 from store.blobs import content_disposition
 from store.files import FileQuery
@@ -43,7 +44,7 @@ class FilesController(Controller):
     async def upload(self, request: Request[Any, Any, State], state: State) -> FileUploadResponse:
         """Stream one file (multipart/form-data, field `file`) to storage; 201 with the new file."""
         settings: Settings = state.settings
-        return await receive_upload(
+        response = await receive_upload(
             request.stream(),
             request.content_length,
             tenant_of(request),
@@ -51,11 +52,15 @@ class FilesController(Controller):
             state.blobs,
             boundary_of(request.headers.get("content-type")),
         )
+        if state.engine is not None:
+            state.engine.wake()
+        return response
 
     @get("/")
     async def list_files(
         self,
         request: Request[Any, Any, State],
+        state: State,
         search: Annotated[str | None, QueryParameter(min_length=1, max_length=1000)] = None,
         search_mode: FromQuery[Literal["all", "metadata", "visible_text"]] = "all",
         tags: FromQuery[list[str] | None] = None,
@@ -92,7 +97,7 @@ class FilesController(Controller):
         )
         rows, total = await files.list_files(tenant_of(request).id, query)
         return FileList(
-            items=[list_item(row) for row in rows],
+            items=[list_item(row, await variant_urls(state.blobs, row)) for row in rows],
             total_count=total,
             limit=limit,
             offset=offset,
@@ -107,9 +112,10 @@ class FilesController(Controller):
         return await batch_delete(tenant_of(request), data)
 
     @get("/{file_id:str}")
-    async def get_file(self, request: Request[Any, Any, State], file_id: FromPath[str]) -> FileDetail:
+    async def get_file(self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]) -> FileDetail:
         """One file by full id or 8-character prefix, shaped by its media type."""
-        return detail(await files.get_file(tenant_of(request).id, file_id))
+        row = await files.get_file(tenant_of(request).id, file_id)
+        return detail(row, await variant_urls(state.blobs, row))
 
     @get("/{file_id:str}/download", status_code=302)
     async def download(self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]) -> Redirect:

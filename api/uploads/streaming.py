@@ -16,6 +16,7 @@ from api.schemas.files import FileUploadResponse
 from api.uploads.fields import UploadOptions, build_options, parse_field, safe_filename
 from api.uploads.form import FieldCollector, PartEnd, PartStart, form_events
 from pipelines.sniff import ContentInspector, Detected, UnsupportedContent
+from pipelines.steps import STEPS, UPLOAD_STEPS
 from store import files
 from store.blobs import BlobStore, BlobStoreError
 from store.errors import InvalidInput, TooLarge, Unavailable, UnsupportedMedia
@@ -155,7 +156,8 @@ async def receive_upload(
         detected = form.file.identify()
         options = build_options(form.values or {})
         await form.file.store()
-        existing = await _record(file_id, tenant, form.file, detected, options)
+        steps = UPLOAD_STEPS[detected.media_type]
+        existing = await _record(file_id, tenant, form.file, detected, options, steps)
         if existing is not None:
             await form.file.discard()
     except BlobStoreError as exc:
@@ -166,13 +168,18 @@ async def receive_upload(
         if form.file is not None:
             await form.file.discard()
         raise
-    return _response(file_id, existing, detected, options, started)
+    return _response(file_id, existing, detected, options, steps, started)
 
 
 async def _record(
-    file_id: uuid.UUID, tenant: TenantRef, upload: IncomingFile, detected: Detected, options: UploadOptions
+    file_id: uuid.UUID,
+    tenant: TenantRef,
+    upload: IncomingFile,
+    detected: Detected,
+    options: UploadOptions,
+    steps: tuple[str, ...],
 ) -> uuid.UUID | None:
-    """Write the file row; None, or the id of the existing copy when a duplicate is skipped."""
+    """Write the file row and queue its steps; None, or the existing copy's id when skipped."""
     now = datetime.now(UTC)
     values: dict[str, Any] = {
         "id": file_id,
@@ -199,9 +206,9 @@ async def _record(
         "compliance_image_type": options.compliance_image_type if options.compliance_type else None,
         "created_at": now,
         "updated_at": now,
-        **initial_statuses(detected.media_type, options.auto_describe),
+        **initial_statuses(detected.media_type, options.auto_describe, tuple(STEPS[s].component for s in steps)),
     }
-    return await files.insert_unless_duplicate(values, skip_duplicates=options.skip_duplicates)
+    return await files.insert_unless_duplicate(values, skip_duplicates=options.skip_duplicates, steps=steps)
 
 
 def _response(
@@ -209,16 +216,18 @@ def _response(
     existing: uuid.UUID | None,
     detected: Detected,
     options: UploadOptions,
+    steps: tuple[str, ...],
     started: float,
 ) -> FileUploadResponse:
     skipped = existing is not None
+    queued = bool(steps) and not skipped
     return FileUploadResponse(
         file_id=existing or file_id,
         upload_method="STREAMING",
-        status="skipped" if skipped else "completed",
+        status="skipped" if skipped else "processing" if queued else "completed",
         processing_time_ms=round((time.perf_counter() - started) * 1000, 1),
         upload_completed=True,
-        thumbnail_generation_started=False,
+        thumbnail_generation_started=queued and "variants" in steps,
         analysis_started=False,
         skipped=skipped,
         existing_file_id=existing,

@@ -98,6 +98,13 @@ def test_serve_keys_sigterm_and_restart(tmp_path: Path):
         uploaded = httpx.post(f"{server.base}/api/v2/files/upload", headers=headers, files={"file": ("a.jpg", content)})
         assert uploaded.status_code == 201, uploaded.text
         file_id = uploaded.json()["file_id"]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            status = httpx.get(f"{server.base}/api/v2/files/uploads-status/{file_id}", headers=headers).json()
+            if status["is_terminal"]:
+                break
+            time.sleep(0.3)
+        assert status["component_statuses"]["variant_status"] == "completed", status
         redirect = httpx.get(f"{server.base}/api/v2/files/{file_id}/download", headers=headers)
         assert (
             hashlib.sha256(httpx.get(redirect.headers["location"]).content).digest() == hashlib.sha256(content).digest()
@@ -142,7 +149,8 @@ def test_configured_services_start_nothing_embedded(tmp_path: Path, services):
     data_dir = tmp_path / "unused"
     server = Server(data_dir, env)
     try:
-        assert server.children() == []
+        names = {child.name() for child in server.children()}
+        assert not {"postgres", "weed"} & names, names  # (a local Ray runtime is still started)
         assert not (data_dir / "postgres").exists() and not (data_dir / "s3").exists()
     finally:
         server.stop()

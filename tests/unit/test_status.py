@@ -20,7 +20,8 @@ def test_primary_status_reads_the_components_of_the_media_type():
 
 
 def test_initial_statuses():
-    assert initial_statuses("document", True) == {
-        "text_extraction_status": "pending", "digitization_status": "pending", "description_status": "pending"
-    }  # fmt: skip
-    assert initial_statuses("image", False) == {"variant_status": "pending", "description_status": "skipped"}
+    document = initial_statuses("document", True)
+    assert document["text_extraction_status"] == document["digitization_status"] == "pending"
+    assert document["description_status"] == "skipped" and "no describe model" in document["description_error"]
+    image = initial_statuses("image", False, queued=("variant_status",))
+    assert image == {"variant_status": "queued", "description_status": "skipped", "description_error": None}

@@ -1,0 +1,107 @@
+"""Processing routes: image variants, re-triggering them, and the status of a file's processing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Redirect
+
+from api.auth import tenant_of
+from api.processing_views import processing_status, upload_status
+from api.schemas.processing import ProcessingStatus, StuckUploads, TriggerVariantsResult, UploadStatus
+from api.variant_urls import VARIANT_SECONDS, variant_url
+from pipelines.image import VARIANT_SIZES
+from store import files, jobs
+from store.errors import MalformedRequest, NotFound, WrongMediaType
+
+VARIANT_TYPES = ("original", *VARIANT_SIZES)
+
+
+async def _image(request: Request[Any, Any, State], file_id: str) -> dict[str, Any]:
+    row = await files.get_file(tenant_of(request).id, file_id)
+    if row["media_type"] != "image":
+        raise WrongMediaType(f"variants exist for images only; this file is a {row['media_type']}")
+    return row
+
+
+class ProcessingController(Controller):
+    path = "/api/v2/files"
+    tags = ("processing",)
+
+    @get("/{file_id:str}/variant/{variant_type:str}", status_code=302)
+    async def variant(
+        self, request: Request[Any, Any, State], state: State, file_id: FromPath[str], variant_type: FromPath[str]
+    ) -> Redirect:
+        """302 to the variant (or the original) through a URL valid for one hour."""
+        if variant_type not in VARIANT_TYPES:
+            raise MalformedRequest(f"unknown variant {variant_type!r}; one of {', '.join(VARIANT_TYPES)}")
+        row = await _image(request, file_id)
+        if variant_type == "original":
+            url = await state.blobs.presigned_get(row["object_key"], VARIANT_SECONDS, content_type=row["content_type"])
+        else:
+            url = await variant_url(state.blobs, row, variant_type)
+        if url is None:
+            raise NotFound(
+                f"variant {variant_type} does not exist yet (variant_status: {row['variant_status']})",
+                code="variant_not_ready",
+            )
+        return Redirect(url, status_code=302)
+
+    @post("/{file_id:str}/trigger-variants", status_code=200)
+    async def trigger_variants(
+        self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]
+    ) -> TriggerVariantsResult:
+        """Queue variant generation again (recovery after a failure)."""
+        row = await _image(request, file_id)
+        job_id, created = await jobs.enqueue(row["id"], row["tenant"], "variants")
+        if not created:
+            return TriggerVariantsResult(
+                success=True,
+                message="Variant generation already in progress",
+                task_id=f"task_{job_id}",
+                current_status=row["variant_status"],
+                image_id=row["id"],
+                skipped_duplicate=True,
+            )
+        await files.set_columns(row["id"], {"variant_status": "queued", "error_message": None})
+        if state.engine is not None:
+            state.engine.wake()
+        return TriggerVariantsResult(
+            success=True,
+            message="Variant generation triggered",
+            task_id=f"task_{job_id}",
+            current_status="queued",
+            image_id=row["id"],
+        )
+
+    @get("/{file_id:str}/processing-status")
+    async def processing_status(self, request: Request[Any, Any, State], file_id: FromPath[str]) -> ProcessingStatus:
+        """Cross-media processing status with every component's status."""
+        return processing_status(await files.get_file(tenant_of(request).id, file_id))
+
+    @get("/uploads-status/{file_id:str}")
+    async def uploads_status(
+        self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]
+    ) -> UploadStatus:
+        """Unified upload + processing status: components, Ray task ids, retries, stuck or not."""
+        row = await files.get_file(tenant_of(request).id, file_id)
+        stuck_after = timedelta(minutes=state.settings.stuck_minutes)
+        return upload_status(row, await jobs.jobs_of_file(row["id"]), stuck_after, datetime.now(UTC))
+
+    @get("/sessions/stuck")
+    async def stuck(
+        self,
+        request: Request[Any, Any, State],
+        stuck_minutes: Annotated[int, QueryParameter(ge=1)] = 30,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+    ) -> StuckUploads:
+        """Files whose processing has made no progress for `stuck_minutes`."""
+        now = datetime.now(UTC)
+        threshold = timedelta(minutes=stuck_minutes)
+        rows = await files.idle_unfinished(tenant_of(request).id, now - threshold, limit)
+        items = [upload_status(row, await jobs.jobs_of_file(row["id"]), threshold, now) for row in rows]
+        return StuckUploads(stuck_count=len(items), images=items)

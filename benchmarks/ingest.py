@@ -1,0 +1,121 @@
+"""Images per minute through the whole service (upload -> job engine -> Ray -> completed, a real
+`scopix serve`) against the same steps called in-process on the same images (storing the
+original, then the variants step, over a process pool as wide as the Ray runtime), in one run.
+
+    .venv/bin/python benchmarks/ingest.py [--images 40] [--megapixels 2]
+
+The last line of output is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import sys
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.service import running_service  # noqa: E402
+
+WORKERS = 2  # the local Ray runtime's CPUs on this machine, and the baseline's processes
+
+
+def _photos(count: int, megapixels: float) -> list[bytes]:
+    width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+    height = int(width * 3 / 4)
+    rng = np.random.default_rng(7)
+    base = np.linspace(0, 255, width, dtype=np.float32)[None, :, None].repeat(height, 0).repeat(3, 2)
+    photos = []
+    for index in range(count):
+        pixels = np.clip(base + rng.normal(0, 12, base.shape) + index, 0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=88)
+        photos.append(buffer.getvalue())
+    return photos
+
+
+async def _through_the_service(base: str, key: str, photos: list[bytes]) -> float:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
+        started = time.perf_counter()
+        gate = asyncio.Semaphore(4)
+
+        async def send(index: int, photo: bytes) -> str:
+            async with gate:
+                response = await client.post("/api/v2/files/upload", files={"file": (f"{index}.jpg", photo)})
+                response.raise_for_status()
+                return response.json()["file_id"]
+
+        pending = set(await asyncio.gather(*(send(i, p) for i, p in enumerate(photos))))
+        while pending:
+            for file_id in list(pending):
+                status = (await client.get(f"/api/v2/files/uploads-status/{file_id}")).json()
+                if status["is_terminal"]:
+                    if status["unified_status"] != "completed":
+                        raise RuntimeError(f"{file_id}: {status}")
+                    pending.discard(file_id)
+            await asyncio.sleep(0.1)
+        return time.perf_counter() - started
+
+
+def _in_process_one(args: tuple[object, str, bytes]) -> None:
+    from pipelines.step import FileRef
+    from pipelines.variants import make_variants
+    from store.objects import put
+
+    location, key, photo = args
+    put(location, key, photo, "image/jpeg")
+    make_variants(location, FileRef(uuid.uuid4(), uuid.uuid4(), key, "image", "image/jpeg"))
+
+
+def _in_process(data_dir: Path, photos: list[bytes]) -> float:
+    from store.objects import S3Location
+    from store.services import local_services
+
+    with local_services(data_dir) as settings:
+        location = S3Location.from_settings(settings)
+        work = [(location, f"bench/{uuid.uuid4()}/original", photo) for photo in photos]
+        with ProcessPoolExecutor(WORKERS) as pool:
+            list(pool.map(_in_process_one, work[:WORKERS]))  # warm the processes' imports and clients
+            started = time.perf_counter()
+            list(pool.map(_in_process_one, work))
+            return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--megapixels", type=float, default=2.0)
+    args = parser.parse_args()
+    photos = _photos(args.images, args.megapixels)
+    with running_service(ray_num_cpus=str(WORKERS)) as service:
+        asyncio.run(_through_the_service(service.base, service.key, _photos(WORKERS * 2, 0.3)))  # warm Ray
+        service_s = asyncio.run(_through_the_service(service.base, service.key, photos))
+        baseline_s = _in_process(service.data_dir, photos)
+    through_service = args.images / service_s * 60
+    baseline = args.images / baseline_s * 60
+    overhead = 1 - through_service / baseline
+    print(f"service {through_service:.0f} images/min, in-process {baseline:.0f} images/min, overhead {overhead:.0%}")
+    result = {
+        "images": args.images,
+        "megapixels": args.megapixels,
+        "service_images_per_min": round(through_service, 1),
+        "in_process_images_per_min": round(baseline, 1),
+        "ratio": round(through_service / baseline, 3),
+        "overhead": round(overhead, 3),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

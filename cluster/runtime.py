@@ -1,0 +1,60 @@
+"""Connect to a Ray cluster (RAY_ADDRESS via settings) or start a local Ray runtime."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator
+
+import ray
+
+log = logging.getLogger(__name__)
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Start or join Ray once per process. Token auth is off unless RAY_AUTH_MODE says otherwise
+    (a local development runtime); a production cluster sets its own."""
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    with _own_signal_handlers():
+        _init(address, num_cpus)
+    log.info("ray ready: %s", ray.cluster_resources())
+
+
+@contextlib.contextmanager
+def _own_signal_handlers() -> Iterator[None]:
+    """Ray installs a SIGTERM handler that aborts the process; the host process (uvicorn, the
+    worker) has its own graceful shutdown, so its handlers are put back."""
+    main = threading.current_thread() is threading.main_thread()
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+def _init(address: str | None, num_cpus: int | None) -> None:
+    ray.init(
+        address=address,
+        num_cpus=None if address else num_cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+        configure_logging=False,
+        namespace="scopix",
+    )
+
+
+def shutdown_ray() -> None:
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def cluster_cpus() -> int:
+    """Logical CPUs of the connected cluster: how many one-CPU steps can run at once."""
+    return int(ray.cluster_resources().get("CPU", 1))

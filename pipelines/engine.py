@@ -1,0 +1,156 @@
+"""The job engine: claims durable jobs from Postgres and runs their steps as Ray tasks.
+
+Interactive jobs (uploads) are claimed before backfill jobs, and backfill may never take the last
+slot, so a large backlog never delays a new upload. Leases are renewed while a step runs; a
+crashed engine's jobs become claimable when their leases expire; a stopping engine gives its
+unfinished jobs back at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cluster.tasks import cancel, submit, task_id
+from pipelines.step import FileRef, Step, StepFailed
+from store import files, jobs
+from store.objects import S3Location
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    max_in_flight: int = 4
+    lease_seconds: float = 60.0
+    poll_seconds: float = 0.25
+    backoff_base_seconds: float = 2.0
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Engine:
+    def __init__(
+        self,
+        location: S3Location,
+        steps: Mapping[str, Step],
+        config: EngineConfig | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.location = location
+        self.steps = steps
+        self.config = config or EngineConfig()
+        self.worker_id = worker_id or default_worker_id()
+        self._running: dict[uuid.UUID, tuple[jobs.Job, asyncio.Task[None]]] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New work was queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    await self._claim_more()
+                except Exception:
+                    log.exception("claiming jobs failed; retrying")
+                await self._idle(stop)
+        finally:
+            heartbeat.cancel()
+            await self._give_back()
+
+    async def _claim_more(self) -> None:
+        free = self.config.max_in_flight - len(self._running)
+        if free <= 0:
+            return
+        lease, steps = self.config.lease_seconds, tuple(self.steps)
+        claimed = await jobs.claim(self.worker_id, "interactive", free, lease, steps)
+        backfill_running = sum(1 for job, _ in self._running.values() if job.lane == "backfill")
+        # Backfill never takes the last slot, so an upload finds room at once.
+        backfill_room = min(free - len(claimed), max(self.config.max_in_flight - 1, 1) - backfill_running)
+        if backfill_room > 0:
+            claimed += await jobs.claim(self.worker_id, "backfill", backfill_room, lease, steps)
+        for job in claimed:
+            task = asyncio.create_task(self._execute(job))
+            self._running[job.id] = (job, task)
+            task.add_done_callback(lambda _, job_id=job.id: self._finished(job_id))
+
+    def _finished(self, job_id: uuid.UUID) -> None:
+        self._running.pop(job_id, None)
+        self._wake.set()
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        waiter = asyncio.create_task(stop.wait())
+        woken = asyncio.create_task(self._wake.wait())
+        await asyncio.wait({waiter, woken}, timeout=self.config.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        for task in (waiter, woken):
+            task.cancel()
+        self._wake.clear()
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self.config.lease_seconds / 3)
+            if self._running:
+                held = await jobs.extend_leases(list(self._running), self.worker_id, self.config.lease_seconds)
+                for job_id in set(self._running) - held:
+                    log.warning("lost the lease of job %s; abandoning it", job_id)
+                    self._running[job_id][1].cancel()
+
+    async def _execute(self, job: jobs.Job) -> None:
+        step = self.steps.get(job.step)
+        if step is None:
+            await jobs.fail(job.id, self.worker_id, f"unknown step {job.step!r}", retryable=False)
+            return
+        reference = None
+        try:
+            file = await files.processing_ref(job.file_id)
+            await files.set_columns(
+                job.file_id, {step.component: "processing", "processing_started_at": datetime.now(UTC)}
+            )
+            reference = submit(step.run, self.location, FileRef(**file), num_cpus=step.num_cpus)
+            await jobs.add_task_id(job.id, self.worker_id, task_id(reference))
+            result = await reference
+            await jobs.complete(
+                job.id, self.worker_id, {**step.file_changes(result), "completed_at": datetime.now(UTC)}
+            )
+        except asyncio.CancelledError:
+            if reference is not None:
+                cancel(reference)
+            raise
+        except Exception as exc:
+            await self._failed(job, step, exc)
+
+    async def _failed(self, job: jobs.Job, step: Step, exc: Exception) -> None:
+        permanent = isinstance(exc, StepFailed) or isinstance(getattr(exc, "cause", None), StepFailed)
+        cause = getattr(exc, "cause", None) or exc
+        message = str(cause) if permanent else f"{type(cause).__name__}: {cause}"
+        outcome = await jobs.fail(
+            job.id,
+            self.worker_id,
+            message,
+            retryable=not permanent,
+            final_file_changes=step.failure_changes(message),
+            backoff_base_seconds=self.config.backoff_base_seconds,
+        )
+        log.log(logging.WARNING if outcome == "failed" else logging.INFO, "job %s %s: %s", job.id, outcome, message)
+
+    async def _give_back(self) -> None:
+        """Stop: cancel the steps in flight and return their jobs to the queue."""
+        running = dict(self._running)
+        for _, task in running.values():
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(task for _, task in running.values()), return_exceptions=True)
+        if running:
+            await jobs.release(list(running), self.worker_id)

@@ -1,0 +1,20 @@
+"""A job engine with the production steps, on Ray: what `scopix worker` and `scopix serve` run."""
+
+from __future__ import annotations
+
+from cluster.runtime import cluster_cpus, ensure_ray
+from pipelines.engine import Engine, EngineConfig
+from pipelines.steps import STEPS
+from store.objects import S3Location
+from store.settings import Settings
+
+
+def engine_for(settings: Settings) -> Engine:
+    """Joins or starts Ray (blocking, a few seconds on first use) and builds the engine."""
+    ensure_ray(settings.ray_address, settings.ray_num_cpus)
+    config = EngineConfig(
+        max_in_flight=settings.engine_max_in_flight or max(cluster_cpus(), 2),
+        lease_seconds=settings.engine_lease_seconds,
+        poll_seconds=settings.engine_poll_seconds,
+    )
+    return Engine(S3Location.from_settings(settings), STEPS, config)

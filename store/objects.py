@@ -1,0 +1,72 @@
+"""Synchronous S3 access for processing steps, which run in Ray worker processes: a step gets an
+`S3Location` (plain values, cheap to ship) and reads and writes objects by key."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+
+from store.settings import Settings
+
+# Steps read originals of up to 100 MB: small ones stay in memory, larger ones spill to disk.
+SPOOL_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class S3Location:
+    endpoint_url: str | None
+    bucket: str
+    access_key_id: str | None
+    secret_access_key: str | None
+    region: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Location:
+        return cls(
+            endpoint_url=settings.s3_endpoint_url,
+            bucket=settings.s3_bucket,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+            region=settings.s3_region,
+        )
+
+
+@functools.cache
+def _client(location: S3Location) -> Any:
+    """One client per location per worker process (boto3 clients are thread-safe)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=location.endpoint_url,
+        aws_access_key_id=location.access_key_id,
+        aws_secret_access_key=location.secret_access_key,
+        region_name=location.region,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
+
+
+@contextlib.contextmanager
+def opened(location: S3Location, key: str) -> Iterator[IO[bytes]]:
+    """The object as a seekable file, streamed from S3 into a spooled temporary file."""
+    body = _client(location).get_object(Bucket=location.bucket, Key=key)["Body"]
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        shutil.copyfileobj(body, spool, 1024 * 1024)
+        spool.seek(0)
+        yield spool
+
+
+def put(location: S3Location, key: str, data: bytes, content_type: str) -> None:
+    _client(location).put_object(Bucket=location.bucket, Key=key, Body=data, ContentType=content_type)

@@ -1,0 +1,27 @@
+"""A job engine in its own process (run by the tests, then killed): joins the tests' Ray cluster
+and database, runs the test steps with a short lease."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from cluster.runtime import ensure_ray
+from pipelines.engine import Engine, EngineConfig
+from store.objects import S3Location
+from store.services import local_services
+from tests.integration.engine_steps import STALL_STEPS
+
+
+async def main(ray_address: str, lease_seconds: float) -> None:
+    import piccolo_conf  # noqa: F401
+
+    ensure_ray(ray_address)
+    with local_services() as settings:
+        engine = Engine(S3Location.from_settings(settings), STALL_STEPS, EngineConfig(lease_seconds=lease_seconds))
+        print("ready", flush=True)
+        await engine.run(asyncio.Event())
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], float(sys.argv[2])))

@@ -1,0 +1,221 @@
+"""The job engine on a real local Ray: images reach `completed` with their variants, retries,
+a killed worker, lanes, and images that cannot be processed."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import uuid
+import zlib
+
+import httpx
+import pytest
+from PIL import Image
+
+from pipelines.engine import Engine, EngineConfig
+from tests import samples
+from tests.calls import upload, uploaded
+from tests.conftest import Caller
+from tests.integration.engine_steps import STALL_STEPS
+
+pytestmark = pytest.mark.integration
+
+
+async def status(client: httpx.AsyncClient, caller: Caller, file_id: str) -> dict:
+    response = await client.get(f"/api/v2/files/uploads-status/{file_id}", headers=caller.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def until_terminal(client: httpx.AsyncClient, caller: Caller, file_id: str, seconds: float = 60) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        body = await status(client, caller, file_id)
+        if body["is_terminal"]:
+            return body
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not terminal after {seconds} s: {body}")
+
+
+def rotated_photo() -> bytes:
+    """2000x1500 pixels stored, EXIF orientation 6 (displayed 1500x2000); a red band on the
+    stored image's top edge ends up on the right edge when displayed."""
+    image = Image.new("RGB", (2000, 1500), (20, 120, 200))
+    image.paste((255, 0, 0), (0, 0, 2000, 150))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x8769] = {0x9003: "2024:05:06 07:08:09"}
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, exif=exif)
+    return buffer.getvalue()
+
+
+async def test_photo_reaches_completed_with_its_variants(client, alice, engine):
+    response = await upload(client, alice, rotated_photo(), "site.jpg")
+    body = response.json()
+    assert body["status"] == "processing" and body["thumbnail_generation_started"] is True
+    final = await until_terminal(client, alice, body["file_id"])
+    assert final["unified_status"] == "completed"
+    assert final["component_statuses"]["variant_status"] == "completed"
+    assert final["processing_ids"] and final["retry_count"] == 0 and final["is_stuck"] is False
+
+    detail = (await client.get(f"/api/v2/files/{body['file_id']}", headers=alice.headers)).json()
+    assert detail["dimensions"] == {"width": 1500, "height": 2000}
+    assert detail["format"] == "jpeg" and detail["variant_count"] == 5 and detail["blur_hash"]
+    assert detail["content_created_at"].startswith("2024-05-06T07:08:09")
+    assert detail["primary_status"] == "completed"
+    expected = {"tiny_64": 64, "small_256": 256, "medium_750": 750, "large_1024": 1024}
+    async with httpx.AsyncClient() as plain:
+        for name, longest in expected.items():
+            redirect = await client.get(f"/api/v2/files/{body['file_id']}/variant/{name}", headers=alice.headers)
+            assert redirect.status_code == 302
+            image = Image.open(io.BytesIO((await plain.get(redirect.headers["location"])).content))
+            assert image.size == (round(longest * 1500 / 2000), longest), name
+            red, green, _ = image.convert("RGB").getpixel((image.width - 1, image.height // 2))
+            assert red > 200 and green < 80, "orientation applied: the band is on the right"
+        for field in ("thumbnail_url", "medium_url", "full_url"):
+            assert (await plain.get(detail[field])).status_code == 200
+        original = await client.get(f"/api/v2/files/{body['file_id']}/variant/original", headers=alice.headers)
+        assert (await plain.get(original.headers["location"])).content == rotated_photo()
+    listed = (await client.get("/api/v2/files", headers=alice.headers)).json()["items"][0]
+    assert listed["thumbnail_url"] and listed["variant_status"] == "completed"
+
+
+async def test_variant_route_errors(client, alice, engine):
+    document = await uploaded(client, alice, samples.pdf(), "m.pdf")
+    response = await client.get(f"/api/v2/files/{document}/variant/small_256", headers=alice.headers)
+    assert response.status_code == 400 and response.json()["code"] == "wrong_media_type"
+    image = await uploaded(client, alice, samples.image(), "p.jpg")
+    response = await client.get(f"/api/v2/files/{image}/variant/huge_9000", headers=alice.headers)
+    assert response.status_code == 400
+    trigger = await client.post(f"/api/v2/files/{document}/trigger-variants", headers=alice.headers)
+    assert trigger.status_code == 400
+
+
+def _png_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A valid PNG whose header claims 900 megapixels (a few KB on disk)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (width * 3 + 1) * 4)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+async def test_bombs_and_corrupt_images_end_failed_with_a_clear_error(client, alice, engine):
+    photo = samples.image("JPEG", (800, 600))
+    cases = {
+        "bomb.png": (_png_bomb(), "pixels"),
+        "truncated.jpg": (photo[: len(photo) // 2], "truncated"),
+    }
+    for filename, (content, words) in cases.items():
+        file_id = await uploaded(client, alice, content, filename)
+        final = await until_terminal(client, alice, file_id)
+        assert final["component_statuses"]["variant_status"] == "failed", filename
+        assert words in final["error_message"].lower(), final["error_message"]
+        assert final["retry_count"] == 0  # not worth retrying
+
+
+async def test_trigger_variants_requeues_and_reports_duplicates(client, alice, engine):
+    file_id = await uploaded(client, alice, samples.image("PNG", (300, 200)), "p.png")
+    await until_terminal(client, alice, file_id)
+    first = (await client.post(f"/api/v2/files/{file_id}/trigger-variants", headers=alice.headers)).json()
+    second = (await client.post(f"/api/v2/files/{file_id}/trigger-variants", headers=alice.headers)).json()
+    assert first["success"] and first["current_status"] == "queued" and first["image_id"] == file_id
+    if "skipped_duplicate" in second:  # the engine may already have finished the first one
+        assert second["skipped_duplicate"] is True and second["task_id"] == first["task_id"]
+    final = await until_terminal(client, alice, file_id)
+    assert final["component_statuses"]["variant_status"] == "completed"
+    assert len(final["processing_ids"]) >= 2
+
+
+async def wait_for_job(job_id: uuid.UUID, file_id: uuid.UUID, seconds: float = 60) -> dict:
+    from store import jobs
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        row = next(row for row in await jobs.jobs_of_file(file_id) if row["id"] == job_id)
+        if row["status"] in ("completed", "failed", "cancelled"):
+            return row
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"job still {row['status']} after {seconds} s")
+
+
+async def test_a_step_that_fails_twice_then_succeeds_completes_with_two_retries(client, alice, engine):
+    from store import jobs
+    from store.tables import File
+
+    file_id = await uploaded(client, alice, samples.TEXT, "notes.txt")
+    job_id, _ = await jobs.enqueue(uuid.UUID(file_id), alice.tenant_id, "flaky", max_attempts=3)
+    engine.wake()
+    row = await wait_for_job(job_id, uuid.UUID(file_id))
+    assert row["status"] == "completed", row
+    assert row["attempts"] == 3 and len(row["task_ids"]) == 3
+    assert (await status(client, alice, file_id))["retry_count"] == 2
+    stored = await File.select(File.visible_text).where(File.id == uuid.UUID(file_id)).first()
+    assert stored["visible_text"] == "succeeded on attempt 3"
+
+
+async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs, alice, engine):
+    """An engine process takes the job and is SIGKILLed mid-step; once its lease expires another
+    engine claims the job again and completes it."""
+    import ray
+
+    from store import jobs
+
+    file_id = uuid.UUID(await uploaded(client, alice, samples.TEXT, "stall.txt"))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.engine_worker", ray.get_runtime_context().gcs_address, "2"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert worker.stdout.readline().strip() == b"ready"
+        job_id, _ = await jobs.enqueue(file_id, alice.tenant_id, "stall", max_attempts=3)
+        marker = f"files/{alice.tenant_id}/{file_id}/test-stall/"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not await blobs.keys(marker):  # the step is really running
+            await asyncio.sleep(0.1)
+        row = next(row for row in await jobs.jobs_of_file(file_id) if row["id"] == job_id)
+        assert row["status"] == "running" and row["task_ids"], row
+        first_worker = row["worker_id"]
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    successor = Engine(engine.location, STALL_STEPS, EngineConfig(lease_seconds=10, poll_seconds=0.1))
+    stop = asyncio.Event()
+    running = asyncio.create_task(successor.run(stop))
+    try:
+        row = await wait_for_job(job_id, file_id)
+    finally:
+        stop.set()
+        await running
+    assert row["status"] == "completed", row
+    assert (
+        row["worker_id"] == successor.worker_id != first_worker and row["attempts"] == 2 and len(row["task_ids"]) == 2
+    )
+
+
+async def test_a_backfill_backlog_does_not_delay_a_fresh_upload(client, alice, engine):
+    from store import jobs
+
+    backlog_file = uuid.UUID(await uploaded(client, alice, samples.TEXT, "backlog.txt"))
+    others = [uuid.UUID(await uploaded(client, alice, samples.TEXT + bytes([65 + i]), f"b{i}.txt")) for i in range(11)]
+    for file_id in [backlog_file, *others]:
+        await jobs.enqueue(file_id, alice.tenant_id, "sleepy", lane="backfill")
+    engine.wake()
+    await asyncio.sleep(0.5)  # the backlog is now running
+    started = time.monotonic()
+    photo = await uploaded(client, alice, samples.image("JPEG", (640, 480)), "fresh.jpg")
+    final = await until_terminal(client, alice, photo)
+    elapsed = time.monotonic() - started
+    assert final["component_statuses"]["variant_status"] == "completed"
+    counts = (await jobs.lane_counts())["backfill"]
+    assert counts.get("queued", 0) + counts.get("running", 0) > 0, "the backlog was still draining"
+    assert elapsed < 5, f"the upload waited {elapsed:.1f} s behind the backlog"
