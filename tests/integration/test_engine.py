@@ -219,3 +219,36 @@ async def test_a_backfill_backlog_does_not_delay_a_fresh_upload(client, alice, e
     counts = (await jobs.lane_counts())["backfill"]
     assert counts.get("queued", 0) + counts.get("running", 0) > 0, "the backlog was still draining"
     assert elapsed < 5, f"the upload waited {elapsed:.1f} s behind the backlog"
+
+
+async def test_processing_status_and_stuck_uploads(client, alice, bob, engine):
+    from datetime import UTC, datetime, timedelta
+
+    from store.tables import File
+
+    photo = await uploaded(client, alice, samples.image("PNG", (120, 90)), "done.png")
+    await until_terminal(client, alice, photo)
+    status_body = (await client.get(f"/api/v2/files/{photo}/processing-status", headers=alice.headers)).json()
+    assert status_body["primary_status"] == "completed"
+    assert status_body["component_statuses"] == {"variant_status": "completed", "description_status": "skipped"}
+    assert status_body["processing_started_at"] and status_body["completed_at"]
+
+    # A document waits for a pipeline that does not exist yet: no progress, so it is stuck.
+    waiting = await uploaded(client, alice, samples.pdf(), "waiting.pdf")
+    theirs = await uploaded(client, bob, samples.pdf("other"), "theirs.pdf")
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    await File.update({File.updated_at: long_ago}).where(File.id.is_in([uuid.UUID(waiting), uuid.UUID(theirs)]))
+    stuck = (
+        await client.get("/api/v2/files/sessions/stuck", headers=alice.headers, params={"stuck_minutes": 1})
+    ).json()
+    ids = [item["file_id"] for item in stuck["images"]]
+    assert waiting in ids and photo not in ids and theirs not in ids
+    assert stuck["stuck_count"] == len(ids)
+    entry = next(item for item in stuck["images"] if item["file_id"] == waiting)
+    assert entry["is_stuck"] is True and entry["is_terminal"] is False and entry["unified_status"] == "queued"
+    fresh = (
+        await client.get("/api/v2/files/sessions/stuck", headers=alice.headers, params={"stuck_minutes": 30})
+    ).json()
+    assert waiting not in [item["file_id"] for item in fresh["images"]]
+    invalid = await client.get("/api/v2/files/sessions/stuck", headers=alice.headers, params={"stuck_minutes": 0})
+    assert invalid.status_code == 422
