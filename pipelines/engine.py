@@ -1,7 +1,7 @@
 """The job engine: claims durable jobs from Postgres and runs their steps as Ray tasks.
 
-Interactive jobs (uploads) are claimed before backfill jobs, and backfill may never take the last
-slot, so a large backlog never delays a new upload. Leases are renewed while a step runs; a
+Interactive jobs (uploads) are claimed before backfill jobs, and backfill never takes the last of
+several slots, so a large backlog never delays a new upload. Leases are renewed while a step runs; a
 crashed engine's jobs become claimable when their leases expire; a stopping engine gives its
 unfinished jobs back at once.
 """
