@@ -96,7 +96,7 @@ async def _worker() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     db = engine()
-    await db.start_connection_pool(max_size=4)
+    await db.start_connection_pool(min_size=1, max_size=4)
     try:
         await engine_for(get_settings()).run(stop)
     finally:

@@ -154,3 +154,36 @@ def test_configured_services_start_nothing_embedded(tmp_path: Path, services):
         assert not (data_dir / "postgres").exists() and not (data_dir / "s3").exists()
     finally:
         server.stop()
+
+
+def test_worker_processes_jobs_and_stops_on_sigterm(tmp_path: Path):
+    """`serve` without an engine queues the work; a separate `scopix worker` does it."""
+    data_dir = tmp_path / "data"
+    server = Server(data_dir, _env(SCOPIX_SERVE_ENGINE="false"))
+    try:
+        key = _cli("keys", "create", "--tenant", "acme", "--data-dir", str(data_dir)).strip().splitlines()[-1]
+        headers = {"Authorization": f"Bearer {key}"}
+        photo = samples.image("JPEG", (640, 480))
+        file_id = httpx.post(
+            f"{server.base}/api/v2/files/upload", headers=headers, files={"file": ("a.jpg", photo)}
+        ).json()["file_id"]
+        url = f"{server.base}/api/v2/files/uploads-status/{file_id}"
+        time.sleep(1)
+        assert httpx.get(url, headers=headers).json()["component_statuses"]["variant_status"] == "queued"
+        worker = subprocess.Popen(
+            [SCOPIX, "worker", "--data-dir", str(data_dir)],
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not httpx.get(url, headers=headers).json()["is_terminal"]:
+                time.sleep(0.3)
+            assert httpx.get(url, headers=headers).json()["component_statuses"]["variant_status"] == "completed"
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            code = worker.wait(timeout=60)
+        assert code == 0, worker.stderr.read().decode()[-3000:]
+    finally:
+        server.stop()

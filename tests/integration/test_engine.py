@@ -252,3 +252,24 @@ async def test_processing_status_and_stuck_uploads(client, alice, bob, engine):
     assert waiting not in [item["file_id"] for item in fresh["images"]]
     invalid = await client.get("/api/v2/files/sessions/stuck", headers=alice.headers, params={"stuck_minutes": 0})
     assert invalid.status_code == 422
+
+
+async def test_a_stopping_engine_gives_its_running_jobs_back(client, blobs, alice, engine):
+    """What SIGTERM does to `scopix worker`: the step is cancelled and the job is queued again at
+    once, with the attempt not counted."""
+    from store import jobs
+
+    file_id = uuid.UUID(await uploaded(client, alice, samples.TEXT, "stopping.txt"))
+    stopping = Engine(engine.location, STALL_STEPS, EngineConfig(lease_seconds=30, poll_seconds=0.1))
+    stop = asyncio.Event()
+    running = asyncio.create_task(stopping.run(stop))
+    job_id, _ = await jobs.enqueue(file_id, alice.tenant_id, "stall")
+    marker = f"files/{alice.tenant_id}/{file_id}/test-stall/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not await blobs.keys(marker):
+        await asyncio.sleep(0.1)
+    stop.set()
+    await running
+    row = next(row for row in await jobs.jobs_of_file(file_id) if row["id"] == job_id)
+    assert row["status"] == "queued" and row["attempts"] == 0 and row["lease_expires_at"] is None, row
+    assert await jobs.cancel_for_file(file_id) == 1  # tidy: no engine of the session runs "stall"
