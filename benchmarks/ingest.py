@@ -1,6 +1,7 @@
 """Images per minute through the whole service (upload -> job engine -> Ray -> completed, a real
-`scopix serve`) against the same steps called in-process on the same images (storing the
-original, then the variants step, over a process pool as wide as the Ray runtime), in one run.
+`scopix serve`) against the same steps called in-process on the same images (inspecting and
+hashing, storing the original, the variants step; over a process pool as wide as the Ray
+runtime), in one run.
 
     .venv/bin/python benchmarks/ingest.py [--images 40] [--megapixels 2]
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import io
 import json
 import sys
@@ -78,13 +80,18 @@ async def _through_the_service(base: str, key: str, photos: list[bytes]) -> floa
 
 
 def _in_process_one(args: tuple[object, str, bytes]) -> None:
+    """The steps an upload runs, called directly: inspect and hash the bytes, store the original,
+    make the variants. What the service adds on top is orchestration: HTTP, the queue, Ray."""
+    from pipelines.sniff import detect
     from pipelines.step import FileRef
     from pipelines.variants import make_variants
     from store.objects import put
 
     location, key, photo = args
-    put(location, key, photo, "image/jpeg")
-    make_variants(location, FileRef(uuid.uuid4(), uuid.uuid4(), key, "image", "image/jpeg"))
+    detected = detect(photo, "photo.jpg")
+    hashlib.sha256(photo).hexdigest()
+    put(location, key, photo, detected.content_type)
+    make_variants(location, FileRef(uuid.uuid4(), uuid.uuid4(), key, "image", detected.content_type))
 
 
 def _in_process(data_dir: Path, photos: list[bytes]) -> float:
