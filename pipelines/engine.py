@@ -114,10 +114,7 @@ class Engine:
             return
         reference = None
         try:
-            file = await files.processing_ref(job.file_id)
-            await files.set_columns(
-                job.file_id, {step.component: "processing", "processing_started_at": datetime.now(UTC)}
-            )
+            file = await files.start_processing(job.file_id, step.component, datetime.now(UTC))
             reference = submit(step.run, self.location, FileRef(**file), num_cpus=step.num_cpus)
             await jobs.add_task_id(job.id, self.worker_id, task_id(reference))
             result = await reference

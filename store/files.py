@@ -225,17 +225,18 @@ async def insert_unless_duplicate(
     return None
 
 
-async def processing_ref(file_id: uuid.UUID) -> dict[str, Any]:
-    """What a processing step needs to know of a file (deleted or not: a restore may follow)."""
-    row = (
-        await File.select(
-            File.id, File.tenant.as_alias("tenant_id"), File.object_key, File.media_type, File.content_type
-        )
+async def start_processing(file_id: uuid.UUID, component: str, now: datetime) -> dict[str, Any]:
+    """Mark a component `processing` and return what a step needs to know of the file, in one
+    round trip (deleted or not: a restore may follow)."""
+    rows = (
+        await File.update({File._meta.get_column_by_name(component): "processing", File.processing_started_at: now})
         .where(File.id == file_id)
-        .first()
+        .returning(File.id, File.tenant, File.object_key, File.media_type, File.content_type)
     )
-    if row is None:
+    if not rows:
         raise NotFound(f"file {file_id} not found")
+    row = rows[0]
+    row["tenant_id"] = row.pop("tenant")
     return row
 
 

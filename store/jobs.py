@@ -282,13 +282,24 @@ async def cancel_for_file(file_id: uuid.UUID) -> int:
 
 async def jobs_of_file(file_id: uuid.UUID) -> list[dict[str, Any]]:
     """Every job of the file, oldest first (for the status endpoints)."""
-    return (
+    return (await jobs_of_files([file_id]))[file_id]
+
+
+async def jobs_of_files(file_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Every job of each file, oldest first, in one query (status listings of many files)."""
+    grouped: dict[uuid.UUID, list[dict[str, Any]]] = {file_id: [] for file_id in file_ids}
+    if not grouped:
+        return grouped
+    rows = (
         await JobRow.select()
-        .where(JobRow.file_id == file_id)
+        .where(JobRow.file_id.is_in(list(grouped)))
         .order_by(JobRow.created_at)
         .order_by(JobRow.id)
         .output(load_json=True)
     )
+    for row in rows:
+        grouped[row["file_id"]].append(row)
+    return grouped
 
 
 async def active_job(file_id: uuid.UUID, step: str) -> dict[str, Any] | None:

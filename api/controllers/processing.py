@@ -103,5 +103,6 @@ class ProcessingController(Controller):
         now = datetime.now(UTC)
         threshold = timedelta(minutes=stuck_minutes)
         rows = await files.idle_unfinished(tenant_of(request).id, now - threshold, limit)
-        items = [upload_status(row, await jobs.jobs_of_file(row["id"]), threshold, now) for row in rows]
+        job_rows = await jobs.jobs_of_files([row["id"] for row in rows])
+        items = [upload_status(row, job_rows[row["id"]], threshold, now) for row in rows]
         return StuckUploads(stuck_count=len(items), images=items)
