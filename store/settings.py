@@ -43,6 +43,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     engine_lease_seconds: float = 60.0
     engine_poll_seconds: float = 0.25
     stuck_minutes: int = 30
+    # Models (models/registry.py): None is the task's default; else a registered id, a local directory or a
+    # hub id already in the local Hugging Face cache.
+    embed_text_model: str | None = None
+    # Model actors: their share of a node (fractional: on 2 cores a whole CPU each would starve Ray's
+    # tasks), torch threads (None: every usable core), and retirement after N batches (None: never).
+    model_actor_num_cpus: float = 0.5
+    model_actor_num_gpus: float = 0.0
+    model_actor_threads: int | None = None
+    model_actor_max_batches: int | None = None
+    # Chunks for retrieval, in the embedder's tokens.
+    chunk_max_tokens: int = 256
+    chunk_overlap_tokens: int = 32
     log_level: str = "info"
 
 

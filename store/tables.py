@@ -91,6 +91,8 @@ class File(Table, tablename="file"):
     page_count = Integer(null=True, default=None)
     chunk_count = Integer(null=True, default=None)
     extracted_text = Text(null=True, default=None)
+    language = Varchar(length=16, null=True, default=None)
+    embedding_status = Varchar(length=16, null=True, default=None)  # of the document's chunks
     # Video facts.
     duration_seconds = DoublePrecision(null=True, default=None)
     frame_rate = DoublePrecision(null=True, default=None)
@@ -134,4 +136,21 @@ class Job(Table, tablename="job"):
     finished_at = Timestamptz(null=True, default=None)
 
 
-TABLES = (Tenant, ApiKey, File, Job)
+class Chunk(Table, tablename="chunk"):
+    """A retrieval chunk of a document; its vectors are in chunk_embedding (store/embeddings.py)."""
+
+    id = UUID(primary_key=True)
+    file_id = ForeignKey(references=File)
+    tenant = UUID()
+    chunk_index = Integer()
+    content = Text()
+    chunk_type = Varchar(length=16)
+    heading_hierarchy = Array(base_column=Text())
+    page_numbers = Array(base_column=Integer())
+    token_count = Integer()
+    embedding_status = Varchar(length=16, default="pending")
+
+
+# Also in the schema, queried in SQL by store/documents.py and store/embeddings.py: document_page (keyed
+# by file and page number), chunk_embedding (pgvector) and embedding_space.
+TABLES = (Tenant, ApiKey, File, Job, Chunk)

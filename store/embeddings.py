@@ -1,0 +1,169 @@
+"""Chunk embeddings in pgvector, one space per model, and the tenant-scoped nearest-neighbour search over them.
+
+Every row carries its `model_id`; a space gets a partial HNSW index on `embedding::vector(dim)` for its model
+when it is first written (`ensure_space`). A search names its model, so spaces never mix.
+
+Filtered HNSW scans can return fewer rows than LIMIT when the filter (the tenant) is selective: the graph
+walk stops after `ef_search` candidates. So a tenant with few vectors (or a search scoped to documents) is
+searched exactly (a sequential distance over its rows through the (model_id, tenant) index: exact, and fast
+at that size), and a large tenant through HNSW with pgvector's iterative scans (`relaxed_order`), which keep
+walking the graph until LIMIT rows pass the filter; the outer query restores the exact order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from store.tables import Chunk
+
+EXACT_MAX_ROWS = 10_000  # a tenant with at most this many vectors in the space is searched exactly
+EF_SEARCH = 100
+MAX_SCAN_TUPLES = 40_000
+
+
+@dataclass(frozen=True)
+class Match:
+    chunk_id: uuid.UUID
+    file_id: uuid.UUID
+    similarity: float  # cosine similarity, 1 = same direction
+
+
+def index_name(model_id: str) -> str:
+    return f"chunk_embedding_hnsw_{hashlib.sha256(model_id.encode()).hexdigest()[:16]}"
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (index predicates and planner-visible constants cannot be bind parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+async def ensure_space(model_id: str, dimension: int) -> None:
+    """Register the model's space and build its HNSW index, once; a space's dimension never changes."""
+    name = index_name(model_id)
+    async with Chunk._meta.db.transaction():
+        await Chunk.raw("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"space:{model_id}")
+        rows = await Chunk.raw("SELECT dimension FROM embedding_space WHERE model_id = {}", model_id)
+        if rows:
+            if rows[0]["dimension"] != dimension:
+                raise ValueError(f"{model_id} is stored with {rows[0]['dimension']} dimensions, not {dimension}")
+            return
+        await Chunk.raw(
+            f"CREATE INDEX IF NOT EXISTS {name} ON chunk_embedding USING hnsw "
+            f"((embedding::vector({int(dimension)})) vector_cosine_ops) WHERE model_id = {_literal(model_id)}"
+        )
+        await Chunk.raw(
+            "INSERT INTO embedding_space (model_id, dimension, index_name) VALUES ({}, {}, {})",
+            model_id,
+            dimension,
+            name,
+        )
+
+
+async def save(
+    model_id: str, tenant_id: uuid.UUID, file_id: uuid.UUID, chunk_ids: Sequence[uuid.UUID], vectors: np.ndarray
+) -> None:
+    """Store the vectors of a document's chunks in the model's space and mark the chunks embedded; joins the
+    caller's transaction. Saving again replaces (an interrupted job that runs twice writes the same rows)."""
+    async with Chunk._meta.db.transaction():
+        await Chunk.raw(
+            """
+            INSERT INTO chunk_embedding (chunk_id, model_id, tenant, file_id, embedding)
+            SELECT e.chunk_id, {}, {}, {}, e.embedding::vector
+            FROM unnest({}::uuid[], {}::text[]) AS e(chunk_id, embedding)
+            ON CONFLICT (chunk_id, model_id) DO UPDATE SET embedding = excluded.embedding, created_at = now()
+            """,
+            model_id,
+            tenant_id,
+            file_id,
+            list(chunk_ids),
+            [_text(vector) for vector in vectors],  # asyncpg's pgvector codec encodes no arrays of vectors
+        )
+        await Chunk.update({Chunk.embedding_status: "completed"}).where(Chunk.id.is_in(list(chunk_ids)))
+
+
+def _text(vector: np.ndarray) -> str:
+    """pgvector's text form, exact for float32."""
+    return "[" + ",".join(repr(float(x)) for x in np.asarray(vector, np.float32)) + "]"
+
+
+async def unembedded(file_id: uuid.UUID, model_id: str) -> list[dict[str, Any]]:
+    """The document's chunks without a vector in the model's space (id, content, heading_hierarchy)."""
+    return await Chunk.raw(
+        """
+        SELECT c.id, c.content, c.heading_hierarchy FROM chunk c
+        WHERE c.file_id = {} AND NOT EXISTS (
+            SELECT 1 FROM chunk_embedding e WHERE e.chunk_id = c.id AND e.model_id = {})
+        ORDER BY c.chunk_index
+        """,
+        file_id,
+        model_id,
+    )
+
+
+async def vectors_of(file_id: uuid.UUID, model_id: str) -> dict[uuid.UUID, list[float]]:
+    rows = await Chunk.raw(
+        "SELECT chunk_id, embedding FROM chunk_embedding WHERE file_id = {} AND model_id = {}", file_id, model_id
+    )
+    return {row["chunk_id"]: row["embedding"].to_list() for row in rows}
+
+
+_LIVE_FILE = "NOT EXISTS (SELECT 1 FROM file f WHERE f.id = e.file_id AND f.deleted_at IS NOT NULL)"
+
+
+async def search(
+    tenant_id: uuid.UUID,
+    model_id: str,
+    dimension: int,
+    query: np.ndarray,
+    limit: int,
+    *,
+    similarity_threshold: float = 0.0,
+    document_ids: Sequence[uuid.UUID] | None = None,
+) -> list[Match]:
+    """The tenant's `limit` chunks nearest to `query` in the model's space (live files only), most similar
+    first, at least `similarity_threshold` similar; `document_ids` restricts to those documents."""
+    vector = np.asarray(query, np.float32)
+    model = _literal(model_id)
+    where = [f"e.model_id = {model}", "e.tenant = {}", _LIVE_FILE]
+    args: list[Any] = [tenant_id]
+    if document_ids is not None:
+        where.append("e.file_id = ANY({}::uuid[])")
+        args.append(list(document_ids))
+    exact = document_ids is not None or await _tenant_rows(tenant_id, model, EXACT_MAX_ROWS + 1) <= EXACT_MAX_ROWS
+    # The HNSW index serves only its own expression, the cast; the exact path orders by the plain distance.
+    cast = f"::vector({int(dimension)})"
+    distance = "e.embedding <=> {}" if exact else f"(e.embedding{cast}) <=> {{}}{cast}"
+    sql = f"""
+        WITH nearest AS MATERIALIZED (
+            SELECT e.chunk_id, e.file_id, {distance} AS distance FROM chunk_embedding e
+            WHERE {" AND ".join(where)} ORDER BY distance LIMIT {{}}
+        )
+        SELECT chunk_id, file_id, 1 - distance AS similarity FROM nearest
+        WHERE 1 - distance >= {{}} ORDER BY distance, chunk_id
+    """
+    async with Chunk._meta.db.transaction():
+        if not exact:
+            await Chunk.raw(
+                "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+                f" set_config('hnsw.ef_search', '{EF_SEARCH}', true),"
+                f" set_config('hnsw.max_scan_tuples', '{MAX_SCAN_TUPLES}', true)"
+            )
+        rows = await Chunk.raw(sql, vector, *args, limit, float(similarity_threshold))
+    return [Match(row["chunk_id"], row["file_id"], float(row["similarity"])) for row in rows]
+
+
+async def _tenant_rows(tenant_id: uuid.UUID, model: str, cap: int) -> int:
+    """How many vectors the tenant has in the space, counted up to `cap` (an index-only scan)."""
+    rows = await Chunk.raw(
+        f"SELECT count(*) AS n FROM (SELECT 1 FROM chunk_embedding e WHERE e.model_id = {model}"
+        " AND e.tenant = {} LIMIT {}) AS capped",
+        tenant_id,
+        cap,
+    )
+    return rows[0]["n"]
