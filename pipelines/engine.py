@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from cluster.tasks import cancel, submit, task_id
 from pipelines.step import FileRef, Step, StepFailed
@@ -112,23 +113,34 @@ class Engine:
         if step is None:
             await jobs.fail(job.id, self.worker_id, f"unknown step {job.step!r}", retryable=False)
             return
+        file: FileRef | None = None
         reference = None
         try:
-            file = await files.start_processing(job.file_id, step.component, datetime.now(UTC))
-            reference = submit(step.run, self.location, FileRef(**file), num_cpus=step.num_cpus)
-            await jobs.add_task_id(job.id, self.worker_id, task_id(reference))
-            result = await reference
+            file = FileRef(**await files.start_processing(job.file_id, step.components, datetime.now(UTC)))
+            if step.run_inline is not None:
+                result = await step.run_inline(file, *step.args)
+            else:
+                reference = submit(step.run, self.location, file, *step.args, num_cpus=step.num_cpus)
+                await jobs.add_task_id(job.id, self.worker_id, task_id(reference))
+                result = await reference
+            follow_ups = step.follow_ups(result)
             await jobs.complete(
-                job.id, self.worker_id, {**step.file_changes(result), "completed_at": datetime.now(UTC)}
+                job.id,
+                self.worker_id,
+                {**step.file_changes(result), "completed_at": datetime.now(UTC)},
+                also=None if step.save is None else partial(step.save, file, result),
+                follow_ups=follow_ups,
             )
+            if follow_ups:
+                self.wake()
         except asyncio.CancelledError:
             if reference is not None:
                 cancel(reference)
             raise
         except Exception as exc:
-            await self._failed(job, step, exc)
+            await self._failed(job, step, file, exc)
 
-    async def _failed(self, job: jobs.Job, step: Step, exc: Exception) -> None:
+    async def _failed(self, job: jobs.Job, step: Step, file: FileRef | None, exc: Exception) -> None:
         permanent = isinstance(exc, StepFailed) or isinstance(getattr(exc, "cause", None), StepFailed)
         cause = getattr(exc, "cause", None) or exc
         message = str(cause) if permanent else f"{type(cause).__name__}: {cause}"
@@ -138,6 +150,7 @@ class Engine:
             message,
             retryable=not permanent,
             final_file_changes=step.failure_changes(message),
+            on_final=None if step.on_failure is None or file is None else partial(step.on_failure, file),
             backoff_base_seconds=self.config.backoff_base_seconds,
         )
         log.log(logging.WARNING if outcome == "failed" else logging.INFO, "job %s %s: %s", job.id, outcome, message)

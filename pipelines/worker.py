@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cluster.runtime import cluster_cpus, ensure_ray
 from pipelines.engine import Engine, EngineConfig
-from pipelines.steps import STEPS
+from pipelines.steps import steps_for
 from store.objects import S3Location
 from store.settings import Settings
 
@@ -17,4 +17,4 @@ def engine_for(settings: Settings) -> Engine:
         lease_seconds=settings.engine_lease_seconds,
         poll_seconds=settings.engine_poll_seconds,
     )
-    return Engine(S3Location.from_settings(settings), STEPS, config)
+    return Engine(S3Location.from_settings(settings), steps_for(settings), config)

@@ -161,6 +161,7 @@ async def soft_delete(tenant_id: uuid.UUID, file_id: uuid.UUID, now: datetime) -
             _live(tenant_id)
             & (File.id == file_id)
             & (File.text_extraction_status.is_null() | File.text_extraction_status.not_in(list(_BUSY)))
+            & (File.embedding_status.is_null() | File.embedding_status.not_in(list(_BUSY)))
         )
         .returning(File.deleted_at)
     )
@@ -225,13 +226,14 @@ async def insert_unless_duplicate(
     return None
 
 
-async def start_processing(file_id: uuid.UUID, component: str, now: datetime) -> dict[str, Any]:
-    """Mark a component `processing` and return what a step needs to know of the file, in one
+async def start_processing(file_id: uuid.UUID, components: Sequence[str], now: datetime) -> dict[str, Any]:
+    """Mark components `processing` and return what a step needs to know of the file, in one
     round trip (deleted or not: a restore may follow)."""
+    marked = {File._meta.get_column_by_name(component): "processing" for component in components}
     rows = (
-        await File.update({File._meta.get_column_by_name(component): "processing", File.processing_started_at: now})
+        await File.update({**marked, File.processing_started_at: now})
         .where(File.id == file_id)
-        .returning(File.id, File.tenant, File.object_key, File.media_type, File.content_type)
+        .returning(File.id, File.tenant, File.object_key, File.media_type, File.content_type, File.document_type)
     )
     if not rows:
         raise NotFound(f"file {file_id} not found")
@@ -248,8 +250,8 @@ async def set_columns(file_id: uuid.UUID, changes: dict[str, Any]) -> None:
 
 _UNFINISHED = " OR ".join(
     f"{column} IN ('pending', 'queued', 'processing')"
-    for column in ("variant_status", "text_extraction_status", "digitization_status", "video_analysis_status",
-                   "crawl_status", "description_status")
+    for column in ("variant_status", "text_extraction_status", "digitization_status", "embedding_status",
+                   "video_analysis_status", "crawl_status", "description_status")
 )  # fmt: skip
 
 

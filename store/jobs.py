@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +101,7 @@ RETURNING id
 _COMPLETE = f"""
 UPDATE job SET status = 'completed', error = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
 WHERE {_HELD}
-RETURNING file_id
+RETURNING file_id, tenant, lane
 """
 
 _LOCK_HELD = f"SELECT file_id, attempts, max_attempts FROM job WHERE {_HELD} FOR UPDATE"
@@ -224,15 +224,28 @@ async def extend_leases(job_ids: Collection[uuid.UUID], worker_id: str, lease_se
     return {row["id"] for row in rows}
 
 
-async def complete(job_id: uuid.UUID, worker_id: str, file_changes: Mapping[str, Any] | None = None) -> bool:
-    """Mark the job completed and apply its results to the file row together; False, with nothing
-    applied, when this worker no longer holds the job (another attempt owns the results)."""
+async def complete(
+    job_id: uuid.UUID,
+    worker_id: str,
+    file_changes: Mapping[str, Any] | None = None,
+    *,
+    also: Callable[[], Awaitable[None]] | None = None,
+    follow_ups: Sequence[str] = (),
+) -> bool:
+    """Mark the job completed, apply its results to the file row, store its other results (`also`) and queue
+    its follow-up steps in the job's lane, all together; False, with nothing applied, when this worker no
+    longer holds the job (another attempt owns the results)."""
     changes = _file_changes(file_changes)
     async with _transaction():
         rows = await JobRow.raw(_COMPLETE, job_id, worker_id)
         if not rows:
             return False
-        await _apply_file_changes(rows[0]["file_id"], changes)
+        job = rows[0]
+        await _apply_file_changes(job["file_id"], changes)
+        if also is not None:
+            await also()
+        for step in follow_ups:
+            await enqueue(job["file_id"], job["tenant"], step, lane=job["lane"])
     return True
 
 
@@ -243,12 +256,13 @@ async def fail(
     *,
     retryable: bool = True,
     final_file_changes: Mapping[str, Any] | None = None,
+    on_final: Callable[[], Awaitable[None]] | None = None,
     backoff_base_seconds: float = 2.0,
     backoff_max_seconds: float = 300.0,
 ) -> str:
     """After a failed attempt: 'retrying' (queued again after an exponential backoff with jitter),
-    'failed' (out of attempts or not retryable; `final_file_changes` applied to the file row in the
-    same transaction), or 'lost' when this worker no longer holds the job."""
+    'failed' (out of attempts or not retryable; `final_file_changes` applied to the file row and `on_final`
+    run in the same transaction), or 'lost' when this worker no longer holds the job."""
     changes = _file_changes(final_file_changes)
     async with _transaction():
         rows = await JobRow.raw(_LOCK_HELD, job_id, worker_id)
@@ -262,6 +276,8 @@ async def fail(
             return "retrying"
         await JobRow.raw(_FAIL, error, job_id)
         await _apply_file_changes(job["file_id"], changes)
+        if on_final is not None:
+            await on_final()
     return "failed"
 
 
@@ -318,3 +334,21 @@ async def lane_counts() -> dict[str, dict[str, int]]:
     for row in await JobRow.raw(_COUNTS):
         counts[row["lane"]][row["status"]] = row["n"]
     return counts
+
+
+async def job_of_tenant(tenant_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any] | None:
+    """The job when it is the tenant's (another tenant's job does not exist for it)."""
+    return (
+        await JobRow.select().where((JobRow.id == job_id) & (JobRow.tenant == tenant_id)).output(load_json=True).first()
+    )
+
+
+async def latest_job(file_id: uuid.UUID, step: str) -> dict[str, Any] | None:
+    """The file's newest job for that step, whatever its status."""
+    return (
+        await JobRow.select()
+        .where((JobRow.file_id == file_id) & (JobRow.step == step))
+        .order_by(JobRow.created_at, ascending=False)
+        .output(load_json=True)
+        .first()
+    )

@@ -9,7 +9,8 @@ COMPONENT_STATUSES = ("pending", "queued", "processing", "completed", "failed", 
 # Which component statuses describe a file of each media type (the spec's list).
 COMPONENTS: dict[str, tuple[str, ...]] = {
     "image": ("variant_status", "description_status"),
-    "document": ("text_extraction_status", "digitization_status", "description_status"),
+    # embedding_status (of the chunks) is ours beyond the spec's list: search is ready when it completes.
+    "document": ("text_extraction_status", "digitization_status", "embedding_status", "description_status"),
     "video": ("video_analysis_status", "description_status"),
     "link": ("crawl_status", "description_status"),
 }

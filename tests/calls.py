@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -37,3 +39,19 @@ async def listing(client: httpx.AsyncClient, caller: Caller, **params: Any) -> d
     response = await client.get("/api/v2/files", headers=caller.headers, params=params)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def status(client: httpx.AsyncClient, caller: Caller, file_id: str) -> dict:
+    response = await client.get(f"/api/v2/files/uploads-status/{file_id}", headers=caller.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def until_terminal(client: httpx.AsyncClient, caller: Caller, file_id: str, seconds: float = 60) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        body = await status(client, caller, file_id)
+        if body["is_terminal"]:
+            return body
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not terminal after {seconds} s: {body}")

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
+import msgspec
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -76,13 +77,15 @@ async def engine(services, database: None) -> AsyncIterator[object]:
     the API server itself runs none, so tests that need processing ask for this."""
     from cluster.runtime import ensure_ray
     from pipelines.engine import Engine, EngineConfig
-    from pipelines.steps import STEPS
+    from pipelines.steps import steps_for
     from store.objects import S3Location
     from tests.integration.engine_steps import TEST_STEPS
 
     ensure_ray(num_cpus=2)
     config = EngineConfig(max_in_flight=2, lease_seconds=10, poll_seconds=0.1, backoff_base_seconds=0.2)
-    running = Engine(S3Location.from_settings(services), {**STEPS, **TEST_STEPS}, config)
+    # On 2 CPUs the text embedder's actor reserves none, so that the engine's two tasks run side by side.
+    settings = msgspec.structs.replace(services, model_actor_num_cpus=0.0)
+    running = Engine(S3Location.from_settings(services), {**steps_for(settings), **TEST_STEPS}, config)
     stop = asyncio.Event()
     task = asyncio.create_task(running.run(stop))
     yield running

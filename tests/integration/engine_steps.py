@@ -40,8 +40,8 @@ def sleepy(location: S3Location, file: FileRef) -> dict[str, Any]:
 
 # Run by the session's engine.
 TEST_STEPS = {
-    "flaky": Step("flaky", "crawl_status", flaky, columns=("visible_text",)),
-    "sleepy": Step("sleepy", "crawl_status", sleepy),
+    "flaky": Step("flaky", "crawl_status", run=flaky, columns=("visible_text",)),
+    "sleepy": Step("sleepy", "crawl_status", run=sleepy),
 }
 # Run only by the engines of the lost-worker test (the one it kills, the one that takes over).
-STALL_STEPS = {"stall": Step("stall", "crawl_status", stall, columns=("visible_text",))}
+STALL_STEPS = {"stall": Step("stall", "crawl_status", run=stall, columns=("visible_text",))}

@@ -20,27 +20,10 @@ from PIL import Image
 
 from pipelines.engine import Engine, EngineConfig
 from tests import samples
-from tests.calls import upload, uploaded
-from tests.conftest import Caller
+from tests.calls import status, until_terminal, upload, uploaded
 from tests.integration.engine_steps import STALL_STEPS
 
 pytestmark = pytest.mark.integration
-
-
-async def status(client: httpx.AsyncClient, caller: Caller, file_id: str) -> dict:
-    response = await client.get(f"/api/v2/files/uploads-status/{file_id}", headers=caller.headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def until_terminal(client: httpx.AsyncClient, caller: Caller, file_id: str, seconds: float = 60) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        body = await status(client, caller, file_id)
-        if body["is_terminal"]:
-            return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not terminal after {seconds} s: {body}")
 
 
 def rotated_photo() -> bytes:

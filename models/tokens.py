@@ -1,0 +1,27 @@
+"""Token counts by a model's own tokenizer, without loading its weights: what a chunker needs to cut texts
+that the embedder will read whole."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from models.registry import ModelSpec
+
+
+@functools.cache
+def _tokenizer(path: Path) -> object:
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+def token_counter(spec: ModelSpec) -> Callable[[str], int]:
+    """`count(text)`: the tokens of `text` with the model's special tokens, untruncated (loaded once per process)."""
+    tokenizer = _tokenizer(spec.path)
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, verbose=False)["input_ids"])
+
+    return count

@@ -1,0 +1,64 @@
+"""The `document_text` step: a document in, its text, digitized pages and retrieval chunks out. Runs as a Ray
+task near the bytes; the pages and chunks travel back as plain values and are stored with the job's
+completion (store/documents.py), so a reader never sees half of an extraction.
+
+Chunks are measured in the tokens of the embedder that will read them, so none is cut short when embedded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from models.registry import resolve
+from models.tokens import token_counter
+from pipelines.chunking import MAX_TOKENS, OVERLAP_TOKENS, chunk
+from pipelines.digitize import digitize
+from pipelines.document_text import DocumentError, extract
+from pipelines.step import FileRef, StepFailed
+from store import documents
+from store.objects import S3Location, opened
+
+COLUMNS = ("extracted_text", "page_count", "document_type", "language", "chunk_count", "digitization_status")
+
+
+@dataclass(frozen=True)
+class DocumentOptions:
+    """What the step needs beyond the file (small and picklable: it travels to the Ray worker)."""
+
+    text_model: str | None = None  # whose tokenizer measures chunks: the embedder's (None: the default)
+    max_tokens: int = MAX_TOKENS
+    overlap_tokens: int = OVERLAP_TOKENS
+
+
+def extract_document(location: S3Location, file: FileRef, options: DocumentOptions) -> dict[str, Any]:
+    if file.document_type is None:
+        raise StepFailed(f"not a document: {file.content_type}")
+    with opened(location, file.object_key) as source:
+        try:
+            document = extract(source, file.document_type)
+        except DocumentError as error:
+            raise StepFailed(str(error)) from None
+    digitization = digitize(document)
+    count_tokens = token_counter(resolve("embed_text", options.text_model))
+    chunks = chunk(digitization, count_tokens, max_tokens=options.max_tokens, overlap_tokens=options.overlap_tokens)
+    return {
+        "extracted_text": document.text,
+        "page_count": document.page_count,
+        "document_type": document.document_type,
+        "language": document.language,
+        "chunk_count": len(chunks),
+        "digitization_status": digitization.status,
+        # The chunks' embedding comes next, unless there is nothing to embed.
+        "embedding_status": "queued" if chunks else "skipped",
+        "pages": [page.to_dict() for page in digitization.pages],
+        "chunks": [asdict(c) for c in chunks],
+    }
+
+
+async def save_document(file: FileRef, result: dict[str, Any]) -> None:
+    await documents.replace(file.id, file.tenant_id, result["pages"], result["chunks"])
+
+
+def embed_when_chunked(result: dict[str, Any]) -> tuple[str, ...]:
+    return ("embed_chunks",) if result["chunks"] else ()
