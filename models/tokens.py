@@ -7,13 +7,13 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from transformers import AutoTokenizer
-
 from models.registry import ModelSpec
 
 
 @functools.cache
 def _tokenizer(path: Path) -> object:
+    from transformers import AutoTokenizer  # here: importing transformers costs seconds that the API never needs
+
     return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cluster.actors import Batching, EmbedderClient, Recycling
+from cluster.actors import Batching, EmbedderClient, InferenceUnavailable, Recycling
 from pipelines.document import COLUMNS, DocumentOptions, embed_when_chunked, extract_document, save_document
 from pipelines.embed_chunks import embed_chunks, mark_failed
 from pipelines.step import Step
 from pipelines.variants import make_variants
+from store.errors import Misconfigured
 from store.settings import Settings
 
 VARIANTS = Step(
@@ -70,3 +71,12 @@ def steps_for(settings: Settings, embedder: EmbedderClient | None = None) -> dic
         DOCUMENT_TEXT.name: replace(DOCUMENT_TEXT, args=(options,)),
         EMBED_CHUNKS.name: replace(EMBED_CHUNKS, args=(embedder or text_embedder(settings),)),
     }
+
+
+def check_models(settings: Settings) -> None:
+    """Refuse at start-up a configured model that is unknown or not on this machine, naming it and how to
+    provide it, rather than failing every job later."""
+    try:
+        text_embedder(settings).spec  # noqa: B018  (resolves: reads config files, loads no weights)
+    except InferenceUnavailable as error:
+        raise Misconfigured(f"SCOPIX_EMBED_TEXT_MODEL: {error}") from error

@@ -59,3 +59,9 @@ class Unavailable(DomainError):
     """A backing service (database, S3) could not serve the request; the client may retry."""
 
     code = "service_unavailable"
+
+
+class Misconfigured(DomainError):
+    """A setting names something that cannot be used here (a model whose weights are not on this machine)."""
+
+    code = "misconfigured"

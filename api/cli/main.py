@@ -138,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     from store.errors import DomainError
 
     try:
+        if args.command in ("serve", "worker"):
+            from pipelines.steps import check_models
+
+            check_models(get_settings())
         with local_services(args.data_dir, s3=args.command in ("serve", "purge", "worker")):
             if args.command == "serve":
                 _serve(args)

@@ -187,3 +187,16 @@ def test_worker_processes_jobs_and_stops_on_sigterm(tmp_path: Path):
         assert code == 0, worker.stderr.read().decode()[-3000:]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_model_that_is_not_here_is_refused_at_start_up(tmp_path: Path, command: str):
+    env = _env(SCOPIX_EMBED_TEXT_MODEL=str(tmp_path / "no-such-model"))
+    done = subprocess.run(
+        [SCOPIX, command, "--data-dir", str(tmp_path / "data")], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 1
+    assert "SCOPIX_EMBED_TEXT_MODEL" in done.stderr and "no-such-model" in done.stderr
+    assert "hf download" in done.stderr  # how to provide it
+    assert not (tmp_path / "data").exists()  # nothing was started

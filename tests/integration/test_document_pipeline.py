@@ -21,7 +21,7 @@ from store import documents, embeddings, jobs
 from tests import samples
 from tests.calls import until_terminal, uploaded
 from tests.conftest import Caller
-from tests.unit.test_documents import make_docx, manual_pdf
+from tests.documents import make_docx, manual_pdf
 
 pytestmark = pytest.mark.integration
 
