@@ -7,18 +7,13 @@ import io
 import zipfile
 from functools import cache
 
-import docx
 import pymupdf
 import pytest
 
 from pipelines.chunking import chunk
 from pipelines.digitize import NEEDS_OCR, BoundingBox, Digitization, digitize
 from pipelines.document_text import DocumentError, extract
-
-SENTENCE = "Safety inspections must be conducted quarterly by a certified inspector. "
-FINDINGS = "Every finding is recorded in the log and reviewed by the site manager within two weeks. "
-TABLE_RECT = pymupdf.Rect(72, 100, 522, 166)
-IMAGE_RECT = pymupdf.Rect(72, 260, 272, 400)
+from tests.documents import FINDINGS, IMAGE_RECT, SENTENCE, TABLE_RECT, make_docx, manual_pdf
 
 
 def words(text: str) -> int:
@@ -26,75 +21,8 @@ def words(text: str) -> int:
 
 
 @cache
-def manual_pdf() -> bytes:
-    """Three A4 pages: headings of three sizes, paragraphs, a bulleted list and "Key: value" lines; a ruled
-    table, a paragraph and a captioned image; then a scanned page (an image and no text)."""
-    document = pymupdf.open()
-    page = document.new_page()
-    page.insert_text((72, 72), "Safety Manual", fontsize=24, fontname="hebo")
-    page.insert_textbox(pymupdf.Rect(72, 90, 523, 170), (SENTENCE + FINDINGS) * 2, fontsize=11)
-    page.insert_text((72, 190), "Chapter 1: Inspections", fontsize=18, fontname="hebo")
-    page.insert_textbox(pymupdf.Rect(72, 205, 523, 255), SENTENCE + FINDINGS, fontsize=11)
-    page.insert_text((72, 265), "1.1 Checklist", fontsize=14, fontname="hebo")
-    for index, item in enumerate(["Check the fire extinguishers", "Test the emergency lights", "Inspect scaffolding"]):
-        page.insert_text((80, 290 + 16 * index), f"\u2022 {item}", fontsize=11)
-    for index, (key, value) in enumerate([("Inspector", "Jane Doe"), ("Date", "2026-01-15"), ("Site", "North Yard")]):
-        page.insert_text((72, 350 + 16 * index), f"{key}: {value}", fontsize=11)
-
-    page = document.new_page()
-    page.insert_text((72, 72), "Chapter 2: Schedules", fontsize=18, fontname="hebo")
-    rows = [
-        ["Category", "Frequency", "Owner"],
-        ["Fire", "Quarterly", "Safety team"],
-        ["Electrical", "Yearly", "Contractor"],
-    ]
-    width, height = TABLE_RECT.width / 3, TABLE_RECT.height / 3
-    for row_index, row in enumerate(rows):
-        for column, cell in enumerate(row):
-            origin = (TABLE_RECT.x0 + column * width + 4, TABLE_RECT.y0 + row_index * height + 15)
-            page.insert_text(origin, cell, fontsize=11, fontname="hebo" if row_index == 0 else "helv")
-    for index in range(4):
-        y = TABLE_RECT.y0 + index * height
-        page.draw_line((TABLE_RECT.x0, y), (TABLE_RECT.x1, y))
-        x = TABLE_RECT.x0 + index * width
-        page.draw_line((x, TABLE_RECT.y0), (x, TABLE_RECT.y1))
-    page.insert_textbox(pymupdf.Rect(72, 190, 523, 240), SENTENCE + FINDINGS, fontsize=11)
-    page.insert_image(IMAGE_RECT, pixmap=_gray_pixmap())
-    page.insert_text((72, 415), "Figure 1: Site map", fontsize=9)
-
-    page = document.new_page()
-    page.insert_image(page.rect, pixmap=_gray_pixmap())
-    return document.tobytes()
-
-
-def _gray_pixmap() -> pymupdf.Pixmap:
-    pixmap = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 64, 64), False)
-    pixmap.clear_with(180)
-    return pixmap
-
-
-@cache
 def manual() -> Digitization:
     return digitize(extract(manual_pdf(), "pdf"))
-
-
-def make_docx() -> bytes:
-    document = docx.Document()
-    document.add_heading("Site Report", level=1)
-    document.add_paragraph(SENTENCE + FINDINGS)
-    document.add_heading("Findings", level=2)
-    for item in ("Cracked pillar", "Loose railing"):
-        document.add_paragraph(item, style="List Bullet")
-    document.add_paragraph("Inspector: Jane Doe")
-    table = document.add_table(rows=2, cols=2)
-    for row, cells in zip(table.rows, [("Area", "Status"), ("North", "Closed")], strict=True):
-        for cell, text in zip(row.cells, cells, strict=True):
-            cell.text = text
-    document.add_page_break()
-    document.add_paragraph("The second page continues the findings. " + FINDINGS)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
 
 
 # --- PDF ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""Document routes: the extracted text, the retrieval chunks (optionally with their vectors) and the structural
+digitization, whole, per page, or as a status. Each answers 400 on a file that is not a document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, Parameter
+
+from api.auth import tenant_of
+from api.document_views import digitization, digitization_status, digitized_page, document_chunks, document_text
+from api.schemas.documents import (
+    Digitization,
+    DigitizationStatus,
+    DigitizedPage,
+    DocumentChunks,
+    DocumentText,
+)
+from pipelines.models_in_use import active_text_model
+from store import documents, embeddings, files
+from store.errors import Conflict, NotFound, WrongMediaType
+
+
+async def _document(request: Request[Any, Any, State], file_id: str) -> dict[str, Any]:
+    row = await files.get_file(tenant_of(request).id, file_id)
+    if row["media_type"] != "document":
+        raise WrongMediaType(f"this route serves documents only; this file is a {row['media_type']}")
+    return row
+
+
+def _extracted(row: dict[str, Any]) -> dict[str, Any]:
+    """The row, once its text is extracted: an empty text before then would read as the answer."""
+    status = row["text_extraction_status"]
+    if status == "failed":
+        raise Conflict(
+            f"text extraction failed: {row['error_message'] or 'no reason recorded'}",
+            code="text_extraction_failed",
+            text_extraction_status=status,
+        )
+    if status != "completed":
+        raise Conflict(
+            f"the text is not extracted yet (text_extraction_status: {status}); retry once it is completed",
+            code="text_not_ready",
+            text_extraction_status=status,
+        )
+    return row
+
+
+class DocumentsController(Controller):
+    path = "/api/v2/files"
+    tags = ("documents",)
+
+    @get("/{file_id:str}/text")
+    async def get_text(self, request: Request[Any, Any, State], file_id: FromPath[str]) -> DocumentText:
+        """The full extracted text. 409 until extraction has completed (code `text_not_ready`, with the current
+        `text_extraction_status`) or after it failed (code `text_extraction_failed`)."""
+        return document_text(_extracted(await _document(request, file_id)))
+
+    @get("/{file_id:str}/chunks")
+    async def get_chunks(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        file_id: FromPath[str],
+        include_embeddings: FromQuery[bool] = False,
+    ) -> DocumentChunks:
+        """The chunks stored now, in order, whatever the extraction's status: none before the first extraction
+        completes, the previous extraction's while a new one runs (they are replaced whole). Unlike an empty
+        text, an empty list is no false answer. `include_embeddings` adds each chunk's vector in the active
+        text model's space (null where it has none yet) and counts the chunks per embedding status."""
+        row = await _document(request, file_id)
+        rows = await documents.chunks_of(row["id"])
+        if not include_embeddings:
+            return document_chunks(row, rows)
+        vectors = await embeddings.vectors_of(row["id"], active_text_model(state.settings).model_id) if rows else {}
+        return document_chunks(row, rows, vectors)
+
+    @get("/{file_id:str}/digitization")
+    async def get_digitization(self, request: Request[Any, Any, State], file_id: FromPath[str]) -> Digitization:
+        """Every digitized page with its elements and normalised bounding boxes."""
+        row = await _document(request, file_id)
+        return digitization(row, await documents.pages_of(row["id"]))
+
+    @get("/{file_id:str}/digitization/pages/{page_number:int}")
+    async def get_digitization_page(
+        self,
+        request: Request[Any, Any, State],
+        file_id: FromPath[str],
+        page_number: Annotated[int, Parameter(ge=1, description="1-indexed")],
+    ) -> DigitizedPage:
+        """One digitized page; 404 when the page has not been digitized (or does not exist)."""
+        row = await _document(request, file_id)
+        page = await documents.page_of(row["id"], page_number)
+        if page is None:
+            raise NotFound(
+                f"page {page_number} of document {row['id']} is not digitized "
+                f"(digitization_status: {row['digitization_status']}, page_count: {row['page_count']})",
+                code="page_not_found",
+            )
+        return digitized_page(page)
+
+    @get("/{file_id:str}/digitization/status")
+    async def get_digitization_status(
+        self, request: Request[Any, Any, State], file_id: FromPath[str]
+    ) -> DigitizationStatus:
+        """The digitization's status and every page's, without elements."""
+        row = await _document(request, file_id)
+        return digitization_status(row, await documents.page_statuses(row["id"]))
