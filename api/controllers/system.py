@@ -36,7 +36,7 @@ class UploadEventLogged(msgspec.Struct):
     timestamp: datetime
 
 
-@get("/health", opt={PUBLIC: True}, sync_to_thread=False, include_in_schema=True)
+@get("/health", opt={PUBLIC: True})
 async def health(state: State) -> Response[dict[str, str]]:
     """200 once the database and S3 answer, else 503 naming what does not."""
     checks = {"database": await ping(), "s3": await state.blobs.ping()}

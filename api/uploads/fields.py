@@ -117,8 +117,13 @@ def parse_field(name: str, value: str) -> tuple[str, Any] | None:
         return None
     if name in ("folder_id", "project_id", "custom_schema_id") and not value.strip():
         return name, None
+    return name, checked(name, value, parser)
+
+
+def checked(name: str, value: str, parser: Callable[[str], Any]) -> Any:
+    """A field's value through its parser; the parser's ValueError becomes the field's 422."""
     try:
-        return name, parser(value)
+        return parser(value)
     except ValueError as exc:
         raise InvalidInput(str(exc), field=name) from None
 

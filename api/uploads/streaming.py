@@ -1,22 +1,24 @@
-"""POST /files/upload: the body streams to S3 while it is hashed and inspected; the file row is
-written only once the bytes are safely stored, and any failure removes what was written."""
+"""The streaming upload (POST /files/upload, and POST /files/analyze under its own rules): the body streams to
+S3 while it is hashed and inspected; the file row is written only once the bytes are safely stored, and any
+failure removes what was written."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from api.schemas.files import FileUploadResponse
-from api.uploads.fields import UploadOptions, build_options, parse_field, safe_filename
+from api.uploads.fields import UploadOptions, build_options, checked, parse_field, safe_filename
 from api.uploads.form import FieldCollector, PartEnd, PartStart, form_events
 from pipelines.sniff import ContentInspector, Detected, UnsupportedContent
-from pipelines.steps import STEPS, UPLOAD_STEPS
+from pipelines.steps import UPLOAD_STEPS, queued_components
 from store import files
 from store.blobs import BlobStore, BlobStoreError
 from store.errors import InvalidInput, TooLarge, Unavailable, UnsupportedMedia
@@ -25,6 +27,10 @@ from store.status import initial_statuses
 from store.tenants import TenantRef
 
 DIRECT_UPLOADS = "/api/v2/files/direct-uploads"
+USE_DIRECT_UPLOADS = {
+    "endpoint": DIRECT_UPLOADS,
+    "message": "use the presigned direct-upload flow for files over the streaming limit",
+}
 # Room for the form's text fields around the file in a request's Content-Length.
 FORM_ALLOWANCE = 1024 * 1024
 DRAIN_SECONDS = 30.0
@@ -35,22 +41,43 @@ def original_key(tenant_id: uuid.UUID, file_id: uuid.UUID) -> str:
     return f"files/{tenant_id}/{file_id}/original"
 
 
-def too_large(limit: int) -> TooLarge:
+@dataclass(frozen=True)
+class UploadRules:
+    """What a route takes through the streaming upload; the defaults are those of /files/upload."""
+
+    max_bytes: int
+    # Where the 413 sends a client with a larger file.
+    larger_files: Mapping[str, str] = dataclasses.field(default_factory=lambda: USE_DIRECT_UPLOADS)
+    formats: Collection[str] | None = None  # the detected formats accepted ("pdf", "jpeg"...); None: all
+    # The route's own form fields and their parsers (a ValueError is the field's 422).
+    fields: Mapping[str, Callable[[str], Any]] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """A stored upload: the new file, or the tenant's existing copy when it was skipped as a duplicate."""
+
+    file_id: uuid.UUID
+    skipped: bool
+    detected: Detected
+    options: UploadOptions
+    steps: tuple[str, ...]
+    fields: dict[str, Any]  # the route's own fields, parsed
+
+
+def too_large(rules: UploadRules) -> TooLarge:
     return TooLarge(
-        f"the file exceeds the streaming upload limit of {limit // (1024 * 1024)} MB",
-        suggestion={
-            "endpoint": DIRECT_UPLOADS,
-            "message": "use the presigned direct-upload flow for files over the streaming limit",
-        },
+        f"the file exceeds the streaming upload limit of {rules.max_bytes // (1024 * 1024)} MB",
+        suggestion=dict(rules.larger_files),
     )
 
 
 class IncomingFile:
     """The `file` part: hashed, inspected and written to S3 as it arrives, capped in size."""
 
-    def __init__(self, blobs: BlobStore, key: str, filename: str, limit: int) -> None:
+    def __init__(self, blobs: BlobStore, key: str, filename: str, rules: UploadRules) -> None:
         self.filename = filename
-        self._limit = limit
+        self._rules = rules
         self._sha = hashlib.sha256()
         self._inspector = ContentInspector(filename)
         self._writer = blobs.writer(key)
@@ -58,8 +85,8 @@ class IncomingFile:
 
     async def add(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        if self.size > self._limit:
-            raise too_large(self._limit)
+        if self.size > self._rules.max_bytes:
+            raise too_large(self._rules)
         self._sha.update(chunk)
         self._inspect(lambda: self._inspector.feed(chunk))
         await self._writer.write(chunk)
@@ -88,26 +115,28 @@ class IncomingFile:
 @dataclass
 class _Form:
     file: IncomingFile | None = None
-    values: dict[str, Any] | None = None
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)
+    own: dict[str, Any] = dataclasses.field(default_factory=dict)  # values of the route's own fields
 
 
 async def _read_form(
-    stream: AsyncIterator[bytes], boundary: str, blobs: BlobStore, key: str, limit: int, form: _Form
+    stream: AsyncIterator[bytes], boundary: str, blobs: BlobStore, key: str, rules: UploadRules, form: _Form
 ) -> None:
     """Consume the body: the file part goes to S3, text fields are validated as they complete."""
-    form.values = {}
     field: FieldCollector | None = None
     async for event in form_events(stream, boundary):
         if isinstance(event, PartStart):
             if event.name == "file" and event.filename is not None:
                 if form.file is not None:
                     raise InvalidInput("only one file per request; use /api/v2/files/upload/batch", field="file")
-                form.file = IncomingFile(blobs, key, safe_filename(event.filename), limit)
+                form.file = IncomingFile(blobs, key, safe_filename(event.filename), rules)
                 field = None
             else:
                 field = FieldCollector(event.name)
         elif isinstance(event, PartEnd):
-            if field is not None and (parsed := parse_field(field.name, field.text())) is not None:
+            if field is not None and field.name in rules.fields:
+                form.own[field.name] = checked(field.name, field.text(), rules.fields[field.name])
+            elif field is not None and (parsed := parse_field(field.name, field.text())) is not None:
                 form.values[parsed[0]] = parsed[1]
             field = None
         elif field is not None:
@@ -137,15 +166,28 @@ async def receive_upload(
     boundary: str,
 ) -> FileUploadResponse:
     started = time.perf_counter()
-    limit = settings.max_upload_bytes
+    rules = UploadRules(settings.max_upload_bytes)
+    return _response(await store_upload(stream, content_length, tenant, blobs, boundary, rules), started)
+
+
+async def store_upload(
+    stream: AsyncIterator[bytes],
+    content_length: int | None,
+    tenant: TenantRef,
+    blobs: BlobStore,
+    boundary: str,
+    rules: UploadRules,
+) -> StoredUpload:
+    """Stream the form's file to S3 under the route's rules, then record it (or find its duplicate)."""
+    limit = rules.max_bytes
     if content_length is not None and content_length > limit + FORM_ALLOWANCE:
         await _drain(stream, limit)
-        raise too_large(limit)
+        raise too_large(rules)
     file_id = uuid.uuid4()
     form = _Form()
     try:
         try:
-            await _read_form(stream, boundary, blobs, original_key(tenant.id, file_id), limit, form)
+            await _read_form(stream, boundary, blobs, original_key(tenant.id, file_id), rules, form)
         except TooLarge:
             await _drain(stream, limit)
             raise
@@ -154,7 +196,8 @@ async def receive_upload(
         if form.file.size == 0:
             raise UnsupportedMedia("the file is empty", code="empty_file")
         detected = form.file.identify()
-        options = build_options(form.values or {})
+        _check_format(detected, rules)
+        options = build_options(form.values)
         await form.file.store()
         steps = UPLOAD_STEPS[detected.media_type]
         existing = await _record(file_id, tenant, form.file, detected, options, steps)
@@ -168,7 +211,13 @@ async def receive_upload(
         if form.file is not None:
             await form.file.discard()
         raise
-    return _response(file_id, existing, detected, options, steps, started)
+    return StoredUpload(existing or file_id, existing is not None, detected, options, steps, form.own)
+
+
+def _check_format(detected: Detected, rules: UploadRules) -> None:
+    if rules.formats is not None and detected.format not in rules.formats:
+        accepted = ", ".join(name.upper() for name in rules.formats)
+        raise UnsupportedMedia(f"only {accepted} files are accepted here; this file is {detected.content_type}")
 
 
 async def _record(
@@ -206,23 +255,16 @@ async def _record(
         "compliance_image_type": options.compliance_image_type if options.compliance_type else None,
         "created_at": now,
         "updated_at": now,
-        **initial_statuses(detected.media_type, options.auto_describe, tuple(STEPS[s].component for s in steps)),
+        **initial_statuses(detected.media_type, options.auto_describe, queued_components(detected.media_type)),
     }
     return await files.insert_unless_duplicate(values, skip_duplicates=options.skip_duplicates, steps=steps)
 
 
-def _response(
-    file_id: uuid.UUID,
-    existing: uuid.UUID | None,
-    detected: Detected,
-    options: UploadOptions,
-    steps: tuple[str, ...],
-    started: float,
-) -> FileUploadResponse:
-    skipped = existing is not None
+def _response(stored: StoredUpload, started: float) -> FileUploadResponse:
+    skipped, steps, detected = stored.skipped, stored.steps, stored.detected
     queued = bool(steps) and not skipped
     return FileUploadResponse(
-        file_id=existing or file_id,
+        file_id=stored.file_id,
         upload_method="STREAMING",
         status="skipped" if skipped else "processing" if queued else "completed",
         processing_time_ms=round((time.perf_counter() - started) * 1000, 1),
@@ -230,9 +272,9 @@ def _response(
         thumbnail_generation_started=queued and "variants" in steps,
         analysis_started=False,
         skipped=skipped,
-        existing_file_id=existing,
-        storage_target=options.storage_target,
+        existing_file_id=stored.file_id if skipped else None,
+        storage_target=stored.options.storage_target,
         media_type=detected.media_type,
         document_type=detected.document_type,
-        text_extraction_status=None if skipped or detected.media_type != "document" else "pending",
+        text_extraction_status=None if skipped or detected.media_type != "document" else "queued",
     )

@@ -68,8 +68,9 @@ async def test_each_supported_kind_is_stored_with_its_detected_type(
     assert body["upload_method"] == "STREAMING"
     assert body["upload_completed"] is True and body["skipped"] is False
     assert body["thumbnail_generation_started"] is (media_type == "image") and body["analysis_started"] is False
-    assert body["status"] == ("processing" if media_type == "image" else "completed")
-    assert body["text_extraction_status"] == ("pending" if media_type == "document" else None)
+    processed = media_type in ("image", "document")
+    assert body["status"] == ("processing" if processed else "completed")
+    assert body["text_extraction_status"] == ("queued" if media_type == "document" else None)
 
     detail = (await client.get(f"/api/v2/files/{body['file_id']}", headers=alice.headers)).json()
     assert detail["media_type"] == media_type
@@ -78,8 +79,8 @@ async def test_each_supported_kind_is_stored_with_its_detected_type(
     assert detail["filename"] == filename
     if content_type:
         assert detail["content_type"] == content_type
-    # Images are queued for variants at once; other pipelines are not built yet.
-    assert detail["primary_status"] in (("processing", "completed") if media_type == "image" else ("pending",))
+    # Images are queued for variants, documents for their text, at once; other pipelines are not built yet.
+    assert detail["primary_status"] in (("processing", "completed") if processed else ("pending",))
     keys = await stored_keys(blobs, alice)
     assert keys == [f"files/{alice.tenant_id}/{body['file_id']}/original"]
 
