@@ -13,12 +13,16 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from api.auth import PUBLIC, ApiKeyAuth
+from api.controllers.analyze import AnalyzeController
+from api.controllers.documents import DocumentsController
 from api.controllers.files import FilesController
 from api.controllers.processing import ProcessingController
+from api.controllers.search import SearchController
 from api.controllers.system import health, log_upload_event
 from api.errors import EXCEPTION_HANDLERS
 from cluster.runtime import shutdown_ray
 from pipelines.purge import purge_forever
+from pipelines.query_embedding import QueryEmbedder
 from pipelines.worker import engine_for
 from store.blobs import BlobStore
 from store.database import close_pool, engine
@@ -55,6 +59,8 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             blobs = await stack.enter_async_context(BlobStore(settings))
             await blobs.ensure_bucket()
             app.state.blobs = blobs
+            app.state.embedder = QueryEmbedder(settings)  # joins Ray on the first search, not here
+            stack.push_async_callback(app.state.embedder.close)
             if purge:
                 await stack.enter_async_context(_background(lambda stop: purge_forever(blobs, settings, stop)))
             if run_engine:
@@ -65,9 +71,17 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
 
     auth = DefineMiddleware(ApiKeyAuth, exclude=["^/schema"], exclude_from_auth_key=PUBLIC)
     return Litestar(
-        route_handlers=[FilesController, ProcessingController, health, log_upload_event],
+        route_handlers=[
+            FilesController,
+            ProcessingController,
+            DocumentsController,
+            SearchController,
+            AnalyzeController,
+            health,
+            log_upload_event,
+        ],
         lifespan=[lifespan],
-        state=State({"settings": settings, "engine": None}),
+        state=State({"settings": settings, "engine": None, "embedder": None}),
         middleware=[auth],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_JSON_BODY,

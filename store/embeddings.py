@@ -7,7 +7,10 @@ Filtered HNSW scans can return fewer rows than LIMIT when the filter (the tenant
 walk stops after `ef_search` candidates. So a tenant with few vectors (or a search scoped to documents) is
 searched exactly (a sequential distance over its rows through the (model_id, tenant) index: exact, and fast
 at that size), and a large tenant through HNSW with pgvector's iterative scans (`relaxed_order`), which keep
-walking the graph until LIMIT rows pass the filter; the outer query restores the exact order.
+walking the graph until LIMIT rows pass the filter; the outer query restores the exact order. Should the walk
+give up first (MAX_SCAN_TUPLES, a tenant whose vectors lie far from the query among many others'), the search
+is run exactly, so that a search never returns fewer rows than the tenant has, up to LIMIT. (On the HNSW path
+the planner may still pick the tenant's btree, an exact scan, where its costs say that is cheaper.)
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 from store.tables import Chunk
 
 EXACT_MAX_ROWS = 10_000  # a tenant with at most this many vectors in the space is searched exactly
-EF_SEARCH = 100
+EF_SEARCH = 200  # recall@10 ~0.98 on a tenant's own topics (benchmarks/search.py); 100 gave ~0.96
 MAX_SCAN_TUPLES = 40_000
 
 
@@ -128,14 +131,36 @@ async def search(
 ) -> list[Match]:
     """The tenant's `limit` chunks nearest to `query` in the model's space (live files only), most similar
     first, at least `similarity_threshold` similar; `document_ids` restricts to those documents."""
-    vector = np.asarray(query, np.float32)
     model = _literal(model_id)
+    exact = document_ids is not None or await _tenant_rows(tenant_id, model, EXACT_MAX_ROWS + 1) <= EXACT_MAX_ROWS
+    rows = await _nearest(tenant_id, model, dimension, query, limit, document_ids, exact)
+    if not exact and len(rows) < limit:
+        # The iterative scan stopped at MAX_SCAN_TUPLES before `limit` rows passed the filters (the tenant's
+        # vectors are far from the query among many others'): the exact scan never returns short.
+        rows = await _nearest(tenant_id, model, dimension, query, limit, document_ids, exact=True)
+    return [
+        Match(row["chunk_id"], row["file_id"], float(row["similarity"]))
+        for row in rows
+        if row["similarity"] >= similarity_threshold
+    ]
+
+
+async def _nearest(
+    tenant_id: uuid.UUID,
+    model: str,
+    dimension: int,
+    query: np.ndarray,
+    limit: int,
+    document_ids: Sequence[uuid.UUID] | None,
+    exact: bool,
+) -> list[dict[str, Any]]:
+    """The `limit` nearest rows, exactly (a distance over the rows the filters select) or through the space's
+    HNSW index with an iterative scan, whose `relaxed_order` the outer query puts right."""
     where = [f"e.model_id = {model}", "e.tenant = {}", _LIVE_FILE]
     args: list[Any] = [tenant_id]
     if document_ids is not None:
         where.append("e.file_id = ANY({}::uuid[])")
         args.append(list(document_ids))
-    exact = document_ids is not None or await _tenant_rows(tenant_id, model, EXACT_MAX_ROWS + 1) <= EXACT_MAX_ROWS
     # The HNSW index serves only its own expression, the cast; the exact path orders by the plain distance.
     cast = f"::vector({int(dimension)})"
     distance = "e.embedding <=> {}" if exact else f"(e.embedding{cast}) <=> {{}}{cast}"
@@ -144,8 +169,7 @@ async def search(
             SELECT e.chunk_id, e.file_id, {distance} AS distance FROM chunk_embedding e
             WHERE {" AND ".join(where)} ORDER BY distance LIMIT {{}}
         )
-        SELECT chunk_id, file_id, 1 - distance AS similarity FROM nearest
-        WHERE 1 - distance >= {{}} ORDER BY distance, chunk_id
+        SELECT chunk_id, file_id, 1 - distance AS similarity FROM nearest ORDER BY distance, chunk_id
     """
     async with Chunk._meta.db.transaction():
         if not exact:
@@ -154,8 +178,7 @@ async def search(
                 f" set_config('hnsw.ef_search', '{EF_SEARCH}', true),"
                 f" set_config('hnsw.max_scan_tuples', '{MAX_SCAN_TUPLES}', true)"
             )
-        rows = await Chunk.raw(sql, vector, *args, limit, float(similarity_threshold))
-    return [Match(row["chunk_id"], row["file_id"], float(row["similarity"])) for row in rows]
+        return await Chunk.raw(sql, np.asarray(query, np.float32), *args, limit)
 
 
 async def _tenant_rows(tenant_id: uuid.UUID, model: str, cap: int) -> int:

@@ -1,0 +1,64 @@
+"""Semantic search over a tenant's document chunks: embed the query in the active model's space, find the
+nearest chunks of the tenant's live documents, and shape them with their documents' names."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from api.schemas.search import ChunkMetadata, SearchHit, SearchRequest, SearchResponse
+from pipelines.query_embedding import QueryEmbedder
+from store import documents, embeddings
+from store.errors import InvalidInput
+from store.tables import File
+from store.tenants import TenantRef
+
+
+async def search_chunks(tenant: TenantRef, request: SearchRequest, embedder: QueryEmbedder) -> SearchResponse:
+    started = time.perf_counter()
+    if not request.query.strip():
+        raise InvalidInput("must not be blank", field="query")
+    query = await embedder.embed(request.query)
+    matches = await embeddings.search(
+        tenant.id,
+        query.model_id,
+        query.dimension,
+        query.vector,
+        request.limit,
+        similarity_threshold=request.similarity_threshold,
+        document_ids=list(dict.fromkeys(request.document_ids)) if request.document_ids is not None else None,
+    )
+    chunks = await documents.chunks_by_id([match.chunk_id for match in matches])
+    names = await _filenames(tenant.id, {match.file_id for match in matches})
+    # A chunk replaced or a document deleted since the search matched it is left out, not shown stale.
+    items = [
+        _hit(chunks[match.chunk_id], names[match.file_id], match.similarity)
+        for match in matches
+        if match.chunk_id in chunks and match.file_id in names
+    ]
+    elapsed_ms = round((time.perf_counter() - started) * 1000)
+    return SearchResponse(query=request.query, items=items, total_count=len(items), search_time_ms=elapsed_ms)
+
+
+async def _filenames(tenant_id: uuid.UUID, file_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not file_ids:
+        return {}
+    rows = await File.select(File.id, File.filename).where(
+        (File.tenant == tenant_id) & File.id.is_in(list(file_ids)) & File.deleted_at.is_null()
+    )
+    return {row["id"]: row["filename"] for row in rows}
+
+
+def _hit(chunk: dict[str, Any], filename: str, similarity: float) -> SearchHit:
+    return SearchHit(
+        chunk_id=chunk["id"],
+        document_id=chunk["file_id"],
+        document_filename=filename,
+        chunk_index=chunk["chunk_index"],
+        content=chunk["content"],
+        page_numbers=list(chunk["page_numbers"] or []),
+        heading_hierarchy=list(chunk["heading_hierarchy"] or []),
+        similarity_score=round(similarity, 6),
+        metadata=ChunkMetadata(chunk_type=chunk["chunk_type"]),
+    )

@@ -1,0 +1,438 @@
+"""Semantic search over document chunks. Through the route, on documents seeded through store with real MiniLM
+vectors: meaning over words, document scoping, tenant isolation, thresholds, deleted documents, validation and
+an embedder that cannot serve. Through store.embeddings.search, on a space shared by many tenants: the HNSW
+iterative scan returns `limit` rows equal to the exact search's, and small tenants are searched exactly. Then
+the real flow: upload, the engine's extraction and embedding, search."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import msgspec
+import numpy as np
+import pytest
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.middleware.base import DefineMiddleware
+
+from api.auth import ApiKeyAuth
+from api.controllers.search import SearchController
+from api.errors import EXCEPTION_HANDLERS
+from cluster.actors import EmbedderClient
+from cluster.runtime import ensure_ray
+from pipelines.query_embedding import QueryEmbedder
+from store import documents, embeddings
+from store.errors import Unavailable
+from store.tables import Chunk, File
+from tests.calls import until_terminal, uploaded
+from tests.conftest import Caller, new_caller
+
+pytestmark = pytest.mark.integration
+
+DAMAGED = (
+    "Damaged equipment was found in the north workshop: the conveyor motor housing is cracked and must be repaired."
+)
+MAINTENANCE = [
+    DAMAGED,
+    "Stir the onions in butter until golden, then add the garlic and let the tomato sauce simmer for twenty minutes.",
+    "Tomorrow will be sunny in the morning with a light breeze; showers are expected late in the afternoon.",
+    "The moon climbs slowly over silver hills, and the quiet river sings the sleeping valley into night.",
+]
+RECIPES = [
+    "Knead the dough for ten minutes, cover it with a cloth and let it rise until it has doubled in size.",
+    "The home team scored twice in the second half and won the championship in front of a sold-out stadium.",
+]
+BOBS = [
+    "The forklift in the warehouse broke down and two packing machines were wrecked during the storm.",
+    "The quarterly budget review moves to Thursday; bring the updated figures for the marketing campaign.",
+]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    alice: Caller
+    bob: Caller
+    maintenance: uuid.UUID
+    recipes: uuid.UUID
+    bobs: uuid.UUID
+    chunk_ids: dict[uuid.UUID, list[uuid.UUID]]  # per document, in chunk order
+
+
+@pytest.fixture(scope="module")
+async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def embedder() -> EmbedderClient:
+    """The shared MiniLM actor the API embeds queries with (no CPU reserved: on 2 CPUs the engine needs both)."""
+    ensure_ray(num_cpus=2)
+    return EmbedderClient(num_cpus=0.0)
+
+
+async def file_row(tenant_id: uuid.UUID, filename: str) -> uuid.UUID:
+    """A document's file row as an upload leaves it, without bytes or jobs (no engine touches it)."""
+    file_id = uuid.uuid4()
+    await File.insert(
+        File(
+            id=file_id,
+            tenant=tenant_id,
+            media_type="document",
+            filename=filename,
+            size_bytes=1,
+            content_type="text/plain",
+            sha256=uuid.uuid4().hex * 2,
+            object_key=f"files/{tenant_id}/{file_id}/original",
+            upload_method="direct",
+            storage_target="default",
+            content_category="general",
+            auto_describe=False,
+        )
+    )
+    return file_id
+
+
+async def seeded_document(
+    tenant_id: uuid.UUID, filename: str, texts: list[str], embedder: EmbedderClient
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """A document whose chunks (one per text, on its own page) carry MiniLM vectors, as the pipeline leaves it."""
+    file_id = await file_row(tenant_id, filename)
+    chunks = [
+        {
+            "chunk_index": index,
+            "content": text,
+            "chunk_type": "paragraph",
+            "heading_hierarchy": [filename, f"Part {index + 1}"],
+            "page_numbers": [index + 1],
+            "token_count": len(text.split()),
+        }
+        for index, text in enumerate(texts)
+    ]
+    await documents.replace(file_id, tenant_id, [], chunks)
+    ids = [row["id"] for row in await documents.chunks_of(file_id)]
+    spec = embedder.spec
+    await embeddings.ensure_space(spec.model_id, spec.dimension)
+    await embeddings.save(spec.model_id, tenant_id, file_id, ids, await embedder.embed(texts, lane="batch"))
+    return file_id, ids
+
+
+@pytest.fixture(scope="module")
+async def corpus(database: None, embedder: EmbedderClient) -> Corpus:
+    alice, bob = await new_caller(), await new_caller()
+    maintenance, maintenance_ids = await seeded_document(alice.tenant_id, "maintenance_log.txt", MAINTENANCE, embedder)
+    recipes, recipe_ids = await seeded_document(alice.tenant_id, "weekend.txt", RECIPES, embedder)
+    bobs, bob_ids = await seeded_document(bob.tenant_id, "bob_notes.txt", BOBS, embedder)
+    chunk_ids = {maintenance: maintenance_ids, recipes: recipe_ids, bobs: bob_ids}
+    return Corpus(alice, bob, maintenance, recipes, bobs, chunk_ids)
+
+
+async def search(http: httpx.AsyncClient, caller: Caller, **body: Any) -> dict[str, Any]:
+    response = await http.post("/api/v2/files/search", headers=caller.headers, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def contents(body: dict[str, Any]) -> list[str]:
+    return [item["content"] for item in body["items"]]
+
+
+async def test_a_paraphrase_finds_the_chunk_that_means_it(http, corpus, embedder) -> None:
+    body = await search(http, corpus.alice, query="broken machinery")
+    items = body["items"]
+
+    assert body["query"] == "broken machinery"
+    assert contents(body)[0] == DAMAGED, contents(body)
+    assert items[0]["similarity_score"] > items[1]["similarity_score"] + 0.15, items
+    scores = [item["similarity_score"] for item in items]
+    assert scores == sorted(scores, reverse=True) and all(score > 0 for score in scores)
+    assert {item["document_id"] for item in items} <= {str(corpus.maintenance), str(corpus.recipes)}
+    assert body["total_count"] == len(items) and isinstance(body["search_time_ms"], int)
+    assert items[0] == {
+        "chunk_id": str(corpus.chunk_ids[corpus.maintenance][0]),
+        "document_id": str(corpus.maintenance),
+        "document_filename": "maintenance_log.txt",
+        "chunk_index": 0,
+        "content": DAMAGED,
+        "page_numbers": [1],
+        "heading_hierarchy": ["maintenance_log.txt", "Part 1"],
+        "similarity_score": items[0]["similarity_score"],
+        "metadata": {"chunk_type": "paragraph"},
+    }
+    query, chunk = await embedder.embed(["broken machinery", DAMAGED])
+    assert items[0]["similarity_score"] == pytest.approx(float(query @ chunk), abs=1e-4)
+
+
+async def test_document_ids_scope_the_search(http, corpus) -> None:
+    alice, recipes = corpus.alice, str(corpus.recipes)
+    everything = await search(http, alice, query="broken machinery")
+    both = await search(http, alice, query="broken machinery", document_ids=[str(corpus.maintenance), recipes])
+    scoped = await search(http, alice, query="broken machinery", document_ids=[recipes, recipes])
+    bobs = await search(http, alice, query="broken machinery", document_ids=[str(corpus.bobs)])
+    unknown = await search(http, alice, query="broken machinery", document_ids=[str(uuid.uuid4())])
+
+    assert both["items"] == everything["items"] and DAMAGED in contents(everything)
+    assert scoped["items"] and set(contents(scoped)) <= set(RECIPES)
+    assert {item["document_id"] for item in scoped["items"]} == {recipes}
+    assert bobs["items"] == [] and bobs["total_count"] == 0
+    assert unknown["items"] == []
+
+
+async def test_tenants_never_see_each_others_chunks(http, corpus) -> None:
+    for_bob = await search(http, corpus.bob, query="broken machinery")
+    for_alice = await search(http, corpus.alice, query="forklift broke down in the warehouse storm")
+
+    assert contents(for_bob)[0] == BOBS[0]
+    assert {item["document_id"] for item in for_bob["items"]} == {str(corpus.bobs)}
+    assert str(corpus.bobs) not in {item["document_id"] for item in for_alice["items"]}
+    assert not set(BOBS) & set(contents(for_alice))
+
+
+async def test_similarity_threshold_and_limit(http, corpus, embedder) -> None:
+    everything = (await search(http, corpus.alice, query="broken machinery"))["items"]
+    cut = (everything[0]["similarity_score"] + everything[1]["similarity_score"]) / 2
+    above = await search(http, corpus.alice, query="broken machinery", similarity_threshold=cut)
+    identical_only = await search(http, corpus.alice, query="broken machinery", similarity_threshold=1.0)
+    first_two = await search(http, corpus.alice, query="broken machinery", limit=2)
+    query, *chunks = await embedder.embed(["broken machinery", *MAINTENANCE, *RECIPES])
+
+    # The default threshold, 0, keeps exactly the chunks that point the query's way.
+    assert sorted(item["content"] for item in everything) == sorted(
+        text for text, chunk in zip(MAINTENANCE + RECIPES, chunks, strict=True) if query @ chunk >= 0
+    )
+    assert len(everything) < len(MAINTENANCE) + len(RECIPES), "some chunks point away"
+    assert contents(above) == [DAMAGED] and above["total_count"] == 1
+    assert identical_only["items"] == []
+    assert first_two["items"] == everything[:2]
+
+
+async def test_a_deleted_documents_chunks_disappear_until_it_is_restored(http, embedder) -> None:
+    carol = await new_caller()
+    file_id, _ = await seeded_document(carol.tenant_id, "inspection.txt", [DAMAGED], embedder)
+    assert contents(await search(http, carol, query="broken machinery")) == [DAMAGED]
+
+    deleted = await http.delete(f"/api/v2/files/{file_id}", headers=carol.headers)
+    assert deleted.status_code == 200, deleted.text
+    assert (await search(http, carol, query="broken machinery"))["items"] == []
+    scoped = await search(http, carol, query="broken machinery", document_ids=[str(file_id)])
+    assert scoped["items"] == []
+
+    restored = await http.post(f"/api/v2/files/{file_id}/restore", headers=carol.headers)
+    assert restored.status_code == 200, restored.text
+    assert contents(await search(http, carol, query="broken machinery")) == [DAMAGED]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"query": ""},
+        {"query": "   \n\t "},
+        {"query": "q" * 2001},
+        {"query": 42},
+        {"query": "pumps", "limit": 0},
+        {"query": "pumps", "limit": 101},
+        {"query": "pumps", "limit": "ten"},
+        {"query": "pumps", "similarity_threshold": -0.1},
+        {"query": "pumps", "similarity_threshold": 1.5},
+        {"query": "pumps", "document_ids": []},
+        {"query": "pumps", "document_ids": ["not-a-uuid"]},
+        {"query": "pumps", "document_ids": [str(uuid.uuid4()) for _ in range(101)]},
+        {"query": "pumps", "colour": "red"},
+    ],
+)
+async def test_invalid_bodies_are_422(http, corpus, body) -> None:
+    response = await http.post("/api/v2/files/search", headers=corpus.alice.headers, json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+
+
+async def test_the_longest_query_and_other_edges_are_served(http, corpus) -> None:
+    longest = await search(http, corpus.alice, query=("broken machinery " * 118)[:2000])
+    assert len(longest["query"]) == 2000 and contents(longest)[0] == DAMAGED
+    ids = [str(corpus.maintenance)] + [str(uuid.uuid4()) for _ in range(99)]
+    hundred = await search(http, corpus.alice, query="broken machinery", document_ids=ids, limit=100)
+    assert contents(hundred)[0] == DAMAGED
+    assert {item["document_id"] for item in hundred["items"]} == {str(corpus.maintenance)}
+
+
+async def test_requests_without_a_key_or_json_are_refused(http, corpus) -> None:
+    assert (await http.post("/api/v2/files/search", json={"query": "pumps"})).status_code == 401
+    garbled = await http.post("/api/v2/files/search", headers=corpus.alice.headers, content=b"{not json")
+    assert garbled.status_code == 400
+
+
+async def test_an_embedder_that_cannot_serve_is_a_503(services, server) -> None:
+    """A model the machine lacks: the route answers 503 with the reason (the app's routes and error mapping,
+    served in process; the database pool is the session server's)."""
+    missing = QueryEmbedder(msgspec.structs.replace(services, embed_text_model="/nonexistent/embedding-model"))
+    with pytest.raises(Unavailable):
+        await missing.embed("pumps")
+    caller = await new_caller()
+    app = Litestar(
+        route_handlers=[SearchController],
+        state=State({"embedder": missing}),
+        middleware=[DefineMiddleware(ApiKeyAuth)],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://in-process") as client:
+        response = await client.post("/api/v2/files/search", headers=caller.headers, json={"query": "pumps"})
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "embedder_unavailable"
+    assert "/nonexistent/embedding-model" in response.json()["detail"]
+
+
+# --- the store's search on a space shared by many tenants ---------------------------------------------------
+
+DIMENSION = 32
+LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Crowd:
+    model_id: str
+    tenant_id: uuid.UUID  # the searched tenant: 3% of the space
+    chunk_ids: np.ndarray
+    vectors: np.ndarray
+    queries: np.ndarray
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+async def crowd(database: None) -> Crowd:
+    """~6000 clustered vectors of 30 tenants in a test model's space; each tenant draws from 8 of 40 clusters."""
+    rng = np.random.default_rng(11)
+    centres = unit(rng.normal(size=(40, DIMENSION)))
+    model_id = f"test/clustered-{DIMENSION}-{uuid.uuid4().hex[:8]}"
+    await embeddings.ensure_space(model_id, DIMENSION)
+    searched: tuple[uuid.UUID, list[uuid.UUID], np.ndarray] | None = None
+    for number in range(30):
+        tenant = (await new_caller()).tenant_id
+        size = 180 if number == 0 else 200
+        vectors = unit(
+            centres[rng.choice(rng.choice(40, 8, replace=False), size)] + 0.4 * rng.normal(size=(size, DIMENSION))
+        )
+        file_id = await file_row(tenant, "vectors.txt")
+        chunks = [
+            {"chunk_index": i, "content": f"chunk {i}", "chunk_type": "paragraph", "heading_hierarchy": [],
+             "page_numbers": [1], "token_count": 2}
+            for i in range(size)
+        ]  # fmt: skip
+        await documents.replace(file_id, tenant, [], chunks)
+        ids = [row["id"] for row in await documents.chunks_of(file_id)]
+        await embeddings.save(model_id, tenant, file_id, ids, vectors)
+        searched = searched or (tenant, ids, vectors)
+    await Chunk.raw("ANALYZE chunk_embedding")
+    tenant, ids, vectors = searched
+    queries = unit(centres[rng.integers(0, 40, 12)] + 0.4 * rng.normal(size=(12, DIMENSION)))
+    return Crowd(model_id, tenant, np.array(ids), vectors, queries)
+
+
+@dataclass(frozen=True)
+class Plan:
+    iterative: bool  # run with the HNSW path's settings (hnsw.iterative_scan ...)
+    text: str
+
+    @property
+    def walks_hnsw(self) -> bool:
+        return "chunk_embedding_hnsw_" in self.text
+
+
+@pytest.fixture
+def plans(monkeypatch: pytest.MonkeyPatch) -> list[Plan]:
+    """The plan of every nearest-neighbour query the store runs. On the HNSW path sorting is priced out, so
+    Postgres walks the HNSW index even where the tenant's btree would be cheaper (this space is small)."""
+    recorded: list[Plan] = []
+    original = Chunk.raw
+    iterative = False
+
+    async def raw(sql: str, *args: Any) -> Any:
+        nonlocal iterative
+        if "hnsw.iterative_scan" in sql:
+            iterative = True
+            sql = sql.replace("SELECT ", "SELECT set_config('enable_sort', 'off', true), ", 1)
+        elif "WITH nearest" in sql:
+            rows = await original("EXPLAIN " + sql, *args)
+            recorded.append(Plan(iterative, "\n".join(row["QUERY PLAN"] for row in rows)))
+            iterative = False
+        return await original(sql, *args)
+
+    monkeypatch.setattr(Chunk, "raw", raw)
+    return recorded
+
+
+def exact_top(crowd: Crowd, query: np.ndarray) -> list[uuid.UUID]:
+    return list(crowd.chunk_ids[np.argsort(-(crowd.vectors @ query))[:LIMIT]])
+
+
+async def test_a_filtered_hnsw_search_still_returns_limit_rows(crowd, plans, monkeypatch) -> None:
+    monkeypatch.setattr(embeddings, "EXACT_MAX_ROWS", 50)
+    vectors = dict(zip(crowd.chunk_ids, crowd.vectors, strict=True))
+    recalls = []
+    for query in crowd.queries:
+        matches = await embeddings.search(crowd.tenant_id, crowd.model_id, DIMENSION, query, LIMIT)
+        assert len(matches) == LIMIT
+        assert [m.similarity for m in matches] == sorted((m.similarity for m in matches), reverse=True)
+        for match in matches:
+            assert match.similarity == pytest.approx(float(vectors[match.chunk_id] @ query), abs=1e-5)
+        recalls.append(len({m.chunk_id for m in matches} & set(exact_top(crowd, query))) / LIMIT)
+
+    assert len(plans) == len(crowd.queries), "no search fell back to the exact scan"
+    assert all(plan.iterative and plan.walks_hnsw for plan in plans), plans[0].text
+    assert np.mean(recalls) >= 0.95, recalls
+
+
+async def test_an_iterative_scan_that_gives_up_early_falls_back_to_exact(crowd, plans, monkeypatch) -> None:
+    monkeypatch.setattr(embeddings, "EXACT_MAX_ROWS", 50)
+    # The first pass takes EF_SEARCH candidates (about 3% of them the tenant's), then the scan stops at once.
+    monkeypatch.setattr(embeddings, "EF_SEARCH", 10)
+    monkeypatch.setattr(embeddings, "MAX_SCAN_TUPLES", 1)
+    for query in crowd.queries[:4]:
+        matches = await embeddings.search(crowd.tenant_id, crowd.model_id, DIMENSION, query, LIMIT)
+        assert [m.chunk_id for m in matches] == exact_top(crowd, query)
+
+    assert [(plan.iterative, plan.walks_hnsw) for plan in plans] == [(True, True), (False, False)] * 4
+
+
+async def test_a_tenant_below_the_threshold_is_searched_exactly(crowd, plans) -> None:
+    assert len(crowd.chunk_ids) <= embeddings.EXACT_MAX_ROWS
+    for query in crowd.queries[:4]:
+        matches = await embeddings.search(crowd.tenant_id, crowd.model_id, DIMENSION, query, LIMIT)
+        assert [m.chunk_id for m in matches] == exact_top(crowd, query)
+    scoped = await embeddings.search(
+        crowd.tenant_id, crowd.model_id, DIMENSION, crowd.queries[0], LIMIT, document_ids=[uuid.uuid4()]
+    )
+
+    assert scoped == []
+    assert [(plan.iterative, plan.walks_hnsw) for plan in plans] == [(False, False)] * 5
+
+
+# --- the real flow --------------------------------------------------------------------------------------------
+
+
+async def test_uploaded_documents_are_searchable_once_processed(http, engine) -> None:
+    dave = await new_caller()
+    texts = {
+        "workshop.txt": f"Workshop report\n\n{DAMAGED}\n\nThe replacement part arrives on Monday.\n",
+        "kitchen.txt": "Kitchen notes\n\n" + MAINTENANCE[1] + "\n\n" + RECIPES[0] + "\n",
+    }
+    ids = {name: await uploaded(http, dave, text.encode(), name) for name, text in texts.items()}
+    for file_id in ids.values():
+        final = await until_terminal(http, dave, file_id, seconds=180)
+        assert final["unified_status"] == "completed", final
+        assert final["component_statuses"]["embedding_status"] == "completed", final
+
+    body = await search(http, dave, query="broken machinery")
+    top = body["items"][0]
+    assert top["document_id"] == ids["workshop.txt"] and top["document_filename"] == "workshop.txt"
+    assert DAMAGED in top["content"] and top["page_numbers"] == [1]
+    assert {item["document_id"] for item in body["items"]} == set(ids.values())
+    kitchen = await search(http, dave, query="how to bake bread", document_ids=[ids["kitchen.txt"]])
+    assert kitchen["items"] and {item["document_id"] for item in kitchen["items"]} == {ids["kitchen.txt"]}
