@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class EngineConfig:
     max_in_flight: int = 4
+    # Backfill never takes more (default: all but one slot), so an upload finds room at once.
+    backfill_max_in_flight: int | None = None
     lease_seconds: float = 60.0
     poll_seconds: float = 0.25
     backoff_base_seconds: float = 2.0
@@ -78,8 +80,8 @@ class Engine:
         lease, steps = self.config.lease_seconds, tuple(self.steps)
         claimed = await jobs.claim(self.worker_id, "interactive", free, lease, steps)
         backfill_running = sum(1 for job, _ in self._running.values() if job.lane == "backfill")
-        # Backfill never takes the last slot, so an upload finds room at once.
-        backfill_room = min(free - len(claimed), max(self.config.max_in_flight - 1, 1) - backfill_running)
+        backfill_cap = self.config.backfill_max_in_flight or max(self.config.max_in_flight - 1, 1)
+        backfill_room = min(free - len(claimed), backfill_cap - backfill_running)
         if backfill_room > 0:
             claimed += await jobs.claim(self.worker_id, "backfill", backfill_room, lease, steps)
         for job in claimed:

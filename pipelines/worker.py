@@ -12,8 +12,13 @@ from store.settings import Settings
 def engine_for(settings: Settings) -> Engine:
     """Joins or starts Ray (blocking, a few seconds on first use) and builds the engine."""
     ensure_ray(settings.ray_address, settings.ray_num_cpus)
+    cpus = cluster_cpus()
+    # Twice the CPUs in flight: a task waits in Ray's queue while the engine records the one before it,
+    # so no CPU idles between jobs. Backfill holds at most all CPUs but one, so an upload's task never
+    # queues behind a backlog.
     config = EngineConfig(
-        max_in_flight=settings.engine_max_in_flight or max(cluster_cpus(), 2),
+        max_in_flight=settings.engine_max_in_flight or max(2 * cpus, 2),
+        backfill_max_in_flight=max(cpus - 1, 1),
         lease_seconds=settings.engine_lease_seconds,
         poll_seconds=settings.engine_poll_seconds,
     )

@@ -39,7 +39,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     serve_engine: bool = True
     ray_address: str | None = None
     ray_num_cpus: int | None = None
-    engine_max_in_flight: int | None = None  # default: the Ray cluster's CPUs
+    engine_max_in_flight: int | None = None  # default: twice the Ray cluster's CPUs
     engine_lease_seconds: float = 60.0
     engine_poll_seconds: float = 0.25
     stuck_minutes: int = 30
