@@ -216,9 +216,9 @@ async def test_processing_status_and_stuck_uploads(client, alice, bob, engine):
     assert status_body["component_statuses"] == {"variant_status": "completed", "description_status": "skipped"}
     assert status_body["processing_started_at"] and status_body["completed_at"]
 
-    # A document waits for a pipeline that does not exist yet: no progress, so it is stuck.
-    waiting = await uploaded(client, alice, samples.pdf(), "waiting.pdf")
-    theirs = await uploaded(client, bob, samples.pdf("other"), "theirs.pdf")
+    # A video waits for a pipeline that does not exist yet: no progress, so it is stuck.
+    waiting = await uploaded(client, alice, samples.mp4(), "waiting.mp4")
+    theirs = await uploaded(client, bob, samples.mp4(frames=12), "theirs.mp4")
     long_ago = datetime.now(UTC) - timedelta(minutes=5)
     await File.update({File.updated_at: long_ago}).where(File.id.is_in([uuid.UUID(waiting), uuid.UUID(theirs)]))
     stuck = (
@@ -242,7 +242,7 @@ async def test_a_stopping_engine_gives_its_running_jobs_back(client, blobs, alic
     once, with the attempt not counted."""
     from store import jobs
 
-    file_id = uuid.UUID(await uploaded(client, alice, samples.TEXT, "stopping.txt"))
+    file_id = uuid.UUID(await uploaded(client, alice, samples.mp4(frames=14), "stopping.mp4"))  # no steps of its own
     stopping = Engine(engine.location, STALL_STEPS, EngineConfig(lease_seconds=30, poll_seconds=0.1))
     stop = asyncio.Event()
     running = asyncio.create_task(stopping.run(stop))
