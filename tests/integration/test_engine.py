@@ -188,8 +188,10 @@ async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs
 async def test_a_backfill_backlog_does_not_delay_a_fresh_upload(client, alice, engine):
     from store import jobs
 
-    backlog_file = uuid.UUID(await uploaded(client, alice, samples.TEXT, "backlog.txt"))
-    others = [uuid.UUID(await uploaded(client, alice, samples.TEXT + bytes([65 + i]), f"b{i}.txt")) for i in range(11)]
+    # Videos: files with no upload steps of their own, so the interactive lane holds only the fresh photo.
+    clip = samples.mp4()
+    backlog_file = uuid.UUID(await uploaded(client, alice, clip, "backlog.mp4"))
+    others = [uuid.UUID(await uploaded(client, alice, clip, f"b{i}.mp4")) for i in range(11)]
     for file_id in [backlog_file, *others]:
         await jobs.enqueue(file_id, alice.tenant_id, "sleepy", lane="backfill")
     engine.wake()
