@@ -10,7 +10,6 @@ Generation is greedy and bounded, so the same image and model give the same desc
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor, BatchFeature
 
+from models.base import TorchModel
 from models.images import open_rgb
 
 
@@ -90,7 +90,7 @@ def prompt_for(category: str) -> Prompt:
     return PROMPTS.get(category, GENERAL)
 
 
-class Describer:
+class Describer(TorchModel):
     """One loaded vision-language model. Not thread-safe: one generation at a time (a model actor serialises)."""
 
     def __init__(
@@ -103,12 +103,7 @@ class Describer:
         threads: int | None = None,
         max_new_tokens: int = 60,
     ) -> None:
-        # Ray sets OMP_NUM_THREADS=1 in its workers, so torch's default would use one core.
-        self._threads = threads or len(os.sched_getaffinity(0))
-        torch.set_num_threads(self._threads)
-        self._model_id = model_id
-        self._revision = revision
-        self._device = torch.device(device)
+        super().__init__(model_id, revision, device, threads)
         self._max_new_tokens = max_new_tokens
         self._processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         dtype = torch.float32 if self._device.type == "cpu" else "auto"  # half precision is slow on CPUs
@@ -120,20 +115,11 @@ class Describer:
         if self._chat:  # decoder-only: prompts of different lengths line up at the end, where generation starts
             self._processor.tokenizer.padding_side = "left"
 
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def revision(self) -> str:
-        return self._revision
-
     def describe(self, items: list[tuple[bytes, str]]) -> list[str]:
         """One description per (encoded image, content_category), in order."""
         if not items:
             return []
-        if torch.get_num_threads() != self._threads:  # per OS thread under OpenMP (see TextEmbedder)
-            torch.set_num_threads(self._threads)
+        self._use_threads()
         images = [open_rgb(data) for data, _ in items]
         prompts = [prompt_for(category) for _, category in items]
         if self._chat:

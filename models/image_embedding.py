@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 
@@ -16,21 +15,17 @@ import torch
 from PIL import Image
 from transformers import AutoModel, AutoProcessor
 
+from models.base import LoadedModel, TorchModel
 from models.images import open_rgb
 
 
-class ClipEmbedder:
+class ClipEmbedder(TorchModel):
     """One loaded CLIP/SigLIP model. Not thread-safe: one forward at a time (a model actor serialises them)."""
 
     def __init__(
         self, path: Path, model_id: str, revision: str, *, device: str = "cpu", threads: int | None = None
     ) -> None:
-        # Ray sets OMP_NUM_THREADS=1 in its workers, so torch's default would use one core.
-        self._threads = threads or len(os.sched_getaffinity(0))
-        torch.set_num_threads(self._threads)
-        self._model_id = model_id
-        self._revision = revision
-        self._device = torch.device(device)
+        super().__init__(model_id, revision, device, threads)
         self._processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         self._model = AutoModel.from_pretrained(path, local_files_only=True).to(self._device).eval()
         config = self._model.config
@@ -40,14 +35,6 @@ class ClipEmbedder:
         self._max_length = min(self._processor.tokenizer.model_max_length, positions)
         # SigLIP was trained on texts padded to the full length, and its text embeddings are wrong otherwise.
         self._padding = "max_length" if config.model_type.startswith("siglip") else True
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def revision(self) -> str:
-        return self._revision
 
     @property
     def dimension(self) -> int:
@@ -75,11 +62,6 @@ class ClipEmbedder:
         with torch.inference_mode():
             return _unit(self._model.get_text_features(**inputs).pooler_output)
 
-    def _use_threads(self) -> None:
-        # The thread count is per OS thread under OpenMP: a forward run from an executor thread needs it again.
-        if torch.get_num_threads() != self._threads:
-            torch.set_num_threads(self._threads)
-
 
 def _unit(features: torch.Tensor) -> np.ndarray:
     return torch.nn.functional.normalize(features.float(), dim=1).cpu().numpy()
@@ -97,7 +79,7 @@ _HISTOGRAM_SIZE = _HUES * _CHROMATIC_SATURATIONS * _VALUES + _VALUES
 _WEIGHTS = {"layout": 0.5, "hash": 0.25, "histogram": 0.25}
 
 
-class PerceptualEmbedder:
+class PerceptualEmbedder(LoadedModel):
     """A weight-free perceptual descriptor, deterministic and fast (~ a millisecond per image past decoding),
     so that near-duplicate detection and `/similar` work on a fresh machine.
 
@@ -124,16 +106,7 @@ class PerceptualEmbedder:
         self, path: Path, model_id: str, revision: str, *, device: str = "cpu", threads: int | None = None
     ) -> None:
         # No weights: `path` (this module's directory), `device` and `threads` are taken for a uniform loader.
-        self._model_id = model_id
-        self._revision = revision
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def revision(self) -> str:
-        return self._revision
+        super().__init__(model_id, revision)
 
     @property
     def dimension(self) -> int:

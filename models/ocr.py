@@ -8,28 +8,27 @@ Text under about 1/100 of the longer side is then too small to read; pass a crop
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rapidocr import RapidOCR
 
+from models.base import LoadedModel, usable_cpus
 from models.images import open_rgb
 
 DETECTION_SIDE = 960
 
 
-class OcrEngine:
+class OcrEngine(LoadedModel):
     """One loaded PP-OCR pipeline. Not thread-safe: one image at a time (a model actor serialises). It runs on
     the CPU whatever `device` says: we install onnxruntime's CPU build, and PP-OCR's small models are fast there."""
 
     def __init__(
         self, path: Path, model_id: str, revision: str, *, device: str = "cpu", threads: int | None = None
     ) -> None:
-        self._model_id = model_id
-        self._revision = revision
-        threads = threads or len(os.sched_getaffinity(0))  # Ray workers have OMP_NUM_THREADS=1
+        super().__init__(model_id, revision)
+        threads = usable_cpus(threads)
         self._engine = RapidOCR(
             params={
                 "Global.model_root_dir": str(path / "models"),  # the wheel's ONNX files (rapidocr checks their hash)
@@ -40,14 +39,6 @@ class OcrEngine:
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
             }
         )
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def revision(self) -> str:
-        return self._revision
 
     def read(self, images: list[bytes]) -> list[dict[str, Any]]:
         """Per image: {"text": all lines in reading order, "regions": [{"text", "confidence", "bounding_box":

@@ -7,37 +7,25 @@ directly so that any local directory of the same architecture loads through the 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from models.base import TorchModel
 
-class TextEmbedder:
+
+class TextEmbedder(TorchModel):
     """One loaded encoder. Not thread-safe: one forward at a time (a model actor serialises them)."""
 
     def __init__(
         self, path: Path, model_id: str, revision: str, *, device: str = "cpu", threads: int | None = None
     ) -> None:
-        # Ray sets OMP_NUM_THREADS=1 in its workers, so torch's default would use one core.
-        self._threads = threads or len(os.sched_getaffinity(0))
-        torch.set_num_threads(self._threads)
-        self._model_id = model_id
-        self._revision = revision
-        self._device = torch.device(device)
+        super().__init__(model_id, revision, device, threads)
         self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self._model = AutoModel.from_pretrained(path, local_files_only=True).to(self._device).eval()
         self._max_length = _max_length(path, self._tokenizer.model_max_length, self._model.config)
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def revision(self) -> str:
-        return self._revision
 
     @property
     def dimension(self) -> int:
@@ -52,9 +40,7 @@ class TextEmbedder:
         """Unit-length float32 rows, one per text, in order."""
         if not texts:
             return np.zeros((0, self.dimension), np.float32)
-        # The thread count is per OS thread under OpenMP: a forward run from an executor thread needs it again.
-        if torch.get_num_threads() != self._threads:
-            torch.set_num_threads(self._threads)
+        self._use_threads()
         batch = self._tokenizer(
             texts, padding=True, truncation=True, max_length=self._max_length, return_tensors="pt"
         ).to(self._device)
