@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 
 def usable_cpus(threads: int | None) -> int:
     """`threads`, or every CPU this process may use: Ray sets OMP_NUM_THREADS=1 in its workers, so the
@@ -33,6 +31,8 @@ class TorchModel(LoadedModel):
     """A torch model on one device, with torch's CPU threads set for the process and for each forward."""
 
     def __init__(self, model_id: str, revision: str, device: str, threads: int | None) -> None:
+        import torch  # here: models without weights (OCR on ONNX, perceptual) start without torch
+
         super().__init__(model_id, revision)
         self._threads = usable_cpus(threads)
         torch.set_num_threads(self._threads)
@@ -40,5 +40,7 @@ class TorchModel(LoadedModel):
 
     def _use_threads(self) -> None:
         """The thread count is per OS thread under OpenMP: a forward run from an executor thread needs it again."""
+        import torch
+
         if torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)

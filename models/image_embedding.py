@@ -1,9 +1,6 @@
-"""Image embeddings: unit float32 rows whose dot product says how alike two images are.
-
-- `ClipEmbedder`: a CLIP or SigLIP model (image and text towers in one space), for semantic similarity and
-  text-to-image search. No such weights ship in any package: give a local directory or a cached hub id.
-- `PerceptualEmbedder`: the offline default, a classical descriptor that needs no weights.
-"""
+"""The offline default image embedding, `PerceptualEmbedder`: a classical descriptor that needs no weights, in
+unit float32 rows whose dot product says how alike two images look (models/clip_embedding.py has the learned
+kind)."""
 
 from __future__ import annotations
 
@@ -11,61 +8,10 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
-from transformers import AutoModel, AutoProcessor
 
-from models.base import LoadedModel, TorchModel
+from models.base import LoadedModel
 from models.images import open_rgb
-
-
-class ClipEmbedder(TorchModel):
-    """One loaded CLIP/SigLIP model. Not thread-safe: one forward at a time (a model actor serialises them)."""
-
-    def __init__(
-        self, path: Path, model_id: str, revision: str, *, device: str = "cpu", threads: int | None = None
-    ) -> None:
-        super().__init__(model_id, revision, device, threads)
-        self._processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-        self._model = AutoModel.from_pretrained(path, local_files_only=True).to(self._device).eval()
-        config = self._model.config
-        # CLIP projects both towers to projection_dim; SigLIP's towers end at their hidden size.
-        self._dimension = int(getattr(config, "projection_dim", None) or config.vision_config.hidden_size)
-        positions = config.text_config.max_position_embeddings
-        self._max_length = min(self._processor.tokenizer.model_max_length, positions)
-        # SigLIP was trained on texts padded to the full length, and its text embeddings are wrong otherwise.
-        self._padding = "max_length" if config.model_type.startswith("siglip") else True
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    def embed_images(self, images: list[bytes]) -> np.ndarray:
-        """Unit-length float32 rows, one per encoded image, in order."""
-        if not images:
-            return np.zeros((0, self._dimension), np.float32)
-        self._use_threads()
-        batch = self._processor(images=[open_rgb(data) for data in images], return_tensors="pt")
-        with torch.inference_mode():
-            features = self._model.get_image_features(pixel_values=batch["pixel_values"].to(self._device))
-            return _unit(features.pooler_output)
-
-    def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 rows in the images' space, one per text (a query for text-to-image search)."""
-        if not texts:
-            return np.zeros((0, self._dimension), np.float32)
-        self._use_threads()
-        batch = self._processor.tokenizer(
-            texts, padding=self._padding, truncation=True, max_length=self._max_length, return_tensors="pt"
-        )
-        inputs = {key: batch[key].to(self._device) for key in ("input_ids", "attention_mask") if key in batch}
-        with torch.inference_mode():
-            return _unit(self._model.get_text_features(**inputs).pooler_output)
-
-
-def _unit(features: torch.Tensor) -> np.ndarray:
-    return torch.nn.functional.normalize(features.float(), dim=1).cpu().numpy()
-
 
 # The perceptual descriptor: every part is computed from one 64×64 thumbnail (area averages of the upright image).
 _THUMB = 64

@@ -113,7 +113,7 @@ _GENERIC: dict[Task, _Generic] = {
     Task.EMBED_TEXT: _Generic(_TEXT_EMBEDDER, lambda config: int(config["hidden_size"])),
     # CLIP projects both towers to projection_dim; SigLIP's towers end at their hidden size
     Task.EMBED_IMAGE: _Generic(
-        "models.image_embedding:ClipEmbedder",
+        "models.clip_embedding:ClipEmbedder",
         lambda config: int(config.get("projection_dim") or config["vision_config"]["hidden_size"]),
     ),
     Task.DESCRIBE: _Generic("models.describe:Describer", lambda config: None),

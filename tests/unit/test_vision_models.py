@@ -4,7 +4,6 @@ image embeddings."""
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
@@ -12,43 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from models.clip_embedding import ClipEmbedder
 from models.describe import PROMPTS, Describer
-from models.image_embedding import ClipEmbedder, PerceptualEmbedder
+from models.image_embedding import PerceptualEmbedder
 from models.images import open_rgb
 from models.ocr import OcrEngine
 from models.registry import PERCEPTUAL, PP_OCR, ModelUnavailable, Task, load, resolve
 from tests import tiny_models
-
-
-def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
-def photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
-    """A synthetic photo: a two-colour gradient in a random direction, a few shapes, sensor-like noise."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    y, x = np.mgrid[0:height, 0:width] / max(size)
-    angle = rng.uniform(0, 2 * np.pi)
-    ramp = np.cos(angle) * x + np.sin(angle) * y
-    ramp = ((ramp - ramp.min()) / np.ptp(ramp))[..., None]
-    pixels = rng.uniform(0, 255, 3) * (1 - ramp) + rng.uniform(0, 255, 3) * ramp
-    image = Image.fromarray(pixels.astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(6):
-        cx, cy, radius = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(20, 150)
-        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-        shape([cx - radius, cy - radius, cx + radius, cy + radius], fill=tuple(int(c) for c in rng.uniform(0, 255, 3)))
-    noisy = np.asarray(image, np.float64) + rng.normal(0, 12, (height, width, 3))
-    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
-
-
-def near_copy(image: Image.Image) -> bytes:
-    """What a re-upload looks like: resized to 3/8 and re-encoded as a mediocre JPEG."""
-    small = image.resize((image.width * 3 // 8, image.height * 3 // 8), Image.Resampling.BICUBIC)
-    return encode(small, "JPEG", quality=60)
+from tests.photos import encode, near_copy, photo
 
 
 def with_orientation(image: Image.Image, orientation: int) -> bytes:
@@ -65,7 +35,7 @@ def with_orientation(image: Image.Image, orientation: int) -> bytes:
 def test_images_are_turned_upright_and_transparency_becomes_white() -> None:
     upright = open_rgb(with_orientation(Image.new("RGB", (300, 100), "white"), 6))
     assert upright.size == (300, 100) and upright.mode == "RGB"
-    transparent = open_rgb(encode(Image.new("RGBA", (4, 4), (0, 0, 0, 0))))
+    transparent = open_rgb(encode(Image.new("RGBA", (4, 4), (0, 0, 0, 0)), "PNG"))
     assert transparent.getpixel((0, 0)) == (255, 255, 255)
 
 
@@ -82,7 +52,7 @@ def describers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Describer]
 
 @pytest.fixture(scope="module")
 def pictures() -> list[bytes]:
-    return [encode(photo(seed, (120, 90))) for seed in range(3)]
+    return [encode(photo(seed, (120, 90)), "PNG") for seed in range(3)]
 
 
 def test_a_local_directory_resolves_to_the_describer_without_loading_it(tmp_path: Path) -> None:
@@ -216,7 +186,7 @@ def overlap(box: dict[str, float], left: float, top: float, right: float, bottom
 
 def test_ocr_boxes_are_in_the_displayed_image_of_an_exif_rotated_photo(ocr: OcrEngine) -> None:
     image, truth = rendered_text([("WARNING", (0.55, 0.7))])
-    blank = encode(Image.new("RGB", (300, 200), "white"))
+    blank = encode(Image.new("RGB", (300, 200), "white"), "PNG")
     rotated, empty = ocr.read([with_orientation(image, 6), blank])
     assert [region["text"] for region in rotated["regions"]] == ["WARNING"]
     assert overlap(rotated["regions"][0]["bounding_box"], *truth["WARNING"]) > 0.5
@@ -239,7 +209,7 @@ def test_the_perceptual_descriptor_is_the_default_image_embedding(perceptual: Pe
 
 def test_a_resized_re_encoded_copy_is_nearer_than_every_other_photo(perceptual: PerceptualEmbedder) -> None:
     photos = [photo(seed) for seed in range(6)]
-    originals = perceptual.embed_images([encode(image) for image in photos])
+    originals = perceptual.embed_images([encode(image, "PNG") for image in photos])
     copies = perceptual.embed_images([near_copy(image) for image in photos])
     similarity = copies @ originals.T
     assert list(similarity.argmax(axis=1)) == list(range(len(photos)))
@@ -248,7 +218,10 @@ def test_a_resized_re_encoded_copy_is_nearer_than_every_other_photo(perceptual: 
 
 
 def test_perceptual_rows_are_unit_float32_and_deterministic(perceptual: PerceptualEmbedder) -> None:
-    images = [encode(photo(7)), encode(Image.new("RGB", (50, 50), (128, 128, 128)))]  # flat grey: no structure
+    images = [
+        encode(photo(7), "PNG"),
+        encode(Image.new("RGB", (50, 50), (128, 128, 128)), "PNG"),
+    ]  # flat grey: no structure
     rows = perceptual.embed_images(images)
     assert rows.dtype == np.float32 and rows.shape == (2, perceptual.dimension)
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-6)
@@ -261,10 +234,10 @@ def test_a_local_clip_or_siglip_directory_embeds_images_and_texts_in_one_space(
     tmp_path: Path, architecture: str, dimension: int
 ) -> None:
     spec = resolve(Task.EMBED_IMAGE, str(getattr(tiny_models, architecture)(tmp_path / architecture)))
-    assert (spec.wrapper, spec.dimension) == ("models.image_embedding:ClipEmbedder", dimension)
+    assert (spec.wrapper, spec.dimension) == ("models.clip_embedding:ClipEmbedder", dimension)
     embedder = load(spec)
     assert isinstance(embedder, ClipEmbedder) and embedder.dimension == dimension
-    images = [encode(photo(seed, (120, 90))) for seed in range(2)]
+    images = [encode(photo(seed, (120, 90)), "PNG") for seed in range(2)]
     rows = embedder.embed_images(images)
     assert rows.dtype == np.float32 and rows.shape == (2, dimension)
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
