@@ -18,6 +18,7 @@ from api.controllers.documents import DocumentsController
 from api.controllers.files import FilesController
 from api.controllers.processing import ProcessingController
 from api.controllers.search import SearchController
+from api.controllers.similar import SimilarController
 from api.controllers.system import health, log_upload_event
 from api.errors import EXCEPTION_HANDLERS
 from cluster.runtime import shutdown_ray
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             ProcessingController,
             DocumentsController,
             SearchController,
+            SimilarController,
             AnalyzeController,
             health,
             log_upload_event,

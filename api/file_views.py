@@ -104,6 +104,7 @@ def detail(row: Row, urls: dict[str, str | None]) -> FileDetail:
             has_full_description=bool(row["full_descriptions"]),
             blur_hash=row["blur_hash"],
             content_created_at=row["content_created_at"],
+            ai_models=row["ai_models"],
         )
     if media == "document":
         return DocumentFile(

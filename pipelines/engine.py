@@ -3,7 +3,8 @@
 Interactive jobs (uploads) are claimed before backfill jobs, and backfill never takes the last of
 several slots, so a large backlog never delays a new upload. Leases are renewed while a step runs; a
 crashed engine's jobs become claimable when their leases expire; a stopping engine gives its
-unfinished jobs back at once.
+unfinished jobs back at once. An `upkeep` coroutine, if given, runs every `upkeep_seconds` (a model swap's
+flip: pipelines/model_swap.py); it must be safe to run on many engines at once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -35,6 +36,7 @@ class EngineConfig:
     lease_seconds: float = 60.0
     poll_seconds: float = 0.25
     backoff_base_seconds: float = 2.0
+    upkeep_seconds: float = 2.0
 
 
 def default_worker_id() -> str:
@@ -48,11 +50,13 @@ class Engine:
         steps: Mapping[str, Step],
         config: EngineConfig | None = None,
         worker_id: str | None = None,
+        upkeep: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.location = location
         self.steps = steps
         self.config = config or EngineConfig()
         self.worker_id = worker_id or default_worker_id()
+        self.upkeep = upkeep
         self._running: dict[uuid.UUID, tuple[jobs.Job, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
 
@@ -61,7 +65,9 @@ class Engine:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        background = [asyncio.create_task(self._heartbeat(stop))]
+        if self.upkeep is not None:
+            background.append(asyncio.create_task(self._keep_up(self.upkeep, stop)))
         try:
             while not stop.is_set():
                 try:
@@ -70,7 +76,8 @@ class Engine:
                     log.exception("claiming jobs failed; retrying")
                 await self._idle(stop)
         finally:
-            heartbeat.cancel()
+            for task in background:
+                task.cancel()
             await self._give_back()
 
     async def _claim_more(self) -> None:
@@ -109,6 +116,15 @@ class Engine:
                 for job_id in set(self._running) - held:
                     log.warning("lost the lease of job %s; abandoning it", job_id)
                     self._running[job_id][1].cancel()
+
+    async def _keep_up(self, upkeep: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await upkeep()
+            except Exception:
+                log.exception("upkeep failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.upkeep_seconds)
 
     async def _execute(self, job: jobs.Job) -> None:
         step = self.steps.get(job.step)

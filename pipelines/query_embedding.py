@@ -2,7 +2,8 @@
 
 The API connects to Ray on the first query rather than at start-up, so an API that runs no processing still
 starts in a second; the embedder actor is the one the job worker embeds chunks with (same name, same model),
-and a query waits in its interactive lane, ahead of document chunks.
+and a query waits in its interactive lane, ahead of document chunks. The model is the task's active one, read
+per query (models_in_use: at most half a second stale), so a swap's flip moves searches to the new space.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cluster.actors import EmbedderClient, InferenceUnavailable
+from cluster.actors import InferenceUnavailable
 from cluster.runtime import ensure_ray
-from pipelines.steps import text_embedder
+from models.registry import ModelUnavailable, Task
+from pipelines.embedders import TextEmbedders
+from pipelines.models_in_use import active_model
+from pipelines.steps import text_embedders
 from store.errors import Unavailable
 from store.settings import Settings
 
@@ -33,30 +37,29 @@ class QueryEmbedder:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._client: EmbedderClient | None = None
+        self._embedders: TextEmbedders | None = None
         self._connecting = asyncio.Lock()
 
     async def embed(self, text: str) -> QueryVector:
         try:
-            client = await self._connected()
-            spec = client.spec
-            rows = await client.embed([text], lane="interactive")
-        except InferenceUnavailable as error:
+            spec = await active_model(self._settings, Task.EMBED_TEXT)
+            rows = await (await self._connected()).get(spec.model_id).embed([text], lane="interactive")
+        except (InferenceUnavailable, ModelUnavailable) as error:
             raise Unavailable(f"the text embedder cannot serve now: {error}", code="embedder_unavailable") from error
         return QueryVector(spec.model_id, int(rows.shape[1]), rows[0])
 
     async def close(self) -> None:
-        """Wait for an actor replacement in flight; the actor itself is shared, so it stays."""
-        if self._client is not None:
-            await self._client.close()
+        """Wait for actor replacements in flight; the actors themselves are shared, so they stay."""
+        if self._embedders is not None:
+            await self._embedders.close()
 
-    async def _connected(self) -> EmbedderClient:
+    async def _connected(self) -> TextEmbedders:
         async with self._connecting:
-            if self._client is None:
+            if self._embedders is None:
                 settings = self._settings
                 try:  # ensure_ray returns at once when this process already joined Ray (the engine did)
                     await asyncio.to_thread(ensure_ray, settings.ray_address, settings.ray_num_cpus)
                 except (ConnectionError, RuntimeError, TimeoutError) as error:
                     raise InferenceUnavailable(f"cannot reach the Ray cluster: {error}") from error
-                self._client = text_embedder(settings)
-            return self._client
+                self._embedders = text_embedders(settings)
+            return self._embedders

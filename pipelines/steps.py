@@ -3,14 +3,22 @@ settings (the models they use and their sizes)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
+from typing import Any
 
-from cluster.actors import Batching, EmbedderClient, InferenceUnavailable, Recycling
+from cluster.actors import Batching, EmbedderClient, InferenceUnavailable, ModelPool, Recycling
+from cluster.vision import DescriberClient, ImageEmbedderClient, OcrClient
+from pipelines import describe_image, read_text
 from pipelines.document import COLUMNS, DocumentOptions, embed_when_chunked, extract_document, save_document
 from pipelines.embed_chunks import embed_chunks, mark_failed
-from pipelines.step import Step
+from pipelines.embed_image import embed_image, save_vector
+from pipelines.embedders import TextEmbedders
+from pipelines.step import Result, Step
 from pipelines.variants import make_variants
 from store.errors import Misconfigured
+from store.objects import S3Location
 from store.settings import Settings
 
 VARIANTS = Step(
@@ -18,6 +26,8 @@ VARIANTS = Step(
     component="variant_status",
     run=make_variants,
     columns=("dimensions", "format", "blur_hash", "content_created_at", "variants", "variant_count"),
+    # An image that cannot be decoded gets none of the steps that follow its variants.
+    failure_extra={"ocr_status": "skipped", "embedding_status": "skipped", "description_status": "skipped"},
 )
 
 DOCUMENT_TEXT = Step(
@@ -32,10 +42,30 @@ DOCUMENT_TEXT = Step(
     follow_ups=embed_when_chunked,
 )
 
-# Its embedder comes from the settings (steps_for); without one the step cannot run.
+# Its embedders come from the settings (steps_for): a client per model in use; without them the step cannot run.
 EMBED_CHUNKS = Step(name="embed_chunks", component="embedding_status", run_inline=embed_chunks, on_failure=mark_failed)
 
-STEPS: dict[str, Step] = {step.name: step for step in (VARIANTS, DOCUMENT_TEXT, EMBED_CHUNKS)}
+# An image's variants are followed by these (steps_for): their S3 location and model clients come from the settings.
+OCR = Step(
+    name="ocr",
+    component="ocr_status",
+    run_inline=read_text.read_text,
+    columns=read_text.COLUMNS,
+    save=read_text.save_text,
+)
+EMBED_IMAGE = Step(name="embed_image", component="embedding_status", run_inline=embed_image, save=save_vector)
+DESCRIBE = Step(
+    name="describe",
+    component="description_status",
+    run_inline=describe_image.describe_image,
+    columns=describe_image.COLUMNS,
+    error_column="description_error",
+    save=describe_image.save_description,
+)
+
+STEPS: dict[str, Step] = {
+    step.name: step for step in (VARIANTS, DOCUMENT_TEXT, EMBED_CHUNKS, OCR, EMBED_IMAGE, DESCRIBE)
+}
 
 # Pipelines for videos and links arrive with their own steps.
 UPLOAD_STEPS: dict[str, tuple[str, ...]] = {
@@ -51,32 +81,62 @@ def queued_components(media_type: str) -> tuple[str, ...]:
     return tuple(component for name in UPLOAD_STEPS[media_type] for component in STEPS[name].components)
 
 
-def text_embedder(settings: Settings) -> EmbedderClient:
-    """The client of the shared `embed_text` actor, as the settings configure it (no Ray call yet)."""
-    return EmbedderClient(
-        settings.embed_text_model,
-        num_cpus=settings.model_actor_num_cpus,
-        num_gpus=settings.model_actor_num_gpus,
-        threads=settings.model_actor_threads,
-        batching=Batching(),
-        recycling=Recycling(max_batches=settings.model_actor_max_batches),
-    )
+def actor_options(settings: Settings) -> dict[str, Any]:
+    """A model actor's share of a node and its retirement, as the settings configure them."""
+    return {
+        "num_cpus": settings.model_actor_num_cpus,
+        "num_gpus": settings.model_actor_num_gpus,
+        "threads": settings.model_actor_threads,
+        "recycling": Recycling(max_batches=settings.model_actor_max_batches),
+    }
 
 
-def steps_for(settings: Settings, embedder: EmbedderClient | None = None) -> dict[str, Step]:
+def text_embedder(settings: Settings, model: str | None = None) -> EmbedderClient:
+    """The client of the shared `embed_text` actor of `model` (None: the settings'), as the settings configure it
+    (no Ray call yet)."""
+    return EmbedderClient(model or settings.embed_text_model, batching=Batching(), **actor_options(settings))
+
+
+def text_embedders(settings: Settings) -> TextEmbedders:
+    """A client per model in use, built as text_embedder builds them."""
+    return TextEmbedders(settings, partial(text_embedder, settings))
+
+
+def _after_variants(describes: bool) -> Callable[[Result], tuple[str, ...]]:
+    """An image's variants are followed by its OCR and embedding, and its description when a model is configured
+    (the describe step itself skips a file uploaded with auto_describe=false)."""
+    steps = (OCR.name, EMBED_IMAGE.name, *((DESCRIBE.name,) if describes else ()))
+    return lambda result: steps
+
+
+def steps_for(settings: Settings, embedder: TextEmbedders | EmbedderClient | None = None) -> dict[str, Step]:
     """Every step, with the settings' models and chunk sizes."""
     options = DocumentOptions(settings.embed_text_model, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+    location, actors = S3Location.from_settings(settings), actor_options(settings)
     return {
         **STEPS,
+        VARIANTS.name: replace(VARIANTS, follow_ups=_after_variants(settings.describe_model is not None)),
         DOCUMENT_TEXT.name: replace(DOCUMENT_TEXT, args=(options,)),
-        EMBED_CHUNKS.name: replace(EMBED_CHUNKS, args=(embedder or text_embedder(settings),)),
+        EMBED_CHUNKS.name: replace(EMBED_CHUNKS, args=(embedder or text_embedders(settings),)),
+        OCR.name: replace(OCR, args=(location, OcrClient(settings.ocr_model, **actors))),
+        EMBED_IMAGE.name: replace(
+            EMBED_IMAGE, args=(location, ImageEmbedderClient(settings.embed_image_model, **actors))
+        ),
+        DESCRIBE.name: replace(DESCRIBE, args=(location, DescriberClient(settings.describe_model, **actors))),
     }
 
 
 def check_models(settings: Settings) -> None:
     """Refuse at start-up a configured model that is unknown or not on this machine, naming it and how to
-    provide it, rather than failing every job later."""
-    try:
-        text_embedder(settings).spec  # noqa: B018  (resolves: reads config files, loads no weights)
-    except InferenceUnavailable as error:
-        raise Misconfigured(f"SCOPIX_EMBED_TEXT_MODEL: {error}") from error
+    provide it, rather than failing every job later. (A missing describe model only skips descriptions, with
+    the reason on each file: it is checked when an image is described.)"""
+    models: dict[str, ModelPool] = {
+        "SCOPIX_EMBED_TEXT_MODEL": text_embedder(settings),
+        "SCOPIX_OCR_MODEL": OcrClient(settings.ocr_model),
+        "SCOPIX_EMBED_IMAGE_MODEL": ImageEmbedderClient(settings.embed_image_model),
+    }
+    for setting, client in models.items():
+        try:
+            client.spec  # noqa: B018  (resolves: reads config files, loads no weights)
+        except InferenceUnavailable as error:
+            raise Misconfigured(f"{setting}: {error}") from error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cluster.runtime import cluster_cpus, ensure_ray
 from pipelines.engine import Engine, EngineConfig
+from pipelines.model_swap import SwapKeeper
 from pipelines.steps import steps_for
 from store.objects import S3Location
 from store.settings import Settings
@@ -22,4 +23,4 @@ def engine_for(settings: Settings) -> Engine:
         lease_seconds=settings.engine_lease_seconds,
         poll_seconds=settings.engine_poll_seconds,
     )
-    return Engine(S3Location.from_settings(settings), steps_for(settings), config)
+    return Engine(S3Location.from_settings(settings), steps_for(settings), config, upkeep=SwapKeeper())

@@ -1,7 +1,8 @@
-"""Chunk embeddings in pgvector, one space per model, and the tenant-scoped nearest-neighbour search over them.
+"""Embeddings in pgvector, one space per model and table (chunk_embedding: document chunks; image_embedding:
+images, store/image_embeddings.py), and the tenant-scoped nearest-neighbour search over them.
 
 Every row carries its `model_id`; a space gets a partial HNSW index on `embedding::vector(dim)` for its model
-when it is first written (`ensure_space`). A search names its model, so spaces never mix.
+on its table when it is first written (`ensure_space`). A search names its model, so spaces never mix.
 
 Filtered HNSW scans can return fewer rows than LIMIT when the filter (the tenant) is selective: the graph
 walk stops after `ef_search` candidates. So a tenant with few vectors (or a search scoped to documents) is
@@ -28,6 +29,9 @@ from store.tables import Chunk
 EXACT_MAX_ROWS = 10_000  # a tenant with at most this many vectors in the space is searched exactly
 EF_SEARCH = 200  # recall@10 ~0.98 on a tenant's own topics (benchmarks/search.py); 100 gave ~0.96
 MAX_SCAN_TUPLES = 40_000
+CHUNKS, IMAGES = "chunk_embedding", "image_embedding"
+# The tables of embedding spaces and the columns that identify their rows (the first one breaks ties).
+KEYS: dict[str, tuple[str, ...]] = {CHUNKS: ("chunk_id", "file_id"), IMAGES: ("file_id",)}
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,8 @@ class Match:
     similarity: float  # cosine similarity, 1 = same direction
 
 
-def index_name(model_id: str) -> str:
-    return f"chunk_embedding_hnsw_{hashlib.sha256(model_id.encode()).hexdigest()[:16]}"
+def index_name(model_id: str, table: str = CHUNKS) -> str:
+    return f"{table}_hnsw_{hashlib.sha256(model_id.encode()).hexdigest()[:16]}"
 
 
 def _literal(text: str) -> str:
@@ -46,26 +50,36 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-async def ensure_space(model_id: str, dimension: int) -> None:
-    """Register the model's space and build its HNSW index, once; a space's dimension never changes."""
-    name = index_name(model_id)
+async def ensure_space(model_id: str, dimension: int, table: str = CHUNKS) -> None:
+    """Register the model's space in `table` and build its HNSW index, once; a space's dimension never changes."""
+    _check_table(table)
+    name = index_name(model_id, table)
     async with Chunk._meta.db.transaction():
-        await Chunk.raw("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"space:{model_id}")
-        rows = await Chunk.raw("SELECT dimension FROM embedding_space WHERE model_id = {}", model_id)
+        await Chunk.raw("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"space:{table}:{model_id}")
+        rows = await Chunk.raw(
+            "SELECT dimension FROM embedding_space WHERE table_name = {} AND model_id = {}", table, model_id
+        )
         if rows:
             if rows[0]["dimension"] != dimension:
                 raise ValueError(f"{model_id} is stored with {rows[0]['dimension']} dimensions, not {dimension}")
             return
         await Chunk.raw(
-            f"CREATE INDEX IF NOT EXISTS {name} ON chunk_embedding USING hnsw "
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw "
             f"((embedding::vector({int(dimension)})) vector_cosine_ops) WHERE model_id = {_literal(model_id)}"
         )
         await Chunk.raw(
-            "INSERT INTO embedding_space (model_id, dimension, index_name) VALUES ({}, {}, {})",
+            "INSERT INTO embedding_space (table_name, model_id, dimension, index_name) VALUES ({}, {}, {}, {})",
+            table,
             model_id,
             dimension,
             name,
         )
+
+
+def _check_table(table: str) -> None:
+    """Table names go into SQL as identifiers: only the spaces' own tables."""
+    if table not in KEYS:
+        raise ValueError(f"{table!r} holds no embedding spaces; one of {sorted(KEYS)}")
 
 
 async def save(
@@ -131,13 +145,10 @@ async def search(
 ) -> list[Match]:
     """The tenant's `limit` chunks nearest to `query` in the model's space (live files only), most similar
     first, at least `similarity_threshold` similar; `document_ids` restricts to those documents."""
-    model = _literal(model_id)
-    exact = document_ids is not None or await _tenant_rows(tenant_id, model, EXACT_MAX_ROWS + 1) <= EXACT_MAX_ROWS
-    rows = await _nearest(tenant_id, model, dimension, query, limit, document_ids, exact)
-    if not exact and len(rows) < limit:
-        # The iterative scan stopped at MAX_SCAN_TUPLES before `limit` rows passed the filters (the tenant's
-        # vectors are far from the query among many others'): the exact scan never returns short.
-        rows = await _nearest(tenant_id, model, dimension, query, limit, document_ids, exact=True)
+    filters = () if document_ids is None else (("e.file_id = ANY({}::uuid[])", list(document_ids)),)
+    rows = await nearest(
+        CHUNKS, tenant_id, model_id, dimension, query, limit, filters=filters, exact=document_ids is not None
+    )
     return [
         Match(row["chunk_id"], row["file_id"], float(row["similarity"]))
         for row in rows
@@ -145,31 +156,55 @@ async def search(
     ]
 
 
+async def nearest(
+    table: str,
+    tenant_id: uuid.UUID,
+    model_id: str,
+    dimension: int,
+    query: np.ndarray,
+    limit: int,
+    *,
+    filters: Sequence[tuple[str, Any]] = (),
+    exact: bool = False,
+) -> list[dict[str, Any]]:
+    """The tenant's `limit` rows of `table` nearest to `query` in the model's space (live files only), most
+    similar first: their key columns and `similarity`. `filters` are further conditions on `e`, each with one
+    bind parameter; `exact` skips HNSW (a search scoped to a few files)."""
+    _check_table(table)
+    model = _literal(model_id)
+    exact = exact or await _tenant_rows(table, tenant_id, model, EXACT_MAX_ROWS + 1) <= EXACT_MAX_ROWS
+    rows = await _nearest(table, tenant_id, model, dimension, query, limit, filters, exact)
+    if not exact and len(rows) < limit:
+        # The iterative scan stopped at MAX_SCAN_TUPLES before `limit` rows passed the filters (the tenant's
+        # vectors are far from the query among many others'): the exact scan never returns short.
+        rows = await _nearest(table, tenant_id, model, dimension, query, limit, filters, exact=True)
+    return rows
+
+
 async def _nearest(
+    table: str,
     tenant_id: uuid.UUID,
     model: str,
     dimension: int,
     query: np.ndarray,
     limit: int,
-    document_ids: Sequence[uuid.UUID] | None,
+    filters: Sequence[tuple[str, Any]],
     exact: bool,
 ) -> list[dict[str, Any]]:
     """The `limit` nearest rows, exactly (a distance over the rows the filters select) or through the space's
     HNSW index with an iterative scan, whose `relaxed_order` the outer query puts right."""
-    where = [f"e.model_id = {model}", "e.tenant = {}", _LIVE_FILE]
-    args: list[Any] = [tenant_id]
-    if document_ids is not None:
-        where.append("e.file_id = ANY({}::uuid[])")
-        args.append(list(document_ids))
+    where = [f"e.model_id = {model}", "e.tenant = {}", _LIVE_FILE, *(condition for condition, _ in filters)]
+    args: list[Any] = [tenant_id, *(value for _, value in filters)]
+    keys = ", ".join(KEYS[table])
     # The HNSW index serves only its own expression, the cast; the exact path orders by the plain distance.
     cast = f"::vector({int(dimension)})"
     distance = "e.embedding <=> {}" if exact else f"(e.embedding{cast}) <=> {{}}{cast}"
     sql = f"""
         WITH nearest AS MATERIALIZED (
-            SELECT e.chunk_id, e.file_id, {distance} AS distance FROM chunk_embedding e
+            SELECT {", ".join(f"e.{key}" for key in KEYS[table])}, {distance} AS distance FROM {table} e
             WHERE {" AND ".join(where)} ORDER BY distance LIMIT {{}}
         )
-        SELECT chunk_id, file_id, 1 - distance AS similarity FROM nearest ORDER BY distance, chunk_id
+        SELECT {keys}, 1 - distance AS similarity FROM nearest ORDER BY distance, {KEYS[table][0]}
     """
     async with Chunk._meta.db.transaction():
         if not exact:
@@ -181,10 +216,10 @@ async def _nearest(
         return await Chunk.raw(sql, np.asarray(query, np.float32), *args, limit)
 
 
-async def _tenant_rows(tenant_id: uuid.UUID, model: str, cap: int) -> int:
+async def _tenant_rows(table: str, tenant_id: uuid.UUID, model: str, cap: int) -> int:
     """How many vectors the tenant has in the space, counted up to `cap` (an index-only scan)."""
     rows = await Chunk.raw(
-        f"SELECT count(*) AS n FROM (SELECT 1 FROM chunk_embedding e WHERE e.model_id = {model}"
+        f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} e WHERE e.model_id = {model}"
         " AND e.tenant = {} LIMIT {}) AS capped",
         tenant_id,
         cap,

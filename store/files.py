@@ -154,14 +154,19 @@ async def update_file(tenant_id: uuid.UUID, file_id: uuid.UUID, changes: dict[st
 
 
 async def soft_delete(tenant_id: uuid.UUID, file_id: uuid.UUID, now: datetime) -> datetime:
-    """Hide a live file; refused while its text is being extracted or embedded."""
+    """Hide a live file; refused while a document's text is being extracted or embedded (an image's embedding
+    is one row that may land on a hidden file)."""
     rows = (
         await File.update({File.deleted_at: now, File.updated_at: now})
         .where(
             _live(tenant_id)
             & (File.id == file_id)
             & (File.text_extraction_status.is_null() | File.text_extraction_status.not_in(list(_BUSY)))
-            & (File.embedding_status.is_null() | File.embedding_status.not_in(list(_BUSY)))
+            & (
+                (File.media_type != "document")
+                | File.embedding_status.is_null()
+                | File.embedding_status.not_in(list(_BUSY))
+            )
         )
         .returning(File.deleted_at)
     )
@@ -251,7 +256,7 @@ async def set_columns(file_id: uuid.UUID, changes: dict[str, Any]) -> None:
 _UNFINISHED = " OR ".join(
     f"{column} IN ('pending', 'queued', 'processing')"
     for column in ("variant_status", "text_extraction_status", "digitization_status", "embedding_status",
-                   "video_analysis_status", "crawl_status", "description_status")
+                   "ocr_status", "video_analysis_status", "crawl_status", "description_status")
 )  # fmt: skip
 
 

@@ -46,6 +46,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Models (models/registry.py): None is the task's default; else a registered id, a local directory or a
     # hub id already in the local Hugging Face cache.
     embed_text_model: str | None = None
+    ocr_model: str | None = None
+    embed_image_model: str | None = None
+    # No describe model ships with scopix: without one, images get no AI description (and say why).
+    describe_model: str | None = None
     # Model actors: their share of a node (fractional: on 2 cores a whole CPU each would starve Ray's
     # tasks), torch threads (None: every usable core), and retirement after N batches (None: never).
     model_actor_num_cpus: float = 0.5

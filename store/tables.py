@@ -71,6 +71,7 @@ class File(Table, tablename="file"):
     digitization_status = Varchar(length=16, null=True, default=None)
     video_analysis_status = Varchar(length=16, null=True, default=None)
     crawl_status = Varchar(length=16, null=True, default=None)
+    ocr_status = Varchar(length=16, null=True, default=None)
     error_message = Text(null=True, default=None)
     # Image facts.
     dimensions = JSONB(null=True, default=None)
@@ -86,13 +87,14 @@ class File(Table, tablename="file"):
     full_descriptions = JSONB(null=True, default=None)
     description_error = Text(null=True, default=None)
     description_generated_at = Timestamptz(null=True, default=None)
+    ai_models = JSONB(null=True, default=None)  # per task: {"model_id", "revision"} of the output stored now
     # Document facts.
     document_type = Varchar(length=8, null=True, default=None)
     page_count = Integer(null=True, default=None)
     chunk_count = Integer(null=True, default=None)
     extracted_text = Text(null=True, default=None)
     language = Varchar(length=16, null=True, default=None)
-    embedding_status = Varchar(length=16, null=True, default=None)  # of the document's chunks
+    embedding_status = Varchar(length=16, null=True, default=None)  # of a document's chunks, or of an image
     # Video facts.
     duration_seconds = DoublePrecision(null=True, default=None)
     frame_rate = DoublePrecision(null=True, default=None)
@@ -152,5 +154,6 @@ class Chunk(Table, tablename="chunk"):
 
 
 # Also in the schema, queried in SQL by store/documents.py and store/embeddings.py: document_page (keyed
-# by file and page number), chunk_embedding (pgvector) and embedding_space.
+# by file and page number), chunk_embedding and image_embedding (pgvector, store/image_embeddings.py) and
+# embedding_space.
 TABLES = (Tenant, ApiKey, File, Job, Chunk)

@@ -1,4 +1,4 @@
-"""The `scopix` command: serve, worker, migrate, keys, purge."""
+"""The `scopix` command: serve, worker, migrate, keys, purge, models."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from api.cli import models
 from store.services import local_services
 from store.settings import get_settings
 from store.tenants import TIERS
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke the key with this prefix")
     revoke.add_argument("prefix")
     _with_data_dir(revoke)
+    models.add_commands(commands, _with_data_dir)
     return parser
 
 
@@ -71,6 +73,11 @@ async def _keys(args: argparse.Namespace) -> None:
     else:
         await revoke_key(args.prefix)
         print(f"revoked {args.prefix}")
+
+
+async def _models(args: argparse.Namespace) -> None:
+    await _migrate()
+    await models.run(args, get_settings())
 
 
 async def _purge() -> None:
@@ -151,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(_migrate())
             elif args.command == "purge":
                 asyncio.run(_purge())
+            elif args.command == "models":
+                asyncio.run(_models(args))
             else:
                 asyncio.run(_keys(args))
     except DomainError as exc:

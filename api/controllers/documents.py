@@ -74,7 +74,8 @@ class DocumentsController(Controller):
         rows = await documents.chunks_of(row["id"])
         if not include_embeddings:
             return document_chunks(row, rows)
-        vectors = await embeddings.vectors_of(row["id"], active_text_model(state.settings).model_id) if rows else {}
+        model = await active_text_model(state.settings)
+        vectors = await embeddings.vectors_of(row["id"], model.model_id) if rows else {}
         return document_chunks(row, rows, vectors)
 
     @get("/{file_id:str}/digitization")

@@ -118,6 +118,9 @@ class ImageFile(_FileDetail, tag="image"):
     has_full_description: bool
     blur_hash: str | None
     content_created_at: datetime | None
+    # Provenance (ours beyond the spec): per task (description, ocr, image_embedding), the model id and
+    # revision that produced the output shown.
+    ai_models: _Json | None
 
 
 class DocumentFile(_FileDetail, tag="document"):

@@ -51,6 +51,7 @@ class UploadRules:
     formats: Collection[str] | None = None  # the detected formats accepted ("pdf", "jpeg"...); None: all
     # The route's own form fields and their parsers (a ValueError is the field's 422).
     fields: Mapping[str, Callable[[str], Any]] = dataclasses.field(default_factory=dict)
+    describes: bool = False  # a describe model is configured: images that want a description get one
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ async def receive_upload(
     boundary: str,
 ) -> FileUploadResponse:
     started = time.perf_counter()
-    rules = UploadRules(settings.max_upload_bytes)
+    rules = UploadRules(settings.max_upload_bytes, describes=settings.describe_model is not None)
     return _response(await store_upload(stream, content_length, tenant, blobs, boundary, rules), started)
 
 
@@ -200,7 +201,7 @@ async def store_upload(
         options = build_options(form.values)
         await form.file.store()
         steps = UPLOAD_STEPS[detected.media_type]
-        existing = await _record(file_id, tenant, form.file, detected, options, steps)
+        existing = await _record(file_id, tenant, form.file, detected, options, steps, rules.describes)
         if existing is not None:
             await form.file.discard()
     except BlobStoreError as exc:
@@ -227,6 +228,7 @@ async def _record(
     detected: Detected,
     options: UploadOptions,
     steps: tuple[str, ...],
+    describes: bool,
 ) -> uuid.UUID | None:
     """Write the file row and queue its steps; None, or the existing copy's id when skipped."""
     now = datetime.now(UTC)
@@ -255,7 +257,9 @@ async def _record(
         "compliance_image_type": options.compliance_image_type if options.compliance_type else None,
         "created_at": now,
         "updated_at": now,
-        **initial_statuses(detected.media_type, options.auto_describe, queued_components(detected.media_type)),
+        **initial_statuses(
+            detected.media_type, options.auto_describe, queued_components(detected.media_type), describes
+        ),
     }
     return await files.insert_unless_duplicate(values, skip_duplicates=options.skip_duplicates, steps=steps)
 

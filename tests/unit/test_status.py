@@ -24,4 +24,14 @@ def test_initial_statuses():
     assert document["text_extraction_status"] == document["digitization_status"] == "pending"
     assert document["description_status"] == "skipped" and "no describe model" in document["description_error"]
     image = initial_statuses("image", False, queued=("variant_status",))
-    assert image == {"variant_status": "queued", "description_status": "skipped", "description_error": None}
+    assert image == {
+        "variant_status": "queued",
+        "ocr_status": "pending",
+        "embedding_status": "pending",
+        "description_status": "skipped",
+        "description_error": None,
+    }
+    described = initial_statuses("image", True, queued=("variant_status",), describes=True)
+    assert described["description_status"] == "pending" and described["description_error"] is None
+    assert "SCOPIX_DESCRIBE_MODEL" in initial_statuses("image", True)["description_error"]
+    assert initial_statuses("document", True, describes=True)["description_status"] == "skipped"

@@ -1,0 +1,31 @@
+"""`GET /files/{file_id}/similar`: the tenant's images that look like one of its images (api/similar.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.params import FromPath, QueryParameter
+
+from api.auth import tenant_of
+from api.schemas.similar import SimilarImages
+from api.similar import similar_images
+
+
+class SimilarController(Controller):
+    path = "/api/v2/files"
+    tags = ("files",)
+
+    @get("/{file_id:str}/similar")
+    async def similar(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        file_id: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=50)] = 20,
+    ) -> SimilarImages:
+        """Visually similar images, most relevant first: nearest image embeddings re-ranked with the meaning of
+        their descriptions and visible text. 400 on a file that is not an image; 409 (code
+        `embedding_not_ready`) until the image's embedding is completed."""
+        return await similar_images(tenant_of(request), file_id, limit, state.settings, state.blobs, state.embedder)

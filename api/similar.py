@@ -1,0 +1,122 @@
+"""Images similar to one of the tenant's images: its nearest neighbours in the active image-embedding space,
+re-ranked with the meaning of what is said about them.
+
+    relevance_score = 0.7 * vector_similarity + 0.3 * max(text_similarity, 0)   when both images have text
+    relevance_score = vector_similarity                                           otherwise
+
+`vector_similarity` is the cosine of the two image embeddings; `text_similarity` the cosine of the text
+embeddings (the search's text model) of each image's description (the user's, else the AI's) and visible
+text. The 3 × `limit` nearest images (at most 150) are re-ranked, so text can lift a slightly less alike
+image but never bring in one that does not look alike. Should the text embedder be unavailable, the ranking
+falls back to the vectors alone rather than failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import numpy as np
+
+from api.schemas.similar import SimilarImage, SimilarImages
+from api.variant_urls import variant_urls
+from pipelines.models_in_use import active_image_model
+from pipelines.query_embedding import QueryEmbedder
+from store import files, image_embeddings
+from store.blobs import BlobStore
+from store.errors import Conflict, Unavailable, WrongMediaType
+from store.files import FileQuery
+from store.image_embeddings import Neighbour
+from store.settings import Settings
+from store.tenants import TenantRef
+
+log = logging.getLogger(__name__)
+
+VECTOR_WEIGHT = 0.7
+CANDIDATES_PER_RESULT = 3
+MAX_CANDIDATES = 150
+_COLUMNS = ("id", "title", "user_description", "upload_description", "visible_text", "variants", "folder_id",
+            "created_at")  # fmt: skip
+
+
+async def similar_images(
+    tenant: TenantRef, ref: str, limit: int, settings: Settings, blobs: BlobStore, embedder: QueryEmbedder
+) -> SimilarImages:
+    reference = await files.get_file(tenant.id, ref)
+    if reference["media_type"] != "image":
+        raise WrongMediaType(f"similar images are found for images only; this file is a {reference['media_type']}")
+    model = active_image_model(settings)
+    vector = await image_embeddings.vector_of(reference["id"], model.model_id)
+    if vector is None:
+        raise Conflict(
+            f"the image is not embedded yet (embedding_status: {reference['embedding_status']}); retry once it is "
+            "completed",
+            code="embedding_not_ready",
+            embedding_status=reference["embedding_status"],
+        )
+    wanted = min(limit * CANDIDATES_PER_RESULT, MAX_CANDIDATES)
+    neighbours = await image_embeddings.similar(
+        tenant.id, model.model_id, int(model.dimension or len(vector)), vector, wanted, exclude=reference["id"]
+    )
+    rows = await _rows(tenant.id, [n.file_id for n in neighbours])
+    neighbours = [n for n in neighbours if n.file_id in rows]  # deleted since the search found it
+    texts = await _text_similarities(reference, [rows[n.file_id] for n in neighbours], embedder)
+    ranked = sorted(
+        ((relevance(n.similarity, text), n) for n, text in zip(neighbours, texts, strict=True)),
+        key=lambda pair: (-pair[0], -pair[1].similarity, pair[1].file_id),
+    )[:limit]
+    items = [await _item(rows[n.file_id], score, n, blobs) for score, n in ranked]
+    return SimilarImages(reference_image_id=reference["id"], items=items, total_count=len(items))
+
+
+def relevance(vector_similarity: float, text_similarity: float | None) -> float:
+    if text_similarity is None:
+        return vector_similarity
+    return VECTOR_WEIGHT * vector_similarity + (1 - VECTOR_WEIGHT) * max(text_similarity, 0.0)
+
+
+def said_about(row: dict[str, Any]) -> str | None:
+    """What is said about an image: its description (the user's over the AI's) and its visible text."""
+    parts = [row["user_description"] or row["upload_description"], row["visible_text"]]
+    return "\n".join(part.strip() for part in parts if part and part.strip()) or None
+
+
+async def _rows(tenant_id: uuid.UUID, file_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    if not file_ids:
+        return {}
+    query = FileQuery(ids=file_ids, media_types=("image",), limit=len(file_ids), columns=_COLUMNS)
+    rows, _ = await files.list_files(tenant_id, query)
+    return {row["id"]: row for row in rows}
+
+
+async def _text_similarities(
+    reference: dict[str, Any], rows: list[dict[str, Any]], embedder: QueryEmbedder
+) -> list[float | None]:
+    """Each row's text similarity to the reference; None where either has no text (or no embedder serves)."""
+    texts = [said_about(row) for row in rows]
+    own = said_about(reference)
+    if own is None or not any(texts):
+        return [None] * len(rows)
+    wanted = [own, *dict.fromkeys(text for text in texts if text)]
+    try:
+        vectors = await asyncio.gather(*(embedder.embed(text) for text in wanted))
+    except Unavailable as error:
+        log.warning("similar images ranked by their vectors alone: %s", error)
+        return [None] * len(rows)
+    by_text = {text: query.vector for text, query in zip(wanted, vectors, strict=True)}
+    return [None if text is None else float(np.dot(by_text[own], by_text[text])) for text in texts]
+
+
+async def _item(row: dict[str, Any], score: float, neighbour: Neighbour, blobs: BlobStore) -> SimilarImage:
+    return SimilarImage(
+        image_id=row["id"],
+        title=row["title"],
+        description=row["user_description"] or row["upload_description"],
+        relevance_score=round(score, 6),
+        vector_similarity=round(neighbour.similarity, 6),
+        **await variant_urls(blobs, row),
+        folder_id=row["folder_id"],
+        created_at=row["created_at"],
+    )

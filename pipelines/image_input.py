@@ -1,0 +1,53 @@
+"""What a vision step sends its model: the image's `medium_750` variant (upright, small, in a format every model
+decodes), or the original when it is no larger than that variant in a plain format (the variant would only be
+a lossy re-encoding of it) or when no variant was recorded. Read from S3 in a thread, in the engine's process:
+only the bytes travel to the model actor."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.step import FileRef, StepFailed
+from store import vision
+from store.objects import S3Location, opened
+
+VARIANT = "medium_750"
+PLAIN_FORMATS = ("jpeg", "png", "webp")  # decoded by Pillow alone wherever a model runs
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    key: str  # what to send: the variant's or the original's
+    auto_describe: bool
+    content_category: str
+
+
+async def image_source(file: FileRef) -> ImageSource:
+    row = await vision.image_source(file.id)
+    if row is None:
+        raise StepFailed(f"file {file.id} no longer exists")
+    return ImageSource(source_key(row), row["auto_describe"], row["content_category"])
+
+
+async def image_bytes(location: S3Location, source: ImageSource) -> bytes:
+    return await asyncio.to_thread(_read, location, source.key)
+
+
+async def image_of(location: S3Location, file: FileRef) -> bytes:
+    return await image_bytes(location, await image_source(file))
+
+
+def source_key(row: dict[str, Any]) -> str:
+    variant = (row["variants"] or {}).get(VARIANT)
+    if variant is None:
+        return row["object_key"]
+    size = row["dimensions"] or {}
+    downscaled = variant["width"] < size.get("width", 0) or variant["height"] < size.get("height", 0)
+    return row["object_key"] if row["format"] in PLAIN_FORMATS and not downscaled else variant["key"]
+
+
+def _read(location: S3Location, key: str) -> bytes:
+    with opened(location, key) as stream:
+        return stream.read()

@@ -1,0 +1,402 @@
+"""Swapping the text embedding model without downtime, through the real `scopix models` command, the real engine
+steps and the search route: MiniLM -> a tiny random BERT (32 dimensions) while searches loop, then -> another
+(48 dimensions) with an engine restarted in the middle, then back to MiniLM, and the old spaces pruned.
+
+Searches are told apart by their scores: each must equal the cosine of the query and the chunk in exactly one
+model's space. The session engine, when running, also claims the backfill jobs (it runs the same step); only
+the engines built here run the swap's upkeep, so only they flip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import msgspec
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig, BertModel
+
+from cluster.actors import EmbedderClient
+from cluster.runtime import ensure_ray
+from models.registry import MINILM
+from pipelines.engine import Engine, EngineConfig
+from pipelines.model_swap import SwapKeeper
+from pipelines.models_in_use import STATE_TTL_SECONDS
+from pipelines.steps import steps_for
+from store import documents, embeddings, model_state
+from store.objects import S3Location
+from store.tables import Chunk, File, Job
+from tests.calls import until_terminal, uploaded
+from tests.conftest import Caller, new_caller
+
+pytestmark = pytest.mark.integration
+
+SCOPIX = str(Path(sys.executable).parent / "scopix")
+TOPICS = [
+    "pump maintenance and bearing wear in the north workshop",
+    "bread dough kneading, proofing and baking times",
+    "weather forecast with showers and a light breeze",
+    "quarterly budget review and marketing figures",
+    "football championship final in a sold-out stadium",
+    "river valley poetry under a silver moon",
+    "forklift repairs after the warehouse storm",
+    "tomato sauce with onions, garlic and butter",
+    "solar panels on the roof of the depot",
+    "train timetables for the winter season",
+]
+QUERIES = ["broken machinery", "baking bread", "rain tomorrow", "sports final", "energy from the sun"]
+UPLOADED = b"Harbour logbook\n\nThe lighthouse keeper recorded fog horns and a cargo ship at anchor.\n"
+
+
+def tiny_bert(directory: Path, hidden: int, seed: int) -> str:
+    """A randomly initialised BERT with MiniLM's tokenizer, saved as any local model directory is."""
+    source = EmbedderClient(MINILM).spec.path
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory.resolve())
+
+
+@dataclass(frozen=True)
+class Corpus:
+    caller: Caller
+    files: list[uuid.UUID]
+
+
+@dataclass
+class Searches:
+    """Searches run back to back: when each started, what came back."""
+
+    runs: list[tuple[float, str, httpx.Response]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    return tiny_bert(tmp_path_factory.mktemp("tiny-32"), 32, 1), tiny_bert(tmp_path_factory.mktemp("tiny-48"), 48, 2)
+
+
+@pytest.fixture(scope="module")
+def settings(services):
+    """On 2 CPUs the model actors reserve none, so that the engine's tasks run beside them."""
+    ensure_ray(num_cpus=2)
+    return msgspec.structs.replace(services, model_actor_num_cpus=0.0)
+
+
+@pytest.fixture(scope="module")
+async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def corpus(database: None, settings) -> AsyncIterator[Corpus]:
+    """Ten documents of three chunks each, embedded with MiniLM as the pipeline leaves them; afterwards the task is
+    left to the settings again, whatever the tests did."""
+    caller = await new_caller()
+    minilm = EmbedderClient(MINILM, num_cpus=0.0)
+    await embeddings.ensure_space(minilm.spec.model_id, minilm.spec.dimension)
+    files = []
+    for number, topic in enumerate(TOPICS):
+        texts = [f"{topic}: part {part}, notes and details on {topic}." for part in range(3)]
+        file_id = await document_row(caller.tenant_id, f"topic-{number}.txt")
+        chunks = [
+            {
+                "chunk_index": i,
+                "content": text,
+                "chunk_type": "paragraph",
+                "heading_hierarchy": [],
+                "page_numbers": [],
+                "token_count": len(text.split()),
+            }
+            for i, text in enumerate(texts)
+        ]
+        await documents.replace(file_id, caller.tenant_id, [], chunks)
+        ids = [row["id"] for row in await documents.chunks_of(file_id)]
+        vectors = await minilm.embed(texts, lane="batch")
+        await embeddings.save(minilm.spec.model_id, caller.tenant_id, file_id, ids, vectors)
+        files.append(file_id)
+    yield Corpus(caller, files)
+    await Job.raw("DELETE FROM model_state WHERE task = 'embed_text'")
+    await asyncio.sleep(STATE_TTL_SECONDS + 0.1)
+
+
+async def document_row(tenant_id: uuid.UUID, filename: str) -> uuid.UUID:
+    file_id = uuid.uuid4()
+    await File.insert(
+        File(
+            id=file_id,
+            tenant=tenant_id,
+            media_type="document",
+            filename=filename,
+            size_bytes=1,
+            content_type="text/plain",
+            sha256=uuid.uuid4().hex * 2,
+            object_key=f"files/{tenant_id}/{file_id}/original",
+            upload_method="direct",
+            storage_target="default",
+            content_category="general",
+            auto_describe=False,
+            text_extraction_status="completed",
+            embedding_status="completed",
+        )
+    )
+    return file_id
+
+
+async def scopix(*args: str) -> tuple[int, str, str]:
+    """The real command, in its own process (the test's event loop keeps serving the API meanwhile)."""
+    process = await asyncio.create_subprocess_exec(
+        SCOPIX,
+        *args,
+        env={**os.environ, "SCOPIX_LOG_LEVEL": "warning"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 180)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+class Running:
+    """A dedicated engine with the production steps and the swap's upkeep, started and stopped at will."""
+
+    def __init__(self, settings, **config: float) -> None:
+        options = {"max_in_flight": 2, "lease_seconds": 10, "poll_seconds": 0.05, "upkeep_seconds": 0.1, **config}
+        self.engine = Engine(
+            S3Location.from_settings(settings),
+            steps_for(settings),
+            EngineConfig(**options),  # type: ignore[arg-type]
+            upkeep=SwapKeeper(),
+        )
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self.engine.run(self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self._task
+
+
+async def until_flipped(target: str, seconds: float = 120) -> float:
+    """When the database made `target` active."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state = await model_state.get("embed_text")
+        if state is not None and state.active_model_id == target and state.target_model_id is None:
+            return time.monotonic()
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{target} not active after {seconds} s: {state}")
+
+
+async def search_loop(http: httpx.AsyncClient, caller: Caller, searches: Searches, stop: asyncio.Event) -> None:
+    number = 0
+    while not stop.is_set():
+        query = QUERIES[number % len(QUERIES)]
+        started = time.monotonic()
+        response = await http.post("/api/v2/files/search", headers=caller.headers, json={"query": query, "limit": 5})
+        searches.runs.append((started, query, response))
+        number += 1
+        await asyncio.sleep(0.02)
+
+
+async def query_vectors(model: str) -> dict[str, np.ndarray]:
+    rows = await EmbedderClient(model, num_cpus=0.0).embed(QUERIES)
+    return dict(zip(QUERIES, rows, strict=True))
+
+
+async def chunk_vectors(caller: Caller, model: str) -> dict[uuid.UUID, np.ndarray]:
+    """The vectors of every chunk of the caller's documents in the model's space."""
+    vectors: dict[uuid.UUID, np.ndarray] = {}
+    for row in await File.select(File.id).where(File.tenant == caller.tenant_id):
+        file_id = row["id"]
+        vectors.update({k: np.asarray(v) for k, v in (await embeddings.vectors_of(file_id, model)).items()})
+    return vectors
+
+
+def space_of(body: dict, spaces: dict[str, tuple[dict, dict]]) -> str:
+    """The one model whose cosines every hit's score equals (the query's and the chunk's vectors in its space)."""
+    assert body["items"], body
+    matching = [
+        model
+        for model, (queries, chunks) in spaces.items()
+        if all(
+            uuid.UUID(item["chunk_id"]) in chunks
+            and abs(item["similarity_score"] - float(queries[body["query"]] @ chunks[uuid.UUID(item["chunk_id"])]))
+            < 1e-4
+            for item in body["items"]
+        )
+    ]
+    assert len(matching) == 1, (body, matching)
+    return matching[0]
+
+
+async def space_rows(model: str) -> int:
+    rows = await Chunk.raw("SELECT count(*) AS n FROM chunk_embedding WHERE model_id = {}", model)
+    return rows[0]["n"]
+
+
+async def space_index(model: str) -> list[dict]:
+    return await Chunk.raw(
+        "SELECT indexname FROM pg_indexes WHERE indexname = {}", embeddings.index_name(model, embeddings.CHUNKS)
+    )
+
+
+async def test_searches_stay_on_the_active_space_until_the_flip(http, corpus, models, settings) -> None:
+    """MiniLM -> tiny-32: `activate` returns at once with the backfill queued; every search meanwhile succeeds on
+    MiniLM's space, a document uploaded during the swap is embedded in both, and after the flip every search is
+    on the new space (within the readers' half-second)."""
+    tiny = models[0]
+    searches, stop = Searches(), asyncio.Event()
+    looping = asyncio.create_task(search_loop(http, corpus.caller, searches, stop))
+    engine = None
+    try:
+        code, out, err = await scopix("models", "activate", "embed_text", tiny)
+        assert code == 0, err
+        activated = time.monotonic()
+        assert f"embed_text: backfilling {tiny}:" in out and "files queued in the backfill lane" in out, out
+        state = await model_state.get("embed_text")
+        assert state is not None and (state.active_model_id, state.target_model_id) == (MINILM, tiny)
+        upload = uuid.UUID(await uploaded(http, corpus.caller, UPLOADED, "harbour.txt"))
+
+        # No engine here runs the upkeep yet: whatever the backfill has done, nothing flips.
+        await asyncio.sleep(1.0)
+        assert (await model_state.get("embed_text")).target_model_id == tiny
+        engine = Running(settings)
+        flipped = await until_flipped(tiny)
+        assert (await until_terminal(http, corpus.caller, str(upload), seconds=120))["unified_status"] == "completed"
+        await asyncio.sleep(2 * STATE_TTL_SECONDS + 0.5)
+    finally:
+        stop.set()
+        await looping
+        if engine is not None:
+            await engine.stop()
+
+    spaces = {
+        MINILM: (await query_vectors(MINILM), await chunk_vectors(corpus.caller, MINILM)),
+        tiny: (await query_vectors(tiny), await chunk_vectors(corpus.caller, tiny)),
+    }
+    assert all(response.status_code == 200 for _, _, response in searches.runs), [
+        response.text for _, _, response in searches.runs if response.status_code != 200
+    ]
+    used = [(started, space_of(response.json(), spaces)) for started, _, response in searches.runs]
+    during = [model for started, model in used if activated <= started < flipped]
+    after = [model for started, model in used if started > flipped + STATE_TTL_SECONDS + 0.1]
+    assert len(during) >= 3 and set(during) == {MINILM}, used
+    assert after and set(after) == {tiny}, used
+    models_in_order = [model for _, model in used]
+    assert models_in_order == sorted(models_in_order, key=lambda model: model == tiny), "a search went back"
+    upload_chunks = {row["id"] for row in await documents.chunks_of(upload)}
+    assert upload_chunks and upload_chunks <= set(spaces[tiny][1]), "the upload during the swap was left behind"
+    assert all(len(vector) == 32 for vector in spaces[tiny][1].values())
+
+    harbour = await http.post(
+        "/api/v2/files/search", headers=corpus.caller.headers, json={"query": "lighthouse fog horns", "limit": 50}
+    )
+    assert str(upload) in {item["document_id"] for item in harbour.json()["items"]}
+    code, out, _ = await scopix("models", "status", "embed_text")
+    assert code == 0 and out.strip() == f"embed_text: {tiny} is active", out
+
+
+async def test_a_restart_mid_swap_resumes_and_prune_drops_the_old_spaces(http, corpus, models, settings) -> None:
+    """tiny-32 -> tiny-48: the engine stops after its first backfill job and the swap is left half done; a new
+    engine finishes it. Then back to MiniLM (whose space is complete: it flips at once) and prune drops both tiny
+    spaces, rows and indexes, and keeps MiniLM's."""
+    tiny, other = models
+    assert (await model_state.get("embed_text")).active_model_id == tiny, "runs after the first swap"
+    first = Running(settings, max_in_flight=1, backfill_max_in_flight=1)
+    try:
+        code, out, err = await scopix("models", "activate", "embed_text", other)
+        assert code == 0 and f"backfilling {other}" in out, (out, err)
+        await until_backfilled(other, at_least=1)
+    finally:
+        await first.stop()
+    state = await model_state.get("embed_text")
+    halfway = await model_state.progress(embeddings.CHUNKS, tiny, other, "embed_chunks", state.backfill_started_at)
+    assert (state.active_model_id, state.target_model_id) == (tiny, other)
+    assert 0 < halfway.done < halfway.total and halfway.remaining > 0, halfway
+    code, out, _ = await scopix("models", "status")
+    assert code == 0 and out.startswith(f"embed_text: {tiny} is active; backfilling {other}: "), out
+
+    second = Running(settings)
+    try:
+        code, out, err = await scopix("models", "status", "embed_text", "--wait")
+        assert code == 0, err
+    finally:
+        await second.stop()
+    assert out.splitlines()[-1] == f"embed_text: {other} is active", out
+    chunks = {row["id"] for file_id in corpus.files for row in await documents.chunks_of(file_id)}
+    assert chunks <= set(await chunk_vectors(corpus.caller, other)), "some corpus document lacks the new space"
+    await asyncio.sleep(STATE_TTL_SECONDS + 0.1)
+    body = (await http.post("/api/v2/files/search", headers=corpus.caller.headers, json={"query": QUERIES[0]})).json()
+    spaces = {other: (await query_vectors(other), await chunk_vectors(corpus.caller, other))}
+    assert space_of(body, spaces) == other
+
+    code, out, _ = await scopix("models", "list")
+    assert code == 0 and f"  {other} [active, from the database]: available" in out, out
+    assert f"  {MINILM}: available" in out and "describe (swapping not supported yet)" in out, out
+    # MiniLM's space lacks at most the document uploaded during the first swap, if it was embedded after the flip.
+    back = Running(settings)
+    try:
+        code, out, _ = await scopix("models", "activate", "embed_text", MINILM)
+        assert code == 0 and out.startswith(
+            (f"embed_text: {MINILM} is active (nothing to backfill)", f"embed_text: backfilling {MINILM}: 1 files")
+        ), out
+        await until_flipped(MINILM)
+    finally:
+        await back.stop()
+    code, out, _ = await scopix("models", "activate", "embed_text", MINILM)
+    assert out.strip() == f"embed_text: {MINILM} is already active", out
+
+    assert await space_rows(tiny) > 0 and await space_index(tiny)
+    minilm_rows = await space_rows(MINILM)
+    code, out, _ = await scopix("models", "prune", "embed_text")
+    assert code == 0 and f"dropped {tiny}: " in out and f"dropped {other}: " in out and MINILM not in out, out
+    for gone in (tiny, other):
+        assert await space_rows(gone) == 0 and await space_index(gone) == []
+        assert not await Chunk.raw("SELECT 1 FROM embedding_space WHERE model_id = {}", gone)
+    assert await space_rows(MINILM) == minilm_rows and await space_index(MINILM)
+    await asyncio.sleep(STATE_TTL_SECONDS + 0.1)
+    body = (await http.post("/api/v2/files/search", headers=corpus.caller.headers, json={"query": QUERIES[0]})).json()
+    spaces = {MINILM: (await query_vectors(MINILM), await chunk_vectors(corpus.caller, MINILM))}
+    assert space_of(body, spaces) == MINILM
+
+
+async def until_backfilled(model: str, at_least: int, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        rows = await Job.raw(
+            "SELECT count(*) AS n FROM job"
+            " WHERE lane = 'backfill' AND status = 'completed' AND payload->>'model_id' = {}",
+            model,
+        )
+        if rows[0]["n"] >= at_least:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no backfill job for {model} completed in {seconds} s")
+
+
+async def test_tasks_and_models_that_cannot_be_swapped_are_refused(corpus) -> None:
+    code, _, err = await scopix("models", "activate", "describe", "/some/vlm")
+    assert code == 1 and "swapping the describe model is not supported yet" in err, err
+    code, _, err = await scopix("models", "activate", "embed_text", "/nonexistent/embedding-model")
+    assert code == 1 and "/nonexistent/embedding-model" in err and "not on this machine" in err, err
+    code, _, err = await scopix("models", "activate", "summarize", MINILM)
+    assert code == 1 and "unknown task 'summarize'" in err, err
+    state = await model_state.get("embed_text")
+    assert state is None or state.target_model_id is None
