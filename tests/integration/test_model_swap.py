@@ -37,6 +37,7 @@ from store.objects import S3Location
 from store.tables import Chunk, File, Job
 from tests.calls import until_terminal, uploaded
 from tests.conftest import Caller, new_caller
+from tests.rows import document_row
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +117,9 @@ async def corpus(database: None, settings) -> AsyncIterator[Corpus]:
     files = []
     for number, topic in enumerate(TOPICS):
         texts = [f"{topic}: part {part}, notes and details on {topic}." for part in range(3)]
-        file_id = await document_row(caller.tenant_id, f"topic-{number}.txt")
+        file_id = await document_row(
+            caller.tenant_id, f"topic-{number}.txt", text_extraction_status="completed", embedding_status="completed"
+        )
         chunks = [
             {
                 "chunk_index": i,
@@ -136,29 +139,6 @@ async def corpus(database: None, settings) -> AsyncIterator[Corpus]:
     yield Corpus(caller, files)
     await Job.raw("DELETE FROM model_state WHERE task = 'embed_text'")
     await asyncio.sleep(STATE_TTL_SECONDS + 0.1)
-
-
-async def document_row(tenant_id: uuid.UUID, filename: str) -> uuid.UUID:
-    file_id = uuid.uuid4()
-    await File.insert(
-        File(
-            id=file_id,
-            tenant=tenant_id,
-            media_type="document",
-            filename=filename,
-            size_bytes=1,
-            content_type="text/plain",
-            sha256=uuid.uuid4().hex * 2,
-            object_key=f"files/{tenant_id}/{file_id}/original",
-            upload_method="direct",
-            storage_target="default",
-            content_category="general",
-            auto_describe=False,
-            text_extraction_status="completed",
-            embedding_status="completed",
-        )
-    )
-    return file_id
 
 
 async def scopix(*args: str) -> tuple[int, str, str]:

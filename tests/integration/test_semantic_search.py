@@ -27,9 +27,10 @@ from cluster.runtime import ensure_ray
 from pipelines.query_embedding import QueryEmbedder
 from store import documents, embeddings
 from store.errors import Unavailable
-from store.tables import Chunk, File
+from store.tables import Chunk
 from tests.calls import until_terminal, uploaded
 from tests.conftest import Caller, new_caller
+from tests.rows import document_row
 
 pytestmark = pytest.mark.integration
 
@@ -75,33 +76,11 @@ def embedder() -> EmbedderClient:
     return EmbedderClient(num_cpus=0.0)
 
 
-async def file_row(tenant_id: uuid.UUID, filename: str) -> uuid.UUID:
-    """A document's file row as an upload leaves it, without bytes or jobs (no engine touches it)."""
-    file_id = uuid.uuid4()
-    await File.insert(
-        File(
-            id=file_id,
-            tenant=tenant_id,
-            media_type="document",
-            filename=filename,
-            size_bytes=1,
-            content_type="text/plain",
-            sha256=uuid.uuid4().hex * 2,
-            object_key=f"files/{tenant_id}/{file_id}/original",
-            upload_method="direct",
-            storage_target="default",
-            content_category="general",
-            auto_describe=False,
-        )
-    )
-    return file_id
-
-
 async def seeded_document(
     tenant_id: uuid.UUID, filename: str, texts: list[str], embedder: EmbedderClient
 ) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """A document whose chunks (one per text, on its own page) carry MiniLM vectors, as the pipeline leaves it."""
-    file_id = await file_row(tenant_id, filename)
+    file_id = await document_row(tenant_id, filename)
     chunks = [
         {
             "chunk_index": index,
@@ -319,7 +298,7 @@ async def crowd(database: None) -> Crowd:
         vectors = unit(
             centres[rng.choice(rng.choice(40, 8, replace=False), size)] + 0.4 * rng.normal(size=(size, DIMENSION))
         )
-        file_id = await file_row(tenant, "vectors.txt")
+        file_id = await document_row(tenant, "vectors.txt")
         chunks = [
             {"chunk_index": i, "content": f"chunk {i}", "chunk_type": "paragraph", "heading_hierarchy": [],
              "page_numbers": [1], "token_count": 2}
