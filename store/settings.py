@@ -52,7 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     describe_model: str | None = None
     # Model actors: their share of a node (fractional: on 2 cores a whole CPU each would starve Ray's
     # tasks), torch threads (None: every usable core), and retirement after N batches (None: never).
-    model_actor_num_cpus: float = 0.5
+    model_actor_num_cpus: float = 0.1  # a few actors must leave a whole CPU for the 1-CPU step tasks
     model_actor_num_gpus: float = 0.0
     model_actor_threads: int | None = None
     model_actor_max_batches: int | None = None
