@@ -21,16 +21,14 @@ import sys
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.service import running_service  # noqa: E402
+from benchmarks.service import running_service, uploaded_and_processed  # noqa: E402
 
 WORKERS = 2  # the local Ray runtime's CPUs on this machine, and the baseline's processes
 
@@ -47,38 +45,6 @@ def _photos(count: int, megapixels: float) -> list[bytes]:
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=88)
         photos.append(buffer.getvalue())
     return photos
-
-
-async def _through_the_service(base: str, key: str, photos: list[bytes]) -> float:
-    """Seconds from the first upload to the last file's `completed_at`. Polling is sparse (once a
-    second, one listing call) so that measuring does not load the server; the end time comes from
-    the server's own record."""
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
-        started = datetime.now(UTC)
-        gate = asyncio.Semaphore(4)
-
-        async def send(index: int, photo: bytes) -> str:
-            async with gate:
-                response = await client.post("/api/v2/files/upload", files={"file": (f"{index}.jpg", photo)})
-                response.raise_for_status()
-                return response.json()["file_id"]
-
-        file_ids = await asyncio.gather(*(send(i, p) for i, p in enumerate(photos)))
-        pending = set(file_ids)
-        while pending:
-            await asyncio.sleep(1.0)
-            page = (await client.get("/api/v2/files", params={"ids": list(pending), "limit": 100})).json()
-            for item in page["items"]:
-                if item["primary_status"] in ("failed", "partially_completed"):
-                    raise RuntimeError(f"{item['id']}: processing failed")
-                if item["primary_status"] == "completed":
-                    pending.discard(item["id"])
-        finished = [
-            datetime.fromisoformat((await client.get(f"/api/v2/files/uploads-status/{file_id}")).json()["completed_at"])
-            for file_id in file_ids
-        ]
-        return (max(finished) - started).total_seconds()
 
 
 @functools.cache
@@ -130,8 +96,8 @@ def main() -> None:
     args = parser.parse_args()
     photos = _photos(args.images, args.megapixels)
     with running_service(ray_num_cpus=str(WORKERS)) as service:
-        asyncio.run(_through_the_service(service.base, service.key, _photos(WORKERS * 2, 0.3)))  # warm Ray
-        service_s = asyncio.run(_through_the_service(service.base, service.key, photos))
+        asyncio.run(uploaded_and_processed(service.base, service.key, _photos(WORKERS * 2, 0.3)))  # warm Ray
+        service_s = asyncio.run(uploaded_and_processed(service.base, service.key, photos))
         baseline_s = _in_process(service.data_dir, photos)
     through_service = args.images / service_s * 60
     baseline = args.images / baseline_s * 60

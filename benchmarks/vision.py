@@ -25,11 +25,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,11 +37,10 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks.embedding import measure  # noqa: E402
-from benchmarks.service import running_service  # noqa: E402
+from benchmarks.service import running_service, uploaded_and_processed  # noqa: E402
 from cluster.actors import ModelPool  # noqa: E402
 from cluster.runtime import ensure_ray, shutdown_ray  # noqa: E402
 from cluster.vision import DescriberClient, OcrClient  # noqa: E402
-from store.status import TERMINAL  # noqa: E402
 from tests import tiny_models  # noqa: E402
 from tests.photos import encode, photo, text_photo  # noqa: E402
 
@@ -52,8 +49,7 @@ CPUS = 2  # the local Ray runtime's, here and in the service
 PHOTO_SIZE = (750, 562)  # what the vision steps send: the medium_750 variant of a 4:3 photo
 UPLOAD_SIZE = (1600, 1200)  # an uploaded photo
 WORDS = ("CAUTION", "WET", "FLOOR", "EXIT", "PUMP", "VALVE", "BOILER", "DANGER", "HIGH", "VOLTAGE", "FIRE", "DOOR")
-POLL_S = 1.0
-STALL_S = 180.0  # no file finishing for this long: the service is stuck
+DESCRIBED = ("description_status",)  # the service must describe every image
 
 
 def signs(count: int, seed: int, size: tuple[int, int] = PHOTO_SIZE) -> list[bytes]:
@@ -133,42 +129,6 @@ async def through_actors(blip: Path, args: argparse.Namespace) -> dict[str, floa
         shutdown_ray()  # the service starts a Ray runtime of its own
 
 
-async def uploaded_and_processed(base: str, key: str, photos: list[bytes]) -> float:
-    """Seconds from the first upload to the last file's `completed_at` (the server's record of its last step).
-    Polling is sparse (a listing call a second) so that measuring does not load the server."""
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
-        started = datetime.now(UTC)
-        gate = asyncio.Semaphore(4)
-
-        async def send(index: int, content: bytes) -> str:
-            async with gate:
-                response = await client.post("/api/v2/files/upload", files={"file": (f"{index}.jpg", content)})
-                response.raise_for_status()
-                return response.json()["file_id"]
-
-        file_ids = await asyncio.gather(*(send(index, content) for index, content in enumerate(photos)))
-        pending, progressed = set(file_ids), time.monotonic()
-        while pending:
-            if time.monotonic() - progressed > STALL_S:
-                raise TimeoutError(f"{len(pending)} of {len(file_ids)} files: no progress in {STALL_S:.0f} s")
-            await asyncio.sleep(POLL_S)
-            for at in range(0, len(pending), 100):
-                params = {"ids": sorted(pending)[at : at + 100], "limit": 100}
-                page = (await client.get("/api/v2/files", params=params)).json()
-                for item in page["items"]:
-                    if item["primary_status"] not in TERMINAL:
-                        continue
-                    if item["primary_status"] != "completed" or item["description_status"] != "completed":
-                        raise RuntimeError(f"{item['id']} ended {item['primary_status']}: {item}")
-                    pending.discard(item["id"])
-                    progressed = time.monotonic()
-        finished = [
-            datetime.fromisoformat((await client.get(f"/api/v2/files/uploads-status/{file_id}")).json()["completed_at"])
-            for file_id in file_ids
-        ]
-        return (max(finished) - started).total_seconds()
-
-
 def through_the_service(blip: Path, uploads: int, actor_cpus: float) -> float:
     """Images per minute, after a few images that start the model actors."""
     photos = [
@@ -177,8 +137,8 @@ def through_the_service(blip: Path, uploads: int, actor_cpus: float) -> float:
     ]
     settings = {"ray_num_cpus": str(CPUS), "describe_model": str(blip), "model_actor_num_cpus": str(actor_cpus)}
     with running_service(**settings) as service:
-        asyncio.run(uploaded_and_processed(service.base, service.key, photos[:CPUS]))
-        seconds = asyncio.run(uploaded_and_processed(service.base, service.key, photos[CPUS:]))
+        asyncio.run(uploaded_and_processed(service.base, service.key, photos[:CPUS], DESCRIBED))
+        seconds = asyncio.run(uploaded_and_processed(service.base, service.key, photos[CPUS:], DESCRIBED))
     print(f"service  {uploads / seconds * 60:7.1f} images/min ({uploads} images, {seconds:.1f} s)")
     return uploads / seconds * 60
 
