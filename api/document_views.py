@@ -36,6 +36,19 @@ def document_text(row: Row) -> DocumentText:
     )
 
 
+def chunk_text(chunk: Row, filename: str) -> dict[str, Any]:
+    """The ChunkText fields of a chunk row."""
+    return {
+        "chunk_id": chunk["id"],
+        "document_id": chunk["file_id"],
+        "document_filename": filename,
+        "chunk_index": chunk["chunk_index"],
+        "content": chunk["content"],
+        "page_numbers": list(chunk["page_numbers"] or []),
+        "heading_hierarchy": list(chunk["heading_hierarchy"] or []),
+    }
+
+
 def document_chunks(
     row: Row, chunk_rows: Sequence[Row], vectors: dict[uuid.UUID, list[float]] | None = None
 ) -> DocumentChunks:
@@ -43,13 +56,7 @@ def document_chunks(
     answer counts the chunks per embedding status."""
     chunks = [
         DocumentChunk(
-            chunk_id=chunk["id"],
-            document_id=row["id"],
-            document_filename=row["filename"],
-            chunk_index=chunk["chunk_index"],
-            content=chunk["content"],
-            page_numbers=chunk["page_numbers"],
-            heading_hierarchy=chunk["heading_hierarchy"],
+            **chunk_text(chunk, row["filename"]),
             similarity_score=None,
             metadata=ChunkMetadata(chunk["token_count"], chunk["chunk_type"], chunk["embedding_status"]),
             embedding=msgspec.UNSET if vectors is None else vectors.get(chunk["id"]),

@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+from api.document_views import chunk_text
 from api.schemas.search import ChunkMetadata, SearchHit, SearchRequest, SearchResponse
 from pipelines.query_embedding import QueryEmbedder
 from store import documents, embeddings
@@ -52,13 +53,7 @@ async def _filenames(tenant_id: uuid.UUID, file_ids: set[uuid.UUID]) -> dict[uui
 
 def _hit(chunk: dict[str, Any], filename: str, similarity: float) -> SearchHit:
     return SearchHit(
-        chunk_id=chunk["id"],
-        document_id=chunk["file_id"],
-        document_filename=filename,
-        chunk_index=chunk["chunk_index"],
-        content=chunk["content"],
-        page_numbers=list(chunk["page_numbers"] or []),
-        heading_hierarchy=list(chunk["heading_hierarchy"] or []),
+        **chunk_text(chunk, filename),
         similarity_score=round(similarity, 6),
         metadata=ChunkMetadata(chunk_type=chunk["chunk_type"]),
     )

@@ -8,23 +8,31 @@ from typing import Any
 from store.tables import File
 
 
-async def document_row(tenant_id: uuid.UUID, filename: str, **columns: Any) -> uuid.UUID:
-    """A document's file row as an upload leaves it, without bytes or jobs (no engine touches it)."""
+async def insert_file(
+    tenant_id: uuid.UUID,
+    filename: str,
+    *,
+    media_type: str = "document",
+    content_type: str = "text/plain",
+    auto_describe: bool = False,
+    **columns: Any,
+) -> uuid.UUID:
+    """A file row as an upload leaves it (a document unless told), without bytes or jobs."""
     file_id = uuid.uuid4()
     await File.insert(
         File(
             id=file_id,
             tenant=tenant_id,
-            media_type="document",
+            media_type=media_type,
             filename=filename,
             size_bytes=1,
-            content_type="text/plain",
+            content_type=content_type,
             sha256=uuid.uuid4().hex * 2,
             object_key=f"files/{tenant_id}/{file_id}/original",
             upload_method="direct",
             storage_target="default",
             content_category="general",
-            auto_describe=False,
+            auto_describe=auto_describe,
             **columns,
         )
     )

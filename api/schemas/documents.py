@@ -27,7 +27,9 @@ class ChunkMetadata(msgspec.Struct):
     embedding_status: str  # pending | completed | failed
 
 
-class DocumentChunk(msgspec.Struct, omit_defaults=True):
+class ChunkText(msgspec.Struct):
+    """What a chunk is, wherever it is shown (the document's chunks, search hits)."""
+
     chunk_id: uuid.UUID
     document_id: uuid.UUID
     document_filename: str
@@ -35,6 +37,9 @@ class DocumentChunk(msgspec.Struct, omit_defaults=True):
     content: str
     page_numbers: list[int]
     heading_hierarchy: list[str]
+
+
+class DocumentChunk(ChunkText, omit_defaults=True):
     similarity_score: float | None  # null on a direct fetch; search results fill it
     metadata: ChunkMetadata
     # Only with include_embeddings=true: the vector in the active text model's space, null while the chunk

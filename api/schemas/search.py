@@ -8,6 +8,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from api.schemas.documents import ChunkText
+
 MAX_DOCUMENT_IDS = 100
 
 
@@ -26,14 +28,7 @@ class ChunkMetadata(msgspec.Struct):
     chunk_type: str
 
 
-class SearchHit(msgspec.Struct):
-    chunk_id: uuid.UUID
-    document_id: uuid.UUID
-    document_filename: str
-    chunk_index: int
-    content: str
-    page_numbers: list[int]
-    heading_hierarchy: list[str]
+class SearchHit(ChunkText):
     similarity_score: float
     metadata: ChunkMetadata
 

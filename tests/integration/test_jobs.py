@@ -13,6 +13,7 @@ import pytest
 from store import jobs
 from store.tables import File
 from store.tables import Job as JobRow
+from tests.rows import insert_file
 
 pytestmark = pytest.mark.integration
 
@@ -22,24 +23,7 @@ STEPS = ("resize", "describe", "ocr", "crashy", "kept", "lost", "a", "b", "c", "
 
 async def new_file(tenant_id: uuid.UUID) -> uuid.UUID:
     """A file row to hang jobs on (no bytes behind it: the queue never reads them)."""
-    file_id = uuid.uuid4()
-    await File.insert(
-        File(
-            id=file_id,
-            tenant=tenant_id,
-            media_type="image",
-            filename="a.png",
-            size_bytes=1,
-            content_type="image/png",
-            sha256=uuid.uuid4().hex * 2,
-            object_key=f"files/{tenant_id}/{file_id}/original",
-            upload_method="direct",
-            storage_target="default",
-            content_category="general",
-            auto_describe=True,
-        )
-    )
-    return file_id
+    return await insert_file(tenant_id, "a.png", media_type="image", content_type="image/png", auto_describe=True)
 
 
 async def claim_mine(

@@ -37,7 +37,7 @@ from store.objects import S3Location
 from store.tables import Chunk, File, Job
 from tests.calls import until_terminal, uploaded
 from tests.conftest import Caller, new_caller
-from tests.rows import document_row
+from tests.rows import insert_file
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +117,7 @@ async def corpus(database: None, settings) -> AsyncIterator[Corpus]:
     files = []
     for number, topic in enumerate(TOPICS):
         texts = [f"{topic}: part {part}, notes and details on {topic}." for part in range(3)]
-        file_id = await document_row(
+        file_id = await insert_file(
             caller.tenant_id, f"topic-{number}.txt", text_extraction_status="completed", embedding_status="completed"
         )
         chunks = [

@@ -30,7 +30,7 @@ from store.errors import Unavailable
 from store.tables import Chunk
 from tests.calls import until_terminal, uploaded
 from tests.conftest import Caller, new_caller
-from tests.rows import document_row
+from tests.rows import insert_file
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ async def seeded_document(
     tenant_id: uuid.UUID, filename: str, texts: list[str], embedder: EmbedderClient
 ) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """A document whose chunks (one per text, on its own page) carry MiniLM vectors, as the pipeline leaves it."""
-    file_id = await document_row(tenant_id, filename)
+    file_id = await insert_file(tenant_id, filename)
     chunks = [
         {
             "chunk_index": index,
@@ -298,7 +298,7 @@ async def crowd(database: None) -> Crowd:
         vectors = unit(
             centres[rng.choice(rng.choice(40, 8, replace=False), size)] + 0.4 * rng.normal(size=(size, DIMENSION))
         )
-        file_id = await document_row(tenant, "vectors.txt")
+        file_id = await insert_file(tenant, "vectors.txt")
         chunks = [
             {"chunk_index": i, "content": f"chunk {i}", "chunk_type": "paragraph", "heading_hierarchy": [],
              "page_numbers": [1], "token_count": 2}
