@@ -22,7 +22,7 @@ import numpy as np
 
 from api.schemas.similar import SimilarImage, SimilarImages
 from api.variant_urls import variant_urls
-from pipelines.models_in_use import active_image_model
+from pipelines.models_in_use import serving_image_model
 from pipelines.query_embedding import QueryEmbedder
 from store import files, image_embeddings
 from store.blobs import BlobStore
@@ -47,7 +47,7 @@ async def similar_images(
     reference = await files.get_file(tenant.id, ref)
     if reference["media_type"] != "image":
         raise WrongMediaType(f"similar images are found for images only; this file is a {reference['media_type']}")
-    model = active_image_model(settings)
+    model = await serving_image_model(settings)
     vector = await image_embeddings.vector_of(reference["id"], model.model_id)
     if vector is None:
         raise Conflict(

@@ -1,10 +1,12 @@
 """The `describe` step: an image's AI description from the describe model actor (its batch lane), with a prompt
 for the file's content category. Runs in the engine's process.
 
-The description joins the file's `full_descriptions` with its model id and revision (another model's stay) and
-becomes its `upload_description`. No description is ever invented: a file that asked for none, or a configured
-model that is not on this machine, ends `skipped` with the reason (the latter naming the model and how to
-provide it) rather than failing and retrying what cannot succeed; a model that generates nothing ends `failed`.
+A description joins the file's `full_descriptions` with its model id and revision (another model's stay); the
+active model's becomes its `upload_description`. During a swap both models describe (ModelClients.fill), and a
+model's existing description is kept rather than generated again. No description is ever invented: a file that
+asked for none, or a configured model that is not on this machine, ends `skipped` with the reason (the latter
+naming the model and how to provide it) rather than failing and retrying what cannot succeed; a model that
+generates nothing ends `failed`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 from cluster.actors import InferenceUnavailable
 from cluster.vision import DescriberClient
+from models.registry import ModelUnavailable, Task
 from pipelines.image_input import image_bytes, image_source
+from pipelines.model_clients import ModelClients
 from pipelines.step import FileRef
 from store import vision
 from store.objects import S3Location
@@ -23,33 +27,59 @@ COLUMNS = ("description_status", "description_error")
 SETTING = "SCOPIX_DESCRIBE_MODEL"
 
 
-async def describe_image(file: FileRef, location: S3Location, describer: DescriberClient) -> dict[str, Any]:
+class _Skip(Exception):
+    """The model is not on this machine: retrying cannot help."""
+
+
+class _NothingGenerated(Exception):
+    pass
+
+
+async def describe_image(
+    file: FileRef, location: S3Location, describers: ModelClients[DescriberClient]
+) -> dict[str, Any]:
     source = await image_source(file)
     if not source.auto_describe:
         return _ended("skipped", None)
+    existing: dict[str, dict[str, Any]] = {}
+    data: list[bytes] = []
+
+    async def describe(describer: DescriberClient, swapping: bool) -> dict[str, Any] | None:
+        try:
+            describer.spec  # noqa: B018  (resolves the model: reads config files, loads no weights)
+        except InferenceUnavailable as error:
+            raise _Skip(str(error)) from error
+        if swapping and not existing:
+            existing.update(await vision.described_by(file.id))
+        if swapping and describer.spec.model_id in existing:
+            return None
+        if not data:
+            data.append(await image_bytes(location, source))
+        [text] = await describer.describe([(data[0], source.content_category)], lane="batch")
+        model = await describer.provenance()
+        if not text.strip():
+            raise _NothingGenerated(f"{model['model_id']} generated no description for this image")
+        return {
+            "description": text.strip(),
+            **model,
+            "generated_at": datetime.now(UTC).isoformat(),
+            "content_category": source.content_category,
+        }
+
     try:
-        describer.spec  # noqa: B018  (resolves the configured model: reads config files, loads no weights)
-    except InferenceUnavailable as error:
+        described = await describers.fill(describe)
+    except (_Skip, ModelUnavailable) as error:
         return _ended("skipped", f"the describe model ({SETTING}) is unavailable: {error}")
-    data = await image_bytes(location, source)
-    [text] = await describer.describe([(data, source.content_category)], lane="batch")
-    model = await describer.provenance()
-    if not text.strip():
-        return _ended("failed", f"{model['model_id']} generated no description for this image")
-    generated_at = datetime.now(UTC)
-    entry = {
-        "description": text.strip(),
-        **model,
-        "generated_at": generated_at.isoformat(),
-        "content_category": source.content_category,
-    }
-    return {"description_status": "completed", "description_error": None, "entry": entry, "at": generated_at}
+    except _NothingGenerated as error:
+        return _ended("failed", str(error))
+    entries = [entry for entry in described.values() if entry is not None]
+    return {"description_status": "completed", "description_error": None, "entries": entries}
 
 
 def _ended(status: str, reason: str | None) -> dict[str, Any]:
-    return {"description_status": status, "description_error": reason, "entry": None}
+    return {"description_status": status, "description_error": reason, "entries": []}
 
 
 async def save_description(file: FileRef, result: dict[str, Any]) -> None:
-    if result["entry"] is not None:
-        await vision.add_description(file.id, result["entry"], result["at"])
+    if result["entries"]:
+        await vision.add_descriptions(file.id, Task.DESCRIBE.value, result["entries"])

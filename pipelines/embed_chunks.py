@@ -5,10 +5,9 @@ Vectors are saved batch by batch and only missing ones are computed, so a retrie
 where the last one stopped. If no actor can serve, the step raises and the job waits and retries: a chunk
 is never marked embedded without its vector.
 
-During a model swap the chunks go to the target's space and the active one's (models_in_use.models_to_fill),
-so a document uploaded meanwhile is never left behind by the flip. The models are read again once they are
-filled, and any that a swap started or flipped meanwhile are filled too: the job ends only with the chunks
-in every space in use when it ends. A backfill job is the same step, queued in the backfill lane.
+During a model swap the chunks go to the target's space and the active one's (ModelClients.fill), so a
+document uploaded meanwhile is never left behind by the flip. A backfill job is the same step, queued in the
+backfill lane.
 """
 
 from __future__ import annotations
@@ -16,29 +15,24 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.actors import EmbedderClient
-from models.registry import Task
-from pipelines.embedders import TextEmbedders
-from pipelines.models_in_use import models_to_fill
+from pipelines.model_clients import ModelClients
 from pipelines.step import FileRef
 from store import documents, embeddings
 
 BATCH = 128  # chunks per actor request: progress is saved after each
 
 
-async def embed_chunks(file: FileRef, embedders: TextEmbedders | EmbedderClient) -> dict[str, Any]:
+async def embed_chunks(file: FileRef, embedders: ModelClients[EmbedderClient] | EmbedderClient) -> dict[str, Any]:
     """`embedders`: the process's clients, for the models in use; one client pins the step to its model."""
     if isinstance(embedders, EmbedderClient):
         await _fill(file, embedders)
-        return {}
-    filled: set[str] = set()
-    while wanted := [m for m in await models_to_fill(embedders.settings, Task.EMBED_TEXT) if m not in filled]:
-        for model_id in wanted:
-            await _fill(file, embedders.get(model_id))
-            filled.add(model_id)
+    else:
+        await embedders.fill(lambda embedder, swapping: _fill(file, embedder))
     return {}
 
 
 async def _fill(file: FileRef, embedder: EmbedderClient) -> None:
+    """Only the chunks without a vector in the model's space are embedded, swap or not."""
     spec = embedder.spec
     await embeddings.ensure_space(spec.model_id, spec.dimension)
     pending = await embeddings.unembedded(file.id, spec.model_id)

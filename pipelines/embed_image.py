@@ -1,26 +1,42 @@
 """The `embed_image` step: an image's vector from the image-embedding model actor (its batch lane), stored in the
-model's space for `/similar`. Drives the image's `embedding_status`. Runs in the engine's process."""
+space of each model in use for `/similar` (during a swap, the target's and the active one's: ModelClients.fill).
+Drives the image's `embedding_status`. Runs in the engine's process."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from cluster.vision import ImageEmbedderClient
+from models.registry import Task
 from pipelines.image_input import image_of
+from pipelines.model_clients import ModelClients
 from pipelines.step import FileRef
-from store import image_embeddings, vision
+from store import image_embeddings, model_state, vision
 from store.objects import S3Location
 
-
-async def embed_image(file: FileRef, location: S3Location, embedder: ImageEmbedderClient) -> dict[str, Any]:
-    spec = embedder.spec
-    await image_embeddings.ensure_space(spec.model_id, spec.dimension)
-    vectors = await embedder.embed([await image_of(location, file)], lane="batch")
-    return {"vector": vectors[0], "model": await embedder.provenance()}
+OUTPUT = "image_embedding"  # its key in the file's `ai_models`
 
 
-async def save_vector(file: FileRef, result: dict[str, Any]) -> None:
-    """With the job's completion: the vector and its provenance land with `embedding_status: completed`."""
-    model = result["model"]
-    await image_embeddings.save(model["model_id"], file.tenant_id, file.id, result["vector"])
-    await vision.record_models(file.id, {"image_embedding": model})
+async def embed_image(
+    file: FileRef, location: S3Location, embedders: ModelClients[ImageEmbedderClient]
+) -> dict[str, Any]:
+    image = await image_of(location, file)
+
+    async def fill(embedder: ImageEmbedderClient, swapping: bool) -> dict[str, str]:
+        spec = embedder.spec
+        model = await embedder.provenance()
+        if swapping:
+            await model_state.learn_revision(Task.EMBED_IMAGE.value, spec.model_id, model["revision"])
+            if await image_embeddings.vector_of(file.id, spec.model_id) is not None:
+                return model  # the image never changes, so neither does its vector
+        await image_embeddings.ensure_space(spec.model_id, spec.dimension)
+        [vector] = await embedder.embed([image], lane="batch")
+        await image_embeddings.save(spec.model_id, file.tenant_id, file.id, vector)
+        return model
+
+    return {"models": list((await embedders.fill(fill)).values())}
+
+
+async def save_provenance(file: FileRef, result: dict[str, Any]) -> None:
+    """With `embedding_status: completed`: the active model's provenance."""
+    await vision.record_active_model(file.id, OUTPUT, Task.EMBED_IMAGE.value, result["models"])

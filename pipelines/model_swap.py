@@ -7,8 +7,9 @@ what a job missed (a document whose job started before the swap did). Meanwhile 
 only (models_in_use), and writers fill both spaces, so uploads during the swap are never left behind. All of
 it is derived from the database, so a restart in the middle simply carries on.
 
-A task can be swapped once its step fills the spaces of every model in use (models_in_use.models_to_fill) and
-its outputs live in a table of embedding spaces: `SWAPS` says which.
+A task can be swapped once its step fills the outputs of every model in use (ModelClients.fill) and its outputs
+are a kind of store/model_state.SPACES: `SWAPS` says which. A flip also makes the files show the new model's
+outputs where they show one (a description, the provenance of an embedding), in the same transaction.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from datetime import datetime
 
 from models.registry import ModelSpec, ModelUnavailable, Task, resolve, supported
 from pipelines.models_in_use import active_model, configured_model
-from store import embeddings, model_state
+from store import embeddings, model_state, vision
 from store.errors import InvalidInput, Unavailable
-from store.model_state import ModelState, Progress
+from store.model_state import Adopt, ModelState, Progress
 from store.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Swap:
-    table: str  # where the task's outputs live, one space per model (store/embeddings.KEYS)
+    table: str  # where the task's outputs live, one space per model (store/model_state.SPACES)
     step: str  # the step that fills a file's outputs for the models in use
+    adopt: Adopt | None = None  # what the flip changes on the files besides the active model
 
 
-SWAPS: dict[Task, Swap] = {Task.EMBED_TEXT: Swap(embeddings.CHUNKS, "embed_chunks")}
+async def _show_descriptions(model_id: str, revision: str | None) -> None:
+    await vision.show_descriptions_of(model_id)  # each description carries its own revision
+
+
+SWAPS: dict[Task, Swap] = {
+    Task.EMBED_TEXT: Swap(embeddings.CHUNKS, "embed_chunks"),
+    Task.EMBED_IMAGE: Swap(embeddings.IMAGES, "embed_image", vision.show_image_embeddings_of),
+    Task.DESCRIBE: Swap(model_state.DESCRIPTIONS, "describe", _show_descriptions),
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ class Activation:
 @dataclass(frozen=True)
 class SwapStatus:
     task: Task
-    active: str  # model id
+    active: str | None  # model id; None: the task has no model
     target: str | None
     progress: Progress | None  # while a swap is in progress
 
@@ -108,16 +118,17 @@ async def activate(settings: Settings, task: Task, model: str) -> Activation:
     if spec.model_id == active.model_id:
         cancelled = await model_state.cancel_swap(task.value)
         return Activation(task, spec.model_id, "cancelled" if cancelled else "already_active", cancelled=cancelled)
-    try:
-        await embeddings.ensure_space(spec.model_id, spec.dimension, swap.table)
-    except ValueError as error:  # a space of that name with another dimension
-        raise InvalidInput(str(error), field="model") from error
+    if swap.table in embeddings.KEYS:
+        try:
+            await embeddings.ensure_space(spec.model_id, spec.dimension, swap.table)
+        except ValueError as error:  # a space of that name with another dimension
+            raise InvalidInput(str(error), field="model") from error
     state, queued = await model_state.start_swap(
         task.value, swap.table, swap.step, (active.model_id, active.revision), (spec.model_id, spec.revision)
     )
     # Nothing to backfill: it flips now, here or in an engine's upkeep that came first.
     flipped = (
-        await model_state.flip(task.value, swap.table, spec.model_id)
+        await model_state.flip(task.value, swap.table, spec.model_id, swap.adopt)
         or (await _active(settings, task)).model_id == spec.model_id
     )
     log.info("%s: swap from %s to %s, %d files queued", task, state.active_model_id, spec.model_id, queued)
@@ -131,7 +142,7 @@ async def status(settings: Settings, task: Task | None = None) -> list[SwapStatu
     for each in tasks:
         state = await model_state.get(each.value)
         if state is None or state.target_model_id is None:
-            active = state.active_model_id if state else (await _active(settings, each)).model_id
+            active = state.active_model_id if state else await _settings_model(settings, each)
             found.append(SwapStatus(each, active, None, None))
             continue
         swap = _swap(each)
@@ -140,6 +151,14 @@ async def status(settings: Settings, task: Task | None = None) -> list[SwapStatu
         )
         found.append(SwapStatus(each, state.active_model_id, state.target_model_id, progress))
     return found
+
+
+async def _settings_model(settings: Settings, task: Task) -> str | None:
+    """The model the settings make active; None when there is none (a task without a default, not configured)."""
+    try:
+        return (await _active(settings, task)).model_id
+    except Unavailable:
+        return None
 
 
 def _started(state: ModelState) -> datetime:
@@ -213,7 +232,7 @@ class SwapKeeper:
         assert target is not None  # swapping() returns swaps in progress
         if await model_state.backfill_pending(swap.step, target):
             return
-        if await model_state.flip(state.task, swap.table, target):
+        if await model_state.flip(state.task, swap.table, target, swap.adopt):
             log.info("%s: %s is the active model now", state.task, target)
             return
         queued = await model_state.queue_backfill(state, swap.table, swap.step)

@@ -33,19 +33,20 @@ async def active_model(settings: Settings, task: Task, *, fresh: bool = False) -
     return _resolved(task, state.active_model_id if state else configured_model(settings, task))
 
 
-async def active_text_model(settings: Settings) -> ModelSpec:
-    """The active `embed_text` model; Unavailable when this machine cannot provide it."""
-    try:
-        return await active_model(settings, Task.EMBED_TEXT)
-    except ModelUnavailable as error:
-        raise Unavailable(str(error), code="model_unavailable") from error
+async def serving_text_model(settings: Settings) -> ModelSpec:
+    """The active `embed_text` model: the space of chunk vectors a request reads."""
+    return await _serving(settings, Task.EMBED_TEXT)
 
 
-def active_image_model(settings: Settings) -> ModelSpec:
-    """The active `embed_image` model (the space `/similar` searches); Unavailable as above. The settings name it:
-    image embeddings cannot be swapped yet (pipelines/model_swap.py)."""
+async def serving_image_model(settings: Settings) -> ModelSpec:
+    """The active `embed_image` model: the space `/similar` searches."""
+    return await _serving(settings, Task.EMBED_IMAGE)
+
+
+async def _serving(settings: Settings, task: Task) -> ModelSpec:
+    """Unavailable (a 503) when this machine cannot provide the model."""
     try:
-        return _resolved(Task.EMBED_IMAGE, settings.embed_image_model)
+        return await active_model(settings, task)
     except ModelUnavailable as error:
         raise Unavailable(str(error), code="model_unavailable") from error
 

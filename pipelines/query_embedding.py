@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cluster.actors import InferenceUnavailable
+from cluster.actors import EmbedderClient, InferenceUnavailable
 from cluster.runtime import ensure_ray
 from models.registry import ModelUnavailable, Task
-from pipelines.embedders import TextEmbedders
+from pipelines.model_clients import ModelClients
 from pipelines.models_in_use import active_model
 from pipelines.steps import text_embedders
 from store.errors import Unavailable
@@ -37,7 +37,7 @@ class QueryEmbedder:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._embedders: TextEmbedders | None = None
+        self._embedders: ModelClients[EmbedderClient] | None = None
         self._connecting = asyncio.Lock()
 
     async def embed(self, text: str) -> QueryVector:
@@ -53,7 +53,7 @@ class QueryEmbedder:
         if self._embedders is not None:
             await self._embedders.close()
 
-    async def _connected(self) -> TextEmbedders:
+    async def _connected(self) -> ModelClients[EmbedderClient]:
         async with self._connecting:
             if self._embedders is None:
                 settings = self._settings

@@ -10,11 +10,12 @@ from typing import Any
 
 from cluster.actors import Batching, EmbedderClient, InferenceUnavailable, ModelPool, Recycling
 from cluster.vision import DescriberClient, ImageEmbedderClient, OcrClient
+from models.registry import Task
 from pipelines import describe_image, read_text
 from pipelines.document import COLUMNS, DocumentOptions, embed_when_chunked, extract_document, save_document
 from pipelines.embed_chunks import embed_chunks, mark_failed
-from pipelines.embed_image import embed_image, save_vector
-from pipelines.embedders import TextEmbedders
+from pipelines.embed_image import embed_image, save_provenance
+from pipelines.model_clients import ModelClients
 from pipelines.step import Result, Step
 from pipelines.variants import make_variants
 from store.errors import Misconfigured
@@ -53,7 +54,7 @@ OCR = Step(
     columns=read_text.COLUMNS,
     save=read_text.save_text,
 )
-EMBED_IMAGE = Step(name="embed_image", component="embedding_status", run_inline=embed_image, save=save_vector)
+EMBED_IMAGE = Step(name="embed_image", component="embedding_status", run_inline=embed_image, save=save_provenance)
 DESCRIBE = Step(
     name="describe",
     component="description_status",
@@ -97,9 +98,9 @@ def text_embedder(settings: Settings, model: str | None = None) -> EmbedderClien
     return EmbedderClient(model or settings.embed_text_model, batching=Batching(), **actor_options(settings))
 
 
-def text_embedders(settings: Settings) -> TextEmbedders:
+def text_embedders(settings: Settings) -> ModelClients[EmbedderClient]:
     """A client per model in use, built as text_embedder builds them."""
-    return TextEmbedders(settings, partial(text_embedder, settings))
+    return ModelClients(settings, Task.EMBED_TEXT, partial(text_embedder, settings))
 
 
 def _after_variants(describes: bool) -> Callable[[Result], tuple[str, ...]]:
@@ -109,7 +110,9 @@ def _after_variants(describes: bool) -> Callable[[Result], tuple[str, ...]]:
     return lambda result: steps
 
 
-def steps_for(settings: Settings, embedder: TextEmbedders | EmbedderClient | None = None) -> dict[str, Step]:
+def steps_for(
+    settings: Settings, embedder: ModelClients[EmbedderClient] | EmbedderClient | None = None
+) -> dict[str, Step]:
     """Every step, with the settings' models and chunk sizes."""
     options = DocumentOptions(settings.embed_text_model, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
     location, actors = S3Location.from_settings(settings), actor_options(settings)
@@ -120,9 +123,12 @@ def steps_for(settings: Settings, embedder: TextEmbedders | EmbedderClient | Non
         EMBED_CHUNKS.name: replace(EMBED_CHUNKS, args=(embedder or text_embedders(settings),)),
         OCR.name: replace(OCR, args=(location, OcrClient(settings.ocr_model, **actors))),
         EMBED_IMAGE.name: replace(
-            EMBED_IMAGE, args=(location, ImageEmbedderClient(settings.embed_image_model, **actors))
+            EMBED_IMAGE,
+            args=(location, ModelClients(settings, Task.EMBED_IMAGE, partial(ImageEmbedderClient, **actors))),
         ),
-        DESCRIBE.name: replace(DESCRIBE, args=(location, DescriberClient(settings.describe_model, **actors))),
+        DESCRIBE.name: replace(
+            DESCRIBE, args=(location, ModelClients(settings, Task.DESCRIBE, partial(DescriberClient, **actors)))
+        ),
     }
 
 

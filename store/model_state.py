@@ -7,19 +7,30 @@ every file that has outputs in the active space; what is left is always derived 
 the durable jobs. `flip` makes the target active in one UPDATE that holds only when nothing is left, and
 `prune` drops the spaces of models that are neither active nor target. No row: the settings name the model.
 
-Outputs live in a table of embedding spaces (store/embeddings.KEYS): each row carries `model_id`, `file_id`,
-`tenant` and a key column (its first) that identifies it within a space.
+Outputs live in a table of embedding spaces (store/embeddings.KEYS), or are a file's descriptions (store/vision.py):
+`SPACES` names each kind as a relation whose rows carry `model_id`, `file_id`, `tenant` and a key column that
+identifies a row within a space.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from store import jobs
+from store import jobs, vision
 from store.embeddings import KEYS
 from store.tables import Job
+
+DESCRIPTIONS = "description"
+# Each kind of output, as (relation, key column): a table of embedding spaces, or the files' descriptions.
+SPACES: dict[str, tuple[str, str]] = {
+    **{table: (table, keys[0]) for table, keys in KEYS.items()},
+    DESCRIPTIONS: (vision.DESCRIPTIONS, "file_id"),
+}
+# What a flip does besides making the target active, in its transaction: (model id, its revision).
+Adopt = Callable[[str, "str | None"], Awaitable[None]]
 
 _COLUMNS = "task, active_model_id, active_revision, target_model_id, target_revision, backfill_started_at, activated_at"
 
@@ -54,10 +65,10 @@ def _state(row: dict[str, Any]) -> ModelState:
 
 
 def _table(table: str) -> tuple[str, str]:
-    """The table and its key column; both go into SQL as identifiers, so only the spaces' own tables pass."""
-    if table not in KEYS:
-        raise ValueError(f"{table!r} holds no embedding spaces; one of {sorted(KEYS)}")
-    return table, KEYS[table][0]
+    """The relation and its key column; both go into SQL as they are, so only the kinds of `SPACES` pass."""
+    if table not in SPACES:
+        raise ValueError(f"{table!r} holds no model outputs; one of {sorted(SPACES)}")
+    return SPACES[table]
 
 
 def _lacking(table: str, active: str, target: str) -> str:
@@ -137,22 +148,39 @@ async def cancel_swap(task: str) -> str | None:
     return rows[0]["target_model_id"] if rows else None
 
 
-async def flip(task: str, table: str, target_model_id: str) -> bool:
+async def flip(task: str, table: str, target_model_id: str, adopt: Adopt | None = None) -> bool:
     """Make the target active, in one statement that holds only while it is still the target and every file
-    with outputs in the active space has the target's too; True when it flipped."""
-    rows = await Job.raw(
-        f"""
-        UPDATE model_state s SET active_model_id = s.target_model_id, active_revision = s.target_revision,
-            target_model_id = NULL, target_revision = NULL, backfill_started_at = NULL, activated_at = now(),
-            updated_at = now()
-        WHERE s.task = {{}} AND s.target_model_id = {{}}
-            AND NOT EXISTS (SELECT 1 FROM {table} a WHERE {_lacking(table, "s.active_model_id", "s.target_model_id")})
-        RETURNING s.task
-        """,
-        task,
-        target_model_id,
-    )
+    with outputs in the active space has the target's too, and `adopt` its outputs in the same transaction;
+    True when it flipped."""
+    relation, _ = _table(table)
+    async with Job._meta.db.transaction():
+        rows = await Job.raw(
+            f"""
+            UPDATE model_state s SET active_model_id = s.target_model_id, active_revision = s.target_revision,
+                target_model_id = NULL, target_revision = NULL, backfill_started_at = NULL, activated_at = now(),
+                updated_at = now()
+            WHERE s.task = {{}} AND s.target_model_id = {{}} AND NOT EXISTS (
+                SELECT 1 FROM {relation} a WHERE {_lacking(table, "s.active_model_id", "s.target_model_id")})
+            RETURNING s.active_revision
+            """,
+            task,
+            target_model_id,
+        )
+        if rows and adopt is not None:
+            await adopt(target_model_id, rows[0]["active_revision"])
     return bool(rows)
+
+
+async def learn_revision(task: str, model_id: str, revision: str) -> None:
+    """Record the target's revision once a model actor has computed it (a local directory's is the digest of
+    its weights, unknown when the swap started), so that the flip hands it on to the outputs."""
+    await Job.raw(
+        "UPDATE model_state SET target_revision = {}"
+        " WHERE task = {} AND target_model_id = {} AND target_revision IS NULL",
+        revision,
+        task,
+        model_id,
+    )
 
 
 async def progress(table: str, active_model_id: str, target_model_id: str, step: str, since: datetime) -> Progress:
@@ -184,10 +212,11 @@ async def queue_backfill(state: ModelState, table: str, step: str) -> int:
     started (`activate` again retries those); how many were queued. Joins the caller's transaction."""
     if state.target_model_id is None:
         return 0
+    relation, _ = _table(table)
     rows = await Job.raw(
         f"""
         SELECT f.file_id, f.tenant FROM (
-            SELECT DISTINCT a.file_id, a.tenant FROM {table} a WHERE {_lacking(table, "{}", "{}")}
+            SELECT DISTINCT a.file_id, a.tenant FROM {relation} a WHERE {_lacking(table, "{}", "{}")}
         ) f
         WHERE NOT {_ACTIVE_JOB} AND NOT {_FAILED_JOB}
         ORDER BY f.file_id
@@ -219,14 +248,17 @@ async def backfill_pending(step: str, target_model_id: str) -> bool:
 
 async def prune(task: str, table: str, settings_model_id: str) -> dict[str, int]:
     """Drop every space of `table` whose model is neither the task's active nor its target (the settings' model
-    is the active one when the task has no row): its rows, its HNSW index and its `embedding_space` row.
-    Returns the rows deleted per model. The task's row stays locked meanwhile, so no swap starts halfway."""
-    table, _ = _table(table)
+    is the active one when the task has no row): its rows, its HNSW index and its `embedding_space` row (or, for
+    descriptions, those models' entries in `full_descriptions`). Returns the rows deleted per model. The task's row
+    stays locked meanwhile, so no swap starts halfway."""
+    _table(table)
     async with Job._meta.db.transaction():
         rows = await Job.raw(
             "SELECT active_model_id, target_model_id FROM model_state WHERE task = {} FOR UPDATE", task
         )
-        keep = {rows[0]["active_model_id"], rows[0]["target_model_id"]} if rows else {settings_model_id}
+        keep = {rows[0]["active_model_id"], rows[0]["target_model_id"]} - {None} if rows else {settings_model_id}
+        if table == DESCRIPTIONS:
+            return await vision.drop_descriptions(keep)
         spaces = await Job.raw("SELECT model_id, index_name FROM embedding_space WHERE table_name = {}", table)
         dropped: dict[str, int] = {}
         for space in spaces:

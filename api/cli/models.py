@@ -116,7 +116,7 @@ async def _status(settings: Settings, task: Task | None, wait: bool, out: TextIO
 
 def _line(status: SwapStatus, bar: bool) -> str:
     if status.target is None or status.progress is None:
-        return f"{status.task}: {status.active} is active"
+        return f"{status.task}: {status.active or 'no model'} is active"
     progress = status.progress
     failed = f", {progress.failed} failed" if progress.failed else ""
     counts = f"{progress.done}/{progress.total} files{failed}"

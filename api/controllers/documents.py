@@ -18,7 +18,7 @@ from api.schemas.documents import (
     DocumentChunks,
     DocumentText,
 )
-from pipelines.models_in_use import active_text_model
+from pipelines.models_in_use import serving_text_model
 from store import documents, embeddings, files
 from store.errors import Conflict, NotFound, WrongMediaType
 
@@ -74,7 +74,7 @@ class DocumentsController(Controller):
         rows = await documents.chunks_of(row["id"])
         if not include_embeddings:
             return document_chunks(row, rows)
-        model = await active_text_model(state.settings)
+        model = await serving_text_model(state.settings)
         vectors = await embeddings.vectors_of(row["id"], model.model_id) if rows else {}
         return document_chunks(row, rows, vectors)
 

@@ -10,8 +10,6 @@ the engines built here run the swap's upkeep, so only they flip.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,20 +26,16 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 from cluster.actors import EmbedderClient
 from cluster.runtime import ensure_ray
 from models.registry import MINILM
-from pipelines.engine import Engine, EngineConfig
-from pipelines.model_swap import SwapKeeper
 from pipelines.models_in_use import STATE_TTL_SECONDS
-from pipelines.steps import steps_for
 from store import documents, embeddings, model_state
-from store.objects import S3Location
 from store.tables import Chunk, File, Job
 from tests.calls import until_terminal, uploaded
 from tests.conftest import Caller, new_caller
 from tests.rows import insert_file
+from tests.swaps import Running, scopix, until_flipped
 
 pytestmark = pytest.mark.integration
 
-SCOPIX = str(Path(sys.executable).parent / "scopix")
 TOPICS = [
     "pump maintenance and bearing wear in the north workshop",
     "bread dough kneading, proofing and baking times",
@@ -141,49 +135,6 @@ async def corpus(database: None, settings) -> AsyncIterator[Corpus]:
     await asyncio.sleep(STATE_TTL_SECONDS + 0.1)
 
 
-async def scopix(*args: str) -> tuple[int, str, str]:
-    """The real command, in its own process (the test's event loop keeps serving the API meanwhile)."""
-    process = await asyncio.create_subprocess_exec(
-        SCOPIX,
-        *args,
-        env={**os.environ, "SCOPIX_LOG_LEVEL": "warning"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 180)
-    return process.returncode or 0, out.decode(), err.decode()
-
-
-class Running:
-    """A dedicated engine with the production steps and the swap's upkeep, started and stopped at will."""
-
-    def __init__(self, settings, **config: float) -> None:
-        options = {"max_in_flight": 2, "lease_seconds": 10, "poll_seconds": 0.05, "upkeep_seconds": 0.1, **config}
-        self.engine = Engine(
-            S3Location.from_settings(settings),
-            steps_for(settings),
-            EngineConfig(**options),  # type: ignore[arg-type]
-            upkeep=SwapKeeper(),
-        )
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(self.engine.run(self._stop))
-
-    async def stop(self) -> None:
-        self._stop.set()
-        await self._task
-
-
-async def until_flipped(target: str, seconds: float = 120) -> float:
-    """When the database made `target` active."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        state = await model_state.get("embed_text")
-        if state is not None and state.active_model_id == target and state.target_model_id is None:
-            return time.monotonic()
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{target} not active after {seconds} s: {state}")
-
-
 async def search_loop(http: httpx.AsyncClient, caller: Caller, searches: Searches, stop: asyncio.Event) -> None:
     number = 0
     while not stop.is_set():
@@ -258,7 +209,7 @@ async def test_searches_stay_on_the_active_space_until_the_flip(http, corpus, mo
         await asyncio.sleep(1.0)
         assert (await model_state.get("embed_text")).target_model_id == tiny
         engine = Running(settings)
-        flipped = await until_flipped(tiny)
+        flipped = await until_flipped("embed_text", tiny)
         assert (await until_terminal(http, corpus.caller, str(upload), seconds=120))["unified_status"] == "completed"
         await asyncio.sleep(2 * STATE_TTL_SECONDS + 0.5)
     finally:
@@ -329,7 +280,7 @@ async def test_a_restart_mid_swap_resumes_and_prune_drops_the_old_spaces(http, c
 
     code, out, _ = await scopix("models", "list")
     assert code == 0 and f"  {other} [active, from the database]: available" in out, out
-    assert f"  {MINILM}: available" in out and "describe (swapping not supported yet)" in out, out
+    assert f"  {MINILM}: available" in out and "ocr (swapping not supported yet)" in out, out
     # MiniLM's space lacks at most the document uploaded during the first swap, if it was embedded after the flip.
     back = Running(settings)
     try:
@@ -337,7 +288,7 @@ async def test_a_restart_mid_swap_resumes_and_prune_drops_the_old_spaces(http, c
         assert code == 0 and out.startswith(
             (f"embed_text: {MINILM} is active (nothing to backfill)", f"embed_text: backfilling {MINILM}: 1 files")
         ), out
-        await until_flipped(MINILM)
+        await until_flipped("embed_text", MINILM)
     finally:
         await back.stop()
     code, out, _ = await scopix("models", "activate", "embed_text", MINILM)
@@ -372,8 +323,8 @@ async def until_backfilled(model: str, at_least: int, seconds: float = 120) -> N
 
 
 async def test_tasks_and_models_that_cannot_be_swapped_are_refused(corpus) -> None:
-    code, _, err = await scopix("models", "activate", "describe", "/some/vlm")
-    assert code == 1 and "swapping the describe model is not supported yet" in err, err
+    code, _, err = await scopix("models", "activate", "ocr", "/some/ocr")
+    assert code == 1 and "swapping the ocr model is not supported yet" in err, err
     code, _, err = await scopix("models", "activate", "embed_text", "/nonexistent/embedding-model")
     assert code == 1 and "/nonexistent/embedding-model" in err and "not on this machine" in err, err
     code, _, err = await scopix("models", "activate", "summarize", MINILM)
