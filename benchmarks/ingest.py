@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks.service import running_service, uploaded_and_processed  # noqa: E402
 
-WORKERS = 2  # the local Ray runtime's CPUs on this machine, and the baseline's processes
+# The local Ray runtime's CPUs on this machine, the baseline's processes, and the CPU threads of the model actors
+# (OCR reads with one thread per image in both: one per baseline process, one per copy in the actor).
+WORKERS = 2
 
 
 def _photos(count: int, megapixels: float) -> list[bytes]:
@@ -95,7 +97,7 @@ def main() -> None:
     parser.add_argument("--megapixels", type=float, default=2.0)
     args = parser.parse_args()
     photos = _photos(args.images, args.megapixels)
-    with running_service(ray_num_cpus=str(WORKERS)) as service:
+    with running_service(ray_num_cpus=str(WORKERS), model_actor_threads=str(WORKERS)) as service:
         asyncio.run(uploaded_and_processed(service.base, service.key, _photos(WORKERS * 2, 0.3)))  # warm Ray
         service_s = asyncio.run(uploaded_and_processed(service.base, service.key, photos))
         baseline_s = _in_process(service.data_dir, photos)

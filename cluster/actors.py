@@ -2,8 +2,9 @@
 client-side pool that finds it by name, replaces it when it dies or wears out, and retries what was lost.
 
 Requests queue in two lanes: `interactive` (a search query waiting on an HTTP response) is served first,
-in batches of up to `max_batch_size` flushed after `max_wait_ms`; `batch` (chunks of a document job) may
-wait longer for bigger batches. The forward runs in a thread, so requests keep queueing meanwhile. Each
+in batches of up to `max_batch_size`; `batch` (chunks of a document job) in bigger ones. A lone request at an
+idle actor starts at once; requests queued together wait up to their lane's `max_wait_ms` for a full batch. The
+forward runs in a thread (one per copy, for a model holding several), so requests keep queueing meanwhile. Each
 process's pool also coalesces its own concurrent requests into few actor calls, since a Ray call costs about
 as much CPU as the forward of a short query.
 
@@ -67,13 +68,14 @@ class _Request:
     future: asyncio.Future[Any]
     offset: int = 0  # items handed to batches so far
     received: int = 0
-    parts: list[Any] = field(default_factory=list)
+    parts: dict[int, Any] = field(default_factory=dict)  # rows by their first item's offset
 
-    def receive(self, rows: Any) -> None:
-        self.parts.append(rows)
+    def receive(self, start: int, rows: Any) -> None:
+        """The rows of the items from `start` on; parts may come in any order (forwards run side by side)."""
+        self.parts[start] = rows
         self.received += len(rows)
         if self.received == len(self.items) and not self.future.done():
-            self.future.set_result(_join(self.parts))
+            self.future.set_result(_join([self.parts[at] for at in sorted(self.parts)]))
 
 
 def _join(parts: list[Any]) -> Any:
@@ -95,12 +97,14 @@ class ModelActor:
         self._forward = getattr(self._model, method)
         self._batching = batching
         self._recycling = recycling
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward")
+        self._slots = self._model.concurrency  # forwards at once (a model holding copies of itself: several)
+        self._executor = ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix="forward")
         self._queues: dict[Lane, collections.deque[_Request]] = {lane: collections.deque() for lane in LANES}
         self._queued = 0
-        self._arrived = asyncio.Event()
+        self._arrived = asyncio.Event()  # a request arrived or a forward ended: the batcher looks again
         self._batcher: asyncio.Task[None] | None = None
-        self._busy = False
+        self._running = 0  # forwards in progress
+        self._forwards: set[asyncio.Task[None]] = set()
         self._last_arrival = time.monotonic()
         self._batches = 0
         self._items = 0
@@ -128,40 +132,46 @@ class ModelActor:
             "recent_batch_sizes": list(self._recent_sizes),
             "batch_size_histogram": dict(self._histogram),
             "queued": self._queued,
-            "busy": self._busy,
+            "busy": self._running > 0,
             "rss_mb": psutil.Process().memory_info().rss / 2**20,
             "retiring": self._retiring,
         }
 
     async def drain(self, quiet_s: float) -> None:
         """Return once nothing is queued or running and nothing has arrived for `quiet_s`."""
-        while self._queued or self._busy or time.monotonic() - self._last_arrival < quiet_s:
+        while self._queued or self._running or time.monotonic() - self._last_arrival < quiet_s:
             await asyncio.sleep(0.05)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            await self._arrived.wait()
-            batch = self._take(await self._gathered())
-            if not batch:
-                self._arrived.clear()
+            if self._queued and self._running < self._slots:
+                batch = self._take(await self._gathered())
+                if batch:
+                    self._running += 1
+                    forward = asyncio.create_task(self._forward_batch(batch))
+                    self._forwards.add(forward)
+                    forward.add_done_callback(self._forwards.discard)
                 continue
-            items = [item for request, start, end in batch for item in request.items[start:end]]
-            self._busy = True
-            try:
-                rows = await loop.run_in_executor(self._executor, self._forward, items)
-            except Exception as error:
-                for request, _, _ in batch:
-                    if not request.future.done():
-                        request.future.set_exception(error)
-            else:
-                at = 0
-                for request, start, end in batch:
-                    request.receive(rows[at : at + end - start])
-                    at += end - start
-            finally:
-                self._busy = False
-            self._record(len(items))
+            self._arrived.clear()
+            await self._arrived.wait()
+
+    async def _forward_batch(self, batch: list[tuple[_Request, int, int]]) -> None:
+        items = [item for request, start, end in batch for item in request.items[start:end]]
+        try:
+            rows = await asyncio.get_running_loop().run_in_executor(self._executor, self._forward, items)
+        except Exception as error:
+            for request, _, _ in batch:
+                if not request.future.done():
+                    request.future.set_exception(error)
+        else:
+            at = 0
+            for request, start, end in batch:
+                request.receive(start, rows[at : at + end - start])
+                at += end - start
+        finally:
+            self._running -= 1
+            self._arrived.set()
+        self._record(len(items))
 
     def _limits(self) -> tuple[int, float]:
         """Interactive requests waiting: small batches, short waits; batch lane alone: bigger and longer."""
@@ -171,10 +181,15 @@ class ModelActor:
         return b.batch_lane_max_batch_size, b.batch_lane_max_wait_ms / 1000
 
     async def _gathered(self) -> int:
-        """Wait until a full batch is queued or the oldest request has waited its lane's maximum; the size."""
+        """The next batch's size, once it is worth starting. A model running forwards side by side gives a free slot
+        its share of the queue at once. A model with one forward at a time starts a lone request at once (waiting
+        would only add latency, and what arrives meanwhile forms the next batch); only when several requests are
+        queued together does it wait for a full batch, at most until the oldest has waited its lane's maximum."""
+        if self._slots > 1:
+            return min(self._limits()[0], -(-self._queued // self._slots))
         while True:
             size, wait_s = self._limits()
-            if self._queued >= size or not self._queued:
+            if self._queued >= size or sum(map(len, self._queues.values())) <= 1:
                 return size
             oldest = min(queue[0].arrived for queue in self._queues.values() if queue)
             timeout = oldest + wait_s - time.monotonic()
@@ -224,8 +239,9 @@ class ModelPool:
     requests in flight (start the successor, route new requests to it, drain the old one, then kill it).
 
     Settings: `num_cpus`/`num_gpus` reserve the actor's share (fractional: on 2 cores an actor holding every
-    CPU starves Ray's tasks), `threads` are torch's CPU threads (None: all usable), `batching` the queue,
-    `recycling` when to retire an actor. The first pool to start an actor decides its settings."""
+    CPU starves Ray's tasks), `threads` the model's CPU threads (None: all usable; torch's threads, or one per
+    copy for OCR), `batching` the queue, `recycling` when to retire an actor. The first pool to start an actor
+    decides its settings."""
 
     def __init__(
         self,

@@ -17,8 +17,9 @@ from models.registry import Task
 
 
 class VisionPool(ModelPool):
-    def __init__(self, task: Task, model: str | None, method: str, batching: Batching, **options: Any) -> None:
-        super().__init__(task, model, method=method, batching=options.pop("batching", batching), **options)
+    def __init__(self, task: Task, model: str | None, method: str, default: Batching, **options: Any) -> None:
+        """`default`: the task's batching, unless `options` give one."""
+        super().__init__(task, model, method=method, batching=options.pop("batching", default), **options)
         self._provenance: dict[str, str] | None = None
 
     async def provenance(self) -> dict[str, str]:

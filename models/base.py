@@ -14,6 +14,9 @@ def usable_cpus(threads: int | None) -> int:
 class LoadedModel:
     """A loaded model; every output it makes records `model_id` and `revision` (provenance)."""
 
+    # How many forwards may run at once, each from its own thread; a model actor runs that many side by side.
+    concurrency = 1
+
     def __init__(self, model_id: str, revision: str) -> None:
         self._model_id = model_id
         self._revision = revision

@@ -3,8 +3,9 @@
 Interactive jobs (uploads) are claimed before backfill jobs, and backfill never takes the last of
 several slots, so a large backlog never delays a new upload. Leases are renewed while a step runs; a
 crashed engine's jobs become claimable when their leases expire; a stopping engine gives its
-unfinished jobs back at once. An `upkeep` coroutine, if given, runs every `upkeep_seconds` (a model swap's
-flip: pipelines/model_swap.py); it must be safe to run on many engines at once.
+unfinished jobs back at once. Each `upkeep` coroutine given runs every `upkeep_seconds`, in a loop of its own (a
+model swap's flip: pipelines/model_swap.py; large tenants' search indexes: store/tenant_indexes.py); it must be
+safe to run on many engines at once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -50,13 +51,13 @@ class Engine:
         steps: Mapping[str, Step],
         config: EngineConfig | None = None,
         worker_id: str | None = None,
-        upkeep: Callable[[], Awaitable[None]] | None = None,
+        upkeep: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.location = location
         self.steps = steps
         self.config = config or EngineConfig()
         self.worker_id = worker_id or default_worker_id()
-        self.upkeep = upkeep
+        self.upkeeps = list(upkeep)
         self._running: dict[uuid.UUID, tuple[jobs.Job, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
 
@@ -66,8 +67,7 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         background = [asyncio.create_task(self._heartbeat(stop))]
-        if self.upkeep is not None:
-            background.append(asyncio.create_task(self._keep_up(self.upkeep, stop)))
+        background += [asyncio.create_task(self._keep_up(upkeep, stop)) for upkeep in self.upkeeps]
         try:
             while not stop.is_set():
                 try:
@@ -112,10 +112,13 @@ class Engine:
         while not stop.is_set():
             await asyncio.sleep(self.config.lease_seconds / 3)
             if self._running:
-                held = await jobs.extend_leases(list(self._running), self.worker_id, self.config.lease_seconds)
-                for job_id in set(self._running) - held:
-                    log.warning("lost the lease of job %s; abandoning it", job_id)
-                    self._running[job_id][1].cancel()
+                renewing = list(self._running)  # jobs claimed or finished meanwhile are no lost leases
+                held = await jobs.extend_leases(renewing, self.worker_id, self.config.lease_seconds)
+                for job_id in set(renewing) - held:
+                    job = self._running.get(job_id)
+                    if job is not None and not job[1].done():
+                        log.warning("lost the lease of job %s; abandoning it", job_id)
+                        job[1].cancel()
 
     async def _keep_up(self, upkeep: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -17,6 +17,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from piccolo.columns import Column
@@ -48,7 +49,7 @@ class Job:
 # (file, step) finds the existing row; the no-op update locks and returns it.
 _ENQUEUE = """
 INSERT INTO job (id, file_id, tenant, step, lane, status, max_attempts, payload, available_at, created_at, updated_at)
-VALUES ({}, {}, {}, {}, {}, 'queued', {}, {}::jsonb, now(), clock_timestamp(), now())
+VALUES ({}, {}, {}, {}, {}, 'queued', {}, {}::jsonb, coalesce({}::timestamptz, now()), clock_timestamp(), now())
 ON CONFLICT (file_id, step) WHERE status IN ('queued', 'running') DO UPDATE SET updated_at = job.updated_at
 RETURNING id
 """
@@ -101,7 +102,7 @@ RETURNING id
 _COMPLETE = f"""
 UPDATE job SET status = 'completed', error = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
 WHERE {_HELD}
-RETURNING file_id, tenant, lane
+RETURNING file_id, tenant, lane, available_at
 """
 
 _LOCK_HELD = f"SELECT file_id, attempts, max_attempts FROM job WHERE {_HELD} FOR UPDATE"
@@ -184,13 +185,15 @@ async def enqueue(
     lane: str = "interactive",
     max_attempts: int = 3,
     payload: Mapping[str, Any] | None = None,
+    available_since: datetime | None = None,
 ) -> tuple[uuid.UUID, bool]:
     """(job id, created). When an active (queued/running) job exists for (file, step), returns its id
-    and created=False instead of inserting, so that a file is never processed twice at once."""
+    and created=False instead of inserting, so that a file is never processed twice at once.
+    `available_since` (default: now) places it in the queue, which claims the longest available first."""
     _check_lane(lane)
     new_id = uuid.uuid4()
     rows = await JobRow.raw(
-        _ENQUEUE, new_id, file_id, tenant_id, step, lane, max_attempts, json.dumps(dict(payload or {}))
+        _ENQUEUE, new_id, file_id, tenant_id, step, lane, max_attempts, json.dumps(dict(payload or {})), available_since
     )
     return rows[0]["id"], rows[0]["id"] == new_id
 
@@ -234,7 +237,9 @@ async def complete(
 ) -> bool:
     """Mark the job completed, apply its results to the file row, store its other results (`also`) and queue
     its follow-up steps in the job's lane, all together; False, with nothing applied, when this worker no
-    longer holds the job (another attempt owns the results)."""
+    longer holds the job (another attempt owns the results). Follow-ups keep the job's place in the queue (its
+    `available_at`): a file under way finishes before files queued after it start, so one file's model steps
+    run beside the next file's Ray task instead of waiting behind a whole backlog of them."""
     changes = _file_changes(file_changes)
     async with _transaction():
         rows = await JobRow.raw(_COMPLETE, job_id, worker_id)
@@ -245,7 +250,7 @@ async def complete(
         if also is not None:
             await also()
         for step in follow_ups:
-            await enqueue(job["file_id"], job["tenant"], step, lane=job["lane"])
+            await enqueue(job["file_id"], job["tenant"], step, lane=job["lane"], available_since=job["available_at"])
     return True
 
 

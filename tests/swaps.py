@@ -40,7 +40,7 @@ class Running:
             S3Location.from_settings(settings),
             steps_for(settings),
             EngineConfig(**options),  # type: ignore[arg-type]
-            upkeep=SwapKeeper(),
+            upkeep=(SwapKeeper(),),
         )
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.engine.run(self._stop))

@@ -19,9 +19,11 @@ import pytest
 from PIL import Image
 
 from pipelines.engine import Engine, EngineConfig
+from pipelines.step import FileRef, Step
 from tests import samples
 from tests.calls import status, until_terminal, upload, uploaded
 from tests.integration.engine_steps import STALL_STEPS
+from tests.rows import insert_file
 
 pytestmark = pytest.mark.integration
 
@@ -183,6 +185,37 @@ async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs
     assert (
         row["worker_id"] == successor.worker_id != first_worker and row["attempts"] == 2 and len(row["task_ids"]) == 2
     )
+
+
+async def test_a_job_claimed_while_leases_are_renewed_is_not_abandoned(alice, engine, monkeypatch):
+    """A renewal answers for the jobs it was sent: one claimed meanwhile has not lost its lease (abandoning it
+    would leave it running nowhere until its lease expired)."""
+    from store import jobs
+
+    renew = jobs.extend_leases
+
+    async def slow_renewal(*args: object, **options: object) -> set[uuid.UUID]:
+        held = await renew(*args, **options)
+        await asyncio.sleep(0.4)  # the engine claims more meanwhile
+        return held
+
+    async def brief(file: FileRef) -> dict[str, object]:
+        await asyncio.sleep(0.15)
+        return {}
+
+    monkeypatch.setattr(jobs, "extend_leases", slow_renewal)
+    files = [await insert_file(alice.tenant_id, f"brief-{i}.txt") for i in range(12)]
+    job_ids = [(await jobs.enqueue(file_id, alice.tenant_id, "brief"))[0] for file_id in files]
+    steps = {"brief": Step("brief", "crawl_status", run_inline=brief)}
+    renewing = Engine(engine.location, steps, EngineConfig(max_in_flight=2, lease_seconds=0.9, poll_seconds=0.05))
+    stop = asyncio.Event()
+    running = asyncio.create_task(renewing.run(stop))
+    try:
+        rows = [await wait_for_job(job_id, file_id, 30) for job_id, file_id in zip(job_ids, files, strict=True)]
+    finally:
+        stop.set()
+        await running
+    assert [(row["status"], row["attempts"]) for row in rows] == [("completed", 1)] * len(files)
 
 
 async def test_a_backfill_backlog_does_not_delay_a_fresh_upload(client, alice, engine):

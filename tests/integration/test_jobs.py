@@ -18,7 +18,7 @@ from tests.rows import insert_file
 pytestmark = pytest.mark.integration
 
 # Step names only these tests use: no engine of the session claims them.
-STEPS = ("resize", "describe", "ocr", "crashy", "kept", "lost", "a", "b", "c", "d", *(f"step-{i}" for i in range(10)))
+STEPS = ("resize", "caption", "ocr", "crashy", "kept", "lost", "a", "b", "c", "d", *(f"step-{i}" for i in range(10)))
 
 
 async def new_file(tenant_id: uuid.UUID) -> uuid.UUID:
@@ -65,7 +65,7 @@ async def test_enqueue_joins_the_callers_transaction_and_deduplicates_active_job
         assert (await jobs.enqueue(file_id, alice.tenant_id, "resize")) == (job_id, False)
     assert created
     assert (await jobs.enqueue(file_id, alice.tenant_id, "resize", lane="backfill")) == (job_id, False)
-    other_id, other_created = await jobs.enqueue(file_id, alice.tenant_id, "describe")
+    other_id, other_created = await jobs.enqueue(file_id, alice.tenant_id, "caption")
     assert other_created and other_id != job_id
     assert (await jobs.active_job(file_id, "resize"))["payload"] == {"sizes": [64, 256]}
 
@@ -95,6 +95,17 @@ async def test_claim_takes_the_oldest_first_and_only_from_its_lane(alice):
     backfill = await claim_mine("w2", "backfill", {file_id})
     assert [(job.id, job.lane, job.tenant_id) for job in backfill] == [(ids["b"], "backfill", alice.tenant_id)]
     assert await claim_mine("w2", "backfill", {file_id}) == []
+
+
+async def test_a_follow_up_keeps_its_job_s_place_in_the_queue(alice):
+    """A file under way finishes before a file queued after it starts."""
+    first, later = await new_file(alice.tenant_id), await new_file(alice.tenant_id)
+    job_id, _ = await jobs.enqueue(first, alice.tenant_id, "a")
+    await jobs.enqueue(later, alice.tenant_id, "a")
+    (job,) = await claim_mine("w1", "interactive", {first, later}, limit=1)
+    assert job.id == job_id and await jobs.complete(job_id, "w1", follow_ups=["b"])
+    claimed = await claim_mine("w1", "interactive", {first, later}, limit=2)
+    assert [(job.file_id, job.step) for job in claimed] == [(first, "b"), (later, "a")]
 
 
 async def test_concurrent_claimers_never_get_the_same_job(alice):
@@ -176,7 +187,7 @@ async def test_a_failed_attempt_is_retried_after_a_backoff_then_fails_for_good(a
     assert (await row(job_id))["status"] == "failed"
     assert {k: (await file_row(file_id))[k] for k in final} == final
 
-    fatal, _ = await jobs.enqueue(file_id, alice.tenant_id, "describe")
+    fatal, _ = await jobs.enqueue(file_id, alice.tenant_id, "caption")
     await claim_mine("w1", "interactive", {file_id})
     assert await jobs.fail(fatal, "w1", "not an image", retryable=False) == "failed"
     assert (await row(fatal))["attempts"] == 1
@@ -238,18 +249,18 @@ async def test_cancel_for_file_cancels_queued_jobs_only(alice):
     file_id = await new_file(alice.tenant_id)
     running, _ = await jobs.enqueue(file_id, alice.tenant_id, "resize")
     await claim_mine("w1", "interactive", {file_id})
-    queued, _ = await jobs.enqueue(file_id, alice.tenant_id, "describe")
+    queued, _ = await jobs.enqueue(file_id, alice.tenant_id, "caption")
     assert await jobs.cancel_for_file(file_id) == 1
     assert [(j["id"], j["status"]) for j in await jobs.jobs_of_file(file_id)] == [
         (running, "running"),
         (queued, "cancelled"),
     ]
-    assert (await jobs.enqueue(file_id, alice.tenant_id, "describe"))[1]  # cancelled is not active
+    assert (await jobs.enqueue(file_id, alice.tenant_id, "caption"))[1]  # cancelled is not active
 
 
 async def test_deleting_the_file_deletes_its_jobs(alice):
     file_id = await new_file(alice.tenant_id)
     await jobs.enqueue(file_id, alice.tenant_id, "resize")
-    await jobs.enqueue(file_id, alice.tenant_id, "describe")
+    await jobs.enqueue(file_id, alice.tenant_id, "caption")
     await File.delete().where(File.id == file_id)
     assert await jobs.jobs_of_file(file_id) == []

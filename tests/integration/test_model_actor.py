@@ -1,5 +1,6 @@
 """The batching model actor on a real local Ray with the real MiniLM: batching, equality with the in-process
-forward, retries when the actor dies mid-batch, replacement after N batches, and refusal of a missing model."""
+forward, retries when the actor dies mid-batch, replacement after N batches, and refusal of a missing model; and
+with the real PP-OCR, whose copies read side by side."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import ray
 
 from cluster.actors import NAMESPACE, Batching, EmbedderClient, InferenceUnavailable, Recycling
 from cluster.runtime import ensure_ray
+from cluster.vision import OcrClient
 from models.registry import Task, load, resolve
 from models.text_embedding import TextEmbedder
+from tests.photos import text_photo
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +99,21 @@ async def test_an_unavailable_model_raises_inference_unavailable() -> None:
     pool = EmbedderClient("no-such-org/no-such-model")
     with pytest.raises(InferenceUnavailable, match="no-such-org/no-such-model"):
         await pool.embed(["anything"])
+
+
+async def test_ocr_copies_share_the_queue() -> None:
+    """The OCR actor holds a pipeline per thread: each free one takes its share of the queue at once (never a
+    whole burst), so requests are read side by side, and a request split between copies is joined in order."""
+    ensure_ray(num_cpus=2)
+    images = [text_photo(word, (0.1, 0.3), size=(600, 250))[0] for word in ("PUMP", "VALVE", "CRANE", "BOILER")]
+    expected = load(resolve(Task.OCR), threads=1).read(images)
+    assert [row["text"] for row in expected] == ["PUMP", "VALVE", "CRANE", "BOILER"]
+    ocr = OcrClient(name=f"test-ocr-{uuid.uuid4().hex[:8]}", threads=2)
+    try:
+        assert await ocr.read(images) == expected
+        rows = await asyncio.gather(*(ocr.read([image]) for image in images))
+        assert [row for row_list in rows for row in row_list] == expected
+        sizes = (await ocr.stats())["recent_batch_sizes"]
+        assert max(sizes) == 2 and sum(sizes) == 2 * len(images), sizes
+    finally:
+        await ocr.close(kill=True)
