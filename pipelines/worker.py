@@ -8,6 +8,7 @@ from pipelines.model_swap import SwapKeeper
 from pipelines.steps import steps_for
 from store.objects import S3Location
 from store.settings import Settings
+from store.tenant_indexes import TenantIndexKeeper
 
 
 def engine_for(settings: Settings) -> Engine:
@@ -23,4 +24,5 @@ def engine_for(settings: Settings) -> Engine:
         lease_seconds=settings.engine_lease_seconds,
         poll_seconds=settings.engine_poll_seconds,
     )
-    return Engine(S3Location.from_settings(settings), steps_for(settings), config, upkeep=SwapKeeper())
+    upkeep = (SwapKeeper(), TenantIndexKeeper())
+    return Engine(S3Location.from_settings(settings), steps_for(settings), config, upkeep=upkeep)

@@ -7,11 +7,14 @@ on its table when it is first written (`ensure_space`). A search names its model
 Filtered HNSW scans can return fewer rows than LIMIT when the filter (the tenant) is selective: the graph
 walk stops after `ef_search` candidates. So a tenant with few vectors (or a search scoped to documents) is
 searched exactly (a sequential distance over its rows through the (model_id, tenant) index: exact, and fast
-at that size), and a large tenant through HNSW with pgvector's iterative scans (`relaxed_order`), which keep
-walking the graph until LIMIT rows pass the filter; the outer query restores the exact order. Should the walk
-give up first (MAX_SCAN_TUPLES, a tenant whose vectors lie far from the query among many others'), the search
-is run exactly, so that a search never returns fewer rows than the tenant has, up to LIMIT. (On the HNSW path
-the planner may still pick the tenant's btree, an exact scan, where its costs say that is cheaper.)
+at that size). A larger tenant gets an HNSW index of its own in the space (store/tenant_indexes.py, built by
+the engines' upkeep), whose every candidate passes the tenant filter: fast and with good recall even for
+queries far from the tenant's topics. Until it has one, it is searched through the space's index with
+pgvector's iterative scans (`relaxed_order`), which keep walking the graph until LIMIT rows pass the filter.
+The outer query restores the exact order. Should a walk give up first (MAX_SCAN_TUPLES, a tenant whose vectors
+lie far from the query among many others', or whose files are deleted), the search is run exactly, so that a
+search never returns fewer rows than the tenant has, up to LIMIT. (On an HNSW path the planner may still pick
+the tenant's btree, an exact scan, where its costs say that is cheaper.)
 """
 
 from __future__ import annotations
@@ -20,18 +23,26 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from store.tables import Chunk
 
 EXACT_MAX_ROWS = 10_000  # a tenant with at most this many vectors in the space is searched exactly
-EF_SEARCH = 200  # recall@10 ~0.98 on a tenant's own topics (benchmarks/search.py); 100 gave ~0.96
+EF_SEARCH = 200  # the space's index: recall@10 ~0.98 on a tenant's own topics (benchmarks/search.py); 100: ~0.96
+# A tenant's own index, where every candidate passes the filter: ef_search grows with the tenant (its rows when
+# the index was built / TENANT_ROWS_PER_EF, within these bounds). On its own topics recall@10 is 1.0 from 200 on;
+# queries far from them have many nearly tied neighbours, and a larger graph needs a longer walk to find them:
+# recall@10 on those at 200 / 400 / 800, 12k rows: 0.99 / 0.99 / 1.0, 30k rows: 0.66-0.76 / 0.82-0.86 / 0.90-0.94,
+# at up to 1.6x / 2.8x the p50 of 200 (benchmarks/search.py, 2 busy cores).
+TENANT_EF_SEARCH = (200, 800)
+TENANT_ROWS_PER_EF = 40
 MAX_SCAN_TUPLES = 40_000
 CHUNKS, IMAGES = "chunk_embedding", "image_embedding"
 # The tables of embedding spaces and the columns that identify their rows (the first one breaks ties).
 KEYS: dict[str, tuple[str, ...]] = {CHUNKS: ("chunk_id", "file_id"), IMAGES: ("file_id",)}
+SearchPath = Literal["exact", "tenant", "space"]
 
 
 @dataclass(frozen=True)
@@ -41,11 +52,20 @@ class Match:
     similarity: float  # cosine similarity, 1 = same direction
 
 
+@dataclass(frozen=True)
+class Route:
+    """How a search reaches a tenant's nearest rows: exactly, through its own HNSW index or through the space's
+    (with this ef_search)."""
+
+    path: SearchPath
+    ef_search: int = 0
+
+
 def index_name(model_id: str, table: str = CHUNKS) -> str:
     return f"{table}_hnsw_{hashlib.sha256(model_id.encode()).hexdigest()[:16]}"
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     """A SQL string literal (index predicates and planner-visible constants cannot be bind parameters)."""
     return "'" + text.replace("'", "''") + "'"
 
@@ -65,7 +85,7 @@ async def ensure_space(model_id: str, dimension: int, table: str = CHUNKS) -> No
             return
         await Chunk.raw(
             f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw "
-            f"((embedding::vector({int(dimension)})) vector_cosine_ops) WHERE model_id = {_literal(model_id)}"
+            f"((embedding::vector({int(dimension)})) vector_cosine_ops) WHERE model_id = {literal(model_id)}"
         )
         await Chunk.raw(
             "INSERT INTO embedding_space (table_name, model_id, dimension, index_name) VALUES ({}, {}, {}, {})",
@@ -171,34 +191,66 @@ async def nearest(
     similar first: their key columns and `similarity`. `filters` are further conditions on `e`, each with one
     bind parameter; `exact` skips HNSW (a search scoped to a few files)."""
     _check_table(table)
-    model = _literal(model_id)
-    exact = exact or await _tenant_rows(table, tenant_id, model, EXACT_MAX_ROWS + 1) <= EXACT_MAX_ROWS
-    rows = await _nearest(table, tenant_id, model, dimension, query, limit, filters, exact)
-    if not exact and len(rows) < limit:
+    route = Route("exact") if exact else await route_of(table, tenant_id, model_id)
+    rows = await _nearest(table, tenant_id, model_id, dimension, query, limit, filters, route)
+    if route.path != "exact" and len(rows) < limit:
         # The iterative scan stopped at MAX_SCAN_TUPLES before `limit` rows passed the filters (the tenant's
-        # vectors are far from the query among many others'): the exact scan never returns short.
-        rows = await _nearest(table, tenant_id, model, dimension, query, limit, filters, exact=True)
+        # vectors are far from the query among many others', or its files are deleted): the exact scan never
+        # returns short.
+        rows = await _nearest(table, tenant_id, model_id, dimension, query, limit, filters, Route("exact"))
     return rows
+
+
+async def route_of(table: str, tenant_id: uuid.UUID, model_id: str) -> Route:
+    """How the tenant is searched in the space: through its own HNSW index when it has one, else exactly when
+    it has at most EXACT_MAX_ROWS vectors, else through the space's index. One round trip; the count (an
+    index-only scan of at most EXACT_MAX_ROWS + 1 entries) runs only for tenants without an index."""
+    _check_table(table)
+    rows = await Chunk.raw(
+        f"""
+        SELECT t.rows_at_build, CASE
+            WHEN t.tenant IS NOT NULL THEN 'tenant'
+            WHEN (SELECT count(*) FROM (SELECT 1 FROM {table} e WHERE e.model_id = {{}} AND e.tenant = {{}}
+                LIMIT {{}}) AS capped) <= {{}} THEN 'exact'
+            ELSE 'space' END AS path
+        FROM (SELECT 1) AS one
+        LEFT JOIN tenant_index t ON t.table_name = {{}} AND t.model_id = {{}} AND t.tenant = {{}}
+        """,
+        model_id,
+        tenant_id,
+        EXACT_MAX_ROWS + 1,
+        EXACT_MAX_ROWS,
+        table,
+        model_id,
+        tenant_id,
+    )
+    if rows[0]["path"] != "tenant":
+        return Route(rows[0]["path"], EF_SEARCH)
+    low, high = TENANT_EF_SEARCH
+    return Route("tenant", min(max(rows[0]["rows_at_build"] // TENANT_ROWS_PER_EF, low), high))
 
 
 async def _nearest(
     table: str,
     tenant_id: uuid.UUID,
-    model: str,
+    model_id: str,
     dimension: int,
     query: np.ndarray,
     limit: int,
     filters: Sequence[tuple[str, Any]],
-    exact: bool,
+    route: Route,
 ) -> list[dict[str, Any]]:
-    """The `limit` nearest rows, exactly (a distance over the rows the filters select) or through the space's
-    HNSW index with an iterative scan, whose `relaxed_order` the outer query puts right."""
-    where = [f"e.model_id = {model}", "e.tenant = {}", _LIVE_FILE, *(condition for condition, _ in filters)]
-    args: list[Any] = [tenant_id, *(value for _, value in filters)]
+    """The `limit` nearest rows, exactly (a distance over the rows the filters select) or through an HNSW index
+    with an iterative scan, whose `relaxed_order` the outer query puts right. The tenant's own index serves
+    only a query that names the tenant as a literal (the planner matches an index predicate to constants)."""
+    path = route.path
+    tenant = f"e.tenant = {literal(str(tenant_id))}" if path == "tenant" else "e.tenant = {}"
+    where = [f"e.model_id = {literal(model_id)}", tenant, _LIVE_FILE, *(condition for condition, _ in filters)]
+    args: list[Any] = [*([] if path == "tenant" else [tenant_id]), *(value for _, value in filters)]
     keys = ", ".join(KEYS[table])
-    # The HNSW index serves only its own expression, the cast; the exact path orders by the plain distance.
+    # The HNSW indexes serve only their own expression, the cast; the exact path orders by the plain distance.
     cast = f"::vector({int(dimension)})"
-    distance = "e.embedding <=> {}" if exact else f"(e.embedding{cast}) <=> {{}}{cast}"
+    distance = "e.embedding <=> {}" if path == "exact" else f"(e.embedding{cast}) <=> {{}}{cast}"
     sql = f"""
         WITH nearest AS MATERIALIZED (
             SELECT {", ".join(f"e.{key}" for key in KEYS[table])}, {distance} AS distance FROM {table} e
@@ -207,21 +259,10 @@ async def _nearest(
         SELECT {keys}, 1 - distance AS similarity FROM nearest ORDER BY distance, {KEYS[table][0]}
     """
     async with Chunk._meta.db.transaction():
-        if not exact:
+        if path != "exact":
             await Chunk.raw(
                 "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-                f" set_config('hnsw.ef_search', '{EF_SEARCH}', true),"
-                f" set_config('hnsw.max_scan_tuples', '{MAX_SCAN_TUPLES}', true)"
+                f" set_config('hnsw.ef_search', '{int(route.ef_search)}', true),"
+                f" set_config('hnsw.max_scan_tuples', '{int(MAX_SCAN_TUPLES)}', true)"
             )
         return await Chunk.raw(sql, np.asarray(query, np.float32), *args, limit)
-
-
-async def _tenant_rows(table: str, tenant_id: uuid.UUID, model: str, cap: int) -> int:
-    """How many vectors the tenant has in the space, counted up to `cap` (an index-only scan)."""
-    rows = await Chunk.raw(
-        f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} e WHERE e.model_id = {model}"
-        " AND e.tenant = {} LIMIT {}) AS capped",
-        tenant_id,
-        cap,
-    )
-    return rows[0]["n"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from store import jobs, vision
+from store import jobs, tenant_indexes, vision
 from store.embeddings import KEYS
 from store.tables import Job
 
@@ -248,9 +248,9 @@ async def backfill_pending(step: str, target_model_id: str) -> bool:
 
 async def prune(task: str, table: str, settings_model_id: str) -> dict[str, int]:
     """Drop every space of `table` whose model is neither the task's active nor its target (the settings' model
-    is the active one when the task has no row): its rows, its HNSW index and its `embedding_space` row (or, for
-    descriptions, those models' entries in `full_descriptions`). Returns the rows deleted per model. The task's row
-    stays locked meanwhile, so no swap starts halfway."""
+    is the active one when the task has no row): its rows, its HNSW indexes (the space's and its tenants') and its
+    `embedding_space` row (or, for descriptions, those models' entries in `full_descriptions`). Returns the rows
+    deleted per model. The task's row stays locked meanwhile, so no swap starts halfway."""
     _table(table)
     async with Job._meta.db.transaction():
         rows = await Job.raw(
@@ -268,6 +268,7 @@ async def prune(task: str, table: str, settings_model_id: str) -> dict[str, int]
             # The lock store.embeddings.ensure_space takes: no space is created and dropped at once.
             await Job.raw("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"space:{table}:{model_id}")
             await Job.raw(f'DROP INDEX IF EXISTS "{space["index_name"]}"')
+            await tenant_indexes.drop_space(table, model_id)
             deleted = await Job.raw(
                 f"WITH gone AS (DELETE FROM {table} WHERE model_id = {{}} RETURNING 1) SELECT count(*) AS n FROM gone",
                 model_id,

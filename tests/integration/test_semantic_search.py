@@ -1,14 +1,16 @@
 """Semantic search over document chunks. Through the route, on documents seeded through store with real MiniLM
 vectors: meaning over words, document scoping, tenant isolation, thresholds, deleted documents, validation and
 an embedder that cannot serve. Through store.embeddings.search, on a space shared by many tenants: the HNSW
-iterative scan returns `limit` rows equal to the exact search's, and small tenants are searched exactly. Then
-the real flow: upload, the engine's extraction and embedding, search."""
+iterative scan returns `limit` rows equal to the exact search's, and small tenants are searched exactly; large
+tenants get HNSW indexes of their own from the engines' upkeep, which searches use (with the exact fallback) and
+pruning drops. Then the real flow: upload, the engine's extraction and embedding, search."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,9 +27,10 @@ from api.errors import EXCEPTION_HANDLERS
 from cluster.actors import EmbedderClient
 from cluster.runtime import ensure_ray
 from pipelines.query_embedding import QueryEmbedder
-from store import documents, embeddings
+from store import documents, embeddings, model_state, tenant_indexes
 from store.errors import Unavailable
-from store.tables import Chunk
+from store.tables import Chunk, File
+from store.tenant_indexes import TenantIndexKeeper
 from tests.calls import until_terminal, uploaded
 from tests.conftest import Caller, new_caller
 from tests.rows import insert_file
@@ -284,6 +287,27 @@ def unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
 
 
+async def seeded_tenant(
+    model_id: str, centres: np.ndarray, size: int, rng: np.random.Generator
+) -> tuple[uuid.UUID, np.ndarray, np.ndarray]:
+    """A new tenant with one document of `size` chunks in the model's space, their vectors drawn about 8 of the
+    `centres`; its chunk ids and vectors."""
+    tenant = (await new_caller()).tenant_id
+    vectors = unit(
+        centres[rng.choice(rng.choice(len(centres), 8, replace=False), size)] + 0.4 * rng.normal(size=(size, DIMENSION))
+    )
+    file_id = await insert_file(tenant, "vectors.txt")
+    chunks = [
+        {"chunk_index": i, "content": f"chunk {i}", "chunk_type": "paragraph", "heading_hierarchy": [],
+         "page_numbers": [1], "token_count": 2}
+        for i in range(size)
+    ]  # fmt: skip
+    await documents.replace(file_id, tenant, [], chunks)
+    ids = [row["id"] for row in await documents.chunks_of(file_id)]
+    await embeddings.save(model_id, tenant, file_id, ids, vectors)
+    return tenant, np.array(ids), vectors
+
+
 @pytest.fixture(scope="module")
 async def crowd(database: None) -> Crowd:
     """~6000 clustered vectors of 30 tenants in a test model's space; each tenant draws from 8 of 40 clusters."""
@@ -291,27 +315,11 @@ async def crowd(database: None) -> Crowd:
     centres = unit(rng.normal(size=(40, DIMENSION)))
     model_id = f"test/clustered-{DIMENSION}-{uuid.uuid4().hex[:8]}"
     await embeddings.ensure_space(model_id, DIMENSION)
-    searched: tuple[uuid.UUID, list[uuid.UUID], np.ndarray] | None = None
-    for number in range(30):
-        tenant = (await new_caller()).tenant_id
-        size = 180 if number == 0 else 200
-        vectors = unit(
-            centres[rng.choice(rng.choice(40, 8, replace=False), size)] + 0.4 * rng.normal(size=(size, DIMENSION))
-        )
-        file_id = await insert_file(tenant, "vectors.txt")
-        chunks = [
-            {"chunk_index": i, "content": f"chunk {i}", "chunk_type": "paragraph", "heading_hierarchy": [],
-             "page_numbers": [1], "token_count": 2}
-            for i in range(size)
-        ]  # fmt: skip
-        await documents.replace(file_id, tenant, [], chunks)
-        ids = [row["id"] for row in await documents.chunks_of(file_id)]
-        await embeddings.save(model_id, tenant, file_id, ids, vectors)
-        searched = searched or (tenant, ids, vectors)
+    seeded = [await seeded_tenant(model_id, centres, 180 if number == 0 else 200, rng) for number in range(30)]
     await Chunk.raw("ANALYZE chunk_embedding")
-    tenant, ids, vectors = searched
+    tenant, ids, vectors = seeded[0]
     queries = unit(centres[rng.integers(0, 40, 12)] + 0.4 * rng.normal(size=(12, DIMENSION)))
-    return Crowd(model_id, tenant, np.array(ids), vectors, queries)
+    return Crowd(model_id, tenant, ids, vectors, queries)
 
 
 @dataclass(frozen=True)
@@ -391,6 +399,141 @@ async def test_a_tenant_below_the_threshold_is_searched_exactly(crowd, plans) ->
 
     assert scoped == []
     assert [(plan.iterative, plan.walks_hnsw) for plan in plans] == [(False, False)] * 5
+
+
+# --- per-tenant HNSW indexes of large tenants ---------------------------------------------------------------
+
+INDEX_MIN_ROWS = 300  # the test's exact-scan size: tenants above it get an index of their own
+
+
+@dataclass(frozen=True)
+class Tenants:
+    model_id: str
+    seeded: dict[uuid.UUID, tuple[np.ndarray, np.ndarray]]  # chunk ids and vectors per tenant
+    large: list[uuid.UUID]  # the two above INDEX_MIN_ROWS
+    queries: np.ndarray  # about any of the clusters: mostly far from a tenant's own 8
+
+
+@pytest.fixture(scope="module")
+async def tenants(database: None) -> Tenants:
+    """A space of two tenants of 800 vectors and eight of 150, from 40 clusters; the engines' upkeep (its keeper,
+    told that tenants above INDEX_MIN_ROWS are large) has built an index for each large tenant."""
+    rng = np.random.default_rng(12)
+    centres = unit(rng.normal(size=(40, DIMENSION)))
+    model_id = f"test/tenant-indexed-{DIMENSION}-{uuid.uuid4().hex[:8]}"
+    await embeddings.ensure_space(model_id, DIMENSION)
+    seeded = [await seeded_tenant(model_id, centres, size, rng) for size in (800, 800, *[150] * 8)]
+    await Chunk.raw("ANALYZE chunk_embedding")
+    keeper = TenantIndexKeeper(check_seconds=3600, min_rows=INDEX_MIN_ROWS)
+    for _ in range(10):  # one build per call: the largest first, then at once the next
+        await keeper()
+        if not [due for due in await tenant_indexes.due(INDEX_MIN_ROWS) if due.model_id == model_id]:
+            break
+    queries = unit(centres[rng.integers(0, 40, 16)] + 0.4 * rng.normal(size=(16, DIMENSION)))
+    return Tenants(
+        model_id, {tenant: (ids, vectors) for tenant, ids, vectors in seeded}, [seeded[0][0], seeded[1][0]], queries
+    )
+
+
+async def indexes_of(model_id: str) -> dict[str, bool]:
+    """The space's tenant indexes in the catalog, and whether each is valid."""
+    rows = await Chunk.raw(
+        "SELECT c.relname, i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid"
+        " WHERE starts_with(c.relname, {})",
+        embeddings.index_name(model_id) + "_",
+    )
+    return {row["relname"]: row["indisvalid"] for row in rows}
+
+
+async def test_the_upkeep_builds_an_index_for_each_large_tenant(tenants, monkeypatch) -> None:
+    rows = await Chunk.raw(
+        "SELECT tenant, index_name, rows_at_build FROM tenant_index WHERE model_id = {}", tenants.model_id
+    )
+    names = {tenant: tenant_indexes.tenant_index_name(tenants.model_id, tenant) for tenant in tenants.large}
+    assert {(row["tenant"], row["index_name"], row["rows_at_build"]) for row in rows} == {
+        (tenant, names[tenant], 800) for tenant in tenants.large
+    }
+    assert await indexes_of(tenants.model_id) == dict.fromkeys(names.values(), True)
+    for tenant in tenants.seeded:
+        expected = "tenant" if tenant in tenants.large else "exact"
+        assert (await embeddings.route_of(embeddings.CHUNKS, tenant, tenants.model_id)).path == expected
+    # The walk of a tenant's own index grows with the tenant (its 800 rows at build), within bounds.
+    for rows_per_ef, bounds, ef_search in [(40, (200, 800), 200), (2, (200, 800), 400), (2, (100, 300), 300)]:
+        monkeypatch.setattr(embeddings, "TENANT_ROWS_PER_EF", rows_per_ef)
+        monkeypatch.setattr(embeddings, "TENANT_EF_SEARCH", bounds)
+        route = await embeddings.route_of(embeddings.CHUNKS, tenants.large[0], tenants.model_id)
+        assert route == embeddings.Route("tenant", ef_search)
+
+
+async def nearest_of(tenants: Tenants, tenant: uuid.UUID, query: np.ndarray) -> list[embeddings.Match]:
+    """The tenant's LIMIT nearest chunks, those pointing away too."""
+    return await embeddings.search(tenant, tenants.model_id, DIMENSION, query, LIMIT, similarity_threshold=-1)
+
+
+def exact_of(tenants: Tenants, tenant: uuid.UUID, query: np.ndarray) -> list[uuid.UUID]:
+    ids, vectors = tenants.seeded[tenant]
+    return list(ids[np.argsort(-(vectors @ query))[:LIMIT]])
+
+
+async def test_a_large_tenant_is_searched_through_its_own_index(tenants, plans) -> None:
+    """Each search walks the tenant's own index (no fallback), returns LIMIT of its own chunks with their true
+    similarities, and finds the exact top LIMIT but for a few, for queries far from its topics too."""
+    recalls = []
+    for tenant in tenants.large:
+        own = tenant_indexes.tenant_index_name(tenants.model_id, tenant)
+        vectors = dict(zip(*tenants.seeded[tenant], strict=True))
+        for query in tenants.queries:
+            matches = await nearest_of(tenants, tenant, query)
+            assert len(matches) == LIMIT
+            assert [m.similarity for m in matches] == sorted((m.similarity for m in matches), reverse=True)
+            assert all(match.chunk_id in vectors for match in matches), "another tenant's chunk"
+            for match in matches:
+                assert match.similarity == pytest.approx(float(vectors[match.chunk_id] @ query), abs=1e-5)
+            recalls.append(len({m.chunk_id for m in matches} & set(exact_of(tenants, tenant, query))) / LIMIT)
+            assert plans[-1].iterative and own in plans[-1].text, plans[-1].text
+
+    assert len(plans) == len(tenants.large) * len(tenants.queries), "no search fell back to the exact scan"
+    assert np.mean(recalls) >= 0.95, recalls
+
+
+async def test_a_tenant_index_walk_that_comes_up_short_falls_back_to_exact(tenants, plans, monkeypatch) -> None:
+    """A tenant whose documents near the query are deleted: the walk of its own index (told to give up early)
+    finds too few live chunks, so the search runs exactly and returns the live ones, which point away."""
+    rng = np.random.default_rng(13)
+    query = tenants.queries[0]
+    tenant, gone_ids, _ = await seeded_tenant(tenants.model_id, np.repeat(query[None, :], 8, axis=0), 400, rng)
+    live_file = await insert_file(tenant, "away.txt")
+    chunks = [
+        {"chunk_index": i, "content": f"away {i}", "chunk_type": "paragraph", "heading_hierarchy": [],
+         "page_numbers": [1], "token_count": 2}
+        for i in range(LIMIT + 5)
+    ]  # fmt: skip
+    await documents.replace(live_file, tenant, [], chunks)
+    live_ids = [row["id"] for row in await documents.chunks_of(live_file)]
+    away = unit(-query + 0.4 * rng.normal(size=(len(live_ids), DIMENSION)))
+    await embeddings.save(tenants.model_id, tenant, live_file, live_ids, away)
+    candidate = tenant_indexes.Candidate(embeddings.CHUNKS, tenants.model_id, DIMENSION, tenant, 425)
+    assert await tenant_indexes.build(candidate)
+    gone = {row["file_id"] for row in await Chunk.raw("SELECT file_id FROM chunk WHERE id = {}", gone_ids[0])}
+    await File.update({File.deleted_at: datetime.now(UTC)}).where(File.id.is_in(list(gone)))
+    monkeypatch.setattr(embeddings, "TENANT_EF_SEARCH", (10, 10))  # the walk takes 10 candidates, then stops
+    monkeypatch.setattr(embeddings, "MAX_SCAN_TUPLES", 1)
+
+    matches = await embeddings.search(tenant, tenants.model_id, DIMENSION, query, LIMIT, similarity_threshold=-1)
+    assert [m.chunk_id for m in matches] == [live_ids[i] for i in np.argsort(-(away @ query))[:LIMIT]]
+    assert [(plan.iterative, candidate.index in plan.text) for plan in plans] == [(True, True), (False, False)]
+
+
+async def test_pruning_a_space_drops_its_tenant_indexes(tenants, embedder) -> None:
+    """Drops every chunk space but MiniLM's (the settings' model of a task without a row), this one's too."""
+    assert len(await indexes_of(tenants.model_id)) >= 2
+    dropped = await model_state.prune(f"test-{uuid.uuid4().hex[:8]}", embeddings.CHUNKS, embedder.spec.model_id)
+
+    assert dropped[tenants.model_id] >= sum(len(ids) for ids, _ in tenants.seeded.values())
+    assert await indexes_of(tenants.model_id) == {}
+    assert await Chunk.raw("SELECT 1 FROM tenant_index WHERE model_id = {}", tenants.model_id) == []
+    assert (await embeddings.route_of(embeddings.CHUNKS, tenants.large[0], tenants.model_id)).path == "exact"
+    assert embedder.spec.model_id not in dropped
 
 
 # --- the real flow --------------------------------------------------------------------------------------------
