@@ -20,6 +20,7 @@ from api.schemas.analyze import (
     JobStatus,
 )
 from api.uploads.streaming import StoredUpload, UploadRules, store_upload
+from pipelines.document import OCR_STEP
 from store import files, jobs
 from store.blobs import BlobStore
 from store.errors import NotFound, Unavailable
@@ -104,10 +105,14 @@ async def outcome(tenant_id: uuid.UUID, stored: StoredUpload, started: float) ->
     if stored.skipped:
         row = await files.get_file(tenant_id, str(stored.file_id))
         return _document(AnalyzeSkipped, row, _elapsed_ms(started))
-    job = await _text_job(stored.file_id)
-    job = await wait_for_job(tenant_id, job["id"], stored.fields.get("timeout", DEFAULT_TIMEOUT))
+    timeout = stored.fields.get("timeout", DEFAULT_TIMEOUT)
+    job = await wait_for_job(tenant_id, (await _text_job(stored.file_id))["id"], timeout)
+    if job["status"] == "completed":  # a PDF with scanned pages has its text once their OCR has ended
+        ocr = await jobs.latest_job(stored.file_id, OCR_STEP)
+        if ocr is not None and ocr["created_at"] >= job["created_at"]:
+            job = await wait_for_job(tenant_id, ocr["id"], timeout - _elapsed_ms(started) / 1000)
     row = await files.get_file(tenant_id, str(stored.file_id))
-    if job["status"] == "completed":
+    if row["text_extraction_status"] == "completed":
         return _document(AnalyzeCompleted, row, _elapsed_ms(started))
     if job["status"] in _ENDED:
         return AnalyzeFailed(
@@ -143,13 +148,15 @@ async def job_status(tenant_id: uuid.UUID, ref: str) -> JobStatus:
         row = await files.get_file(tenant_id, str(job["file_id"]))
     except NotFound:
         raise missing from None
+    # The text job of a PDF with scanned pages is done once their OCR is: till then its text is still coming.
+    awaits_ocr = job["step"] == TEXT_STEP and row["text_extraction_status"] == "processing"
     result = None
-    if job["step"] == TEXT_STEP and job["status"] == "completed":
+    if job["step"] in (TEXT_STEP, OCR_STEP) and row["text_extraction_status"] == "completed":
         took = (job["finished_at"] - job["created_at"]).total_seconds() * 1000
         result = _document(AnalyzeCompleted, row, round(took, 1))
     return JobStatus(
         job_id=job["id"],
-        status="processing" if job["status"] in jobs.ACTIVE else job["status"],
+        status="processing" if job["status"] in jobs.ACTIVE or awaits_ocr else job["status"],
         document_id=job["file_id"],
         step=job["step"],
         created_at=job["created_at"],

@@ -57,9 +57,6 @@ class _Tokens:
         """Tokens of `text` without the overhead, so that pieces can be summed."""
         return self.count_tokens(text) - self.overhead
 
-    def joined(self, pieces: list[_Piece]) -> int:
-        return self.overhead + sum(piece.tokens for piece in pieces) + self.separator * max(0, len(pieces) - 1)
-
 
 def chunk(
     digitization: Digitization,
@@ -107,12 +104,15 @@ def chunk(
 
 
 def _pack(pieces: list[_Piece], tokens: _Tokens, max_tokens: int) -> Iterator[list[_Piece]]:
-    """Greedy: as many whole pieces as fit in one chunk, in order."""
+    """Greedy: as many whole pieces as fit in one chunk, in order. A chunk's size is the overhead, its pieces'
+    tokens and a separator between each two, kept as pieces are added."""
     current: list[_Piece] = []
+    size = tokens.overhead
     for piece in pieces:
-        if current and tokens.joined([*current, piece]) > max_tokens:
+        if current and size + tokens.separator + piece.tokens > max_tokens:
             yield current
-            current = []
+            current, size = [], tokens.overhead
+        size += piece.tokens + (tokens.separator if current else 0)
         current.append(piece)
     if current:
         yield current

@@ -7,7 +7,9 @@ bold line at body size is the lowest heading level), lists from bullet glyphs an
 image placements (with a caption just below). DOCX structure comes from paragraph styles; TXT and MD from
 Markdown syntax. Formats without pages have no geometry: their bounding boxes are None.
 
-A page without a text layer but with images is a scanned page: its status is "needs_ocr" (OCR fills it later).
+A page without a text layer but with images is a scanned page: its status is "needs_ocr" until OCR has read it
+(pipelines/scanned_pages.py); then its lines are grouped like a text layer's, without headings (OCR tells no
+font sizes).
 """
 
 from __future__ import annotations
@@ -194,10 +196,11 @@ class _Flow:
         if self.page is None or not boxes or not self.page.width or not self.page.height:
             return None
         width, height = self.page.width, self.page.height
-        x0 = max(0.0, min(box[0] for box in boxes) / width)
-        y0 = max(0.0, min(box[1] for box in boxes) / height)
-        x1 = min(1.0, max(box[2] for box in boxes) / width)
-        y1 = min(1.0, max(box[3] for box in boxes) / height)
+        lefts, tops, rights, bottoms = zip(*boxes, strict=True)
+        x0 = max(0.0, min(lefts) / width)
+        y0 = max(0.0, min(tops) / height)
+        x1 = min(1.0, max(rights) / width)
+        y1 = min(1.0, max(bottoms) / height)
         return BoundingBox(round(x0, 4), round(y0, 4), round(max(0.0, x1 - x0), 4), round(max(0.0, y1 - y0), 4))
 
 
@@ -231,7 +234,7 @@ class _FontStyles:
     @classmethod
     def of(cls, pages: list[Page]) -> _FontStyles:
         weights: Counter[float] = Counter()
-        lines = [line for page in pages for block in page.blocks for line in block.lines]
+        lines = [line for page in pages if not page.ocr for block in page.blocks for line in block.lines]
         for line in lines:
             weights[line.size] += len(line.text)
         body = weights.most_common(1)[0][0] if weights else 0.0

@@ -2,9 +2,10 @@
 
 `extract()` reads a document once and returns its plain text per page, its language and the pages that need
 OCR, together with the layout blocks (lines with font size and weight, tables, images) that `digitize` reuses,
-so a PDF page is interpreted by MuPDF once for everything: one `get_text("dict")` pass in which MuPDF's own
+so a PDF page is interpreted by MuPDF once for everything: one text page, read as a dict, in which MuPDF's own
 table hunter (C, from ruling lines) finds the tables. pymupdf's Python `find_tables()` runs at ~40 pages/s
-and pymupdf-layout's ONNX model at ~1 page/s on two cores; this pass runs at several hundred.
+and pymupdf-layout's ONNX model at ~1 page/s on two cores; this pass runs at several hundred. `with_ocr()`
+puts the lines that OCR read on scanned pages in their place (pipelines/scanned_pages.py).
 
 The parser runs in-process, so the work is bounded: at most `max_pages` pages and `max_chars` characters of
 text (a DocumentError beyond), and a DOCX package is size-checked before its XML is parsed (zip bombs).
@@ -16,10 +17,10 @@ import codecs
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import docx
 import pymupdf
@@ -82,6 +83,7 @@ class Page:
     height: float | None = None
     blocks: tuple[Block, ...] = field(default=(), repr=False)  # empty for TXT/MD: digitize parses the text
     needs_ocr: bool = False  # no text layer, but images: a scanned page
+    ocr: bool = False  # its lines were read by OCR from the rendered page (they have no font size)
     error: str | None = None  # the page could not be parsed (the others still are)
 
 
@@ -110,6 +112,17 @@ def extract(
         raise DocumentError(
             f"Unsupported document type {document_type!r}; expected one of {', '.join(DOCUMENT_TYPES)}."
         )
+    return _document(document_type, pages)
+
+
+def with_ocr(document: ExtractedDocument, read: Mapping[int, Sequence[Mapping[str, Any]]]) -> ExtractedDocument:
+    """The document with the pages in `read` (page number -> OCR regions, `{"text", "bounding_box": {"x", "y",
+    "w", "h"}}` as fractions of the rendered page) made of the lines OCR read there."""
+    pages = [_ocr_page(page, read[page.number]) if page.number in read else page for page in document.pages]
+    return _document(document.document_type, pages)
+
+
+def _document(document_type: str, pages: list[Page]) -> ExtractedDocument:
     text = "\n\n".join(page.text for page in pages if page.text)
     return ExtractedDocument(
         document_type=document_type,
@@ -186,21 +199,22 @@ def _pdf_page(document: pymupdf.Document, index: int) -> Page:
     number = index + 1
     try:
         page = document.load_page(index)
-        parsed = page.get_text("dict", flags=_PDF_FLAGS)
+        parsed = page.get_textpage(flags=_PDF_FLAGS).extractDICT()
         images = page.get_image_info() if page.get_images() else []  # the cheap resource check spares a pass
     except Exception as exc:  # a broken page (bad content stream, missing object) fails alone
         return Page(number, "", error=f"Page {number} could not be parsed: {exc}")
     blocks = [block for raw in parsed["blocks"] for block in _pdf_blocks(raw)]
+    text = "\n".join(map(_block_text, blocks))
     for info in images:
         x0, y0, x1, y1 = info["bbox"]
         if x1 > x0 and y1 > y0:
             _insert_by_top(blocks, Block("image", (x0, y0, x1, y1)))
-    text = "\n".join(_block_text(block) for block in blocks if block.kind != "image")
+    rect = page.rect
     return Page(
         number,
         text,
-        width=page.rect.width,
-        height=page.rect.height,
+        width=rect.width,
+        height=rect.height,
         blocks=tuple(blocks),
         needs_ocr=not text.strip() and bool(images),
     )
@@ -209,8 +223,8 @@ def _pdf_page(document: pymupdf.Document, index: int) -> Page:
 def _pdf_blocks(raw: dict) -> list[Block]:
     """Text blocks as they are; a hunted table as rows of cells (unless it is a mere frame around text)."""
     if raw["type"] == 0:
-        lines = tuple(line for line in map(_pdf_line, raw["lines"]) if line is not None)
-        return [Block("text", tuple(raw["bbox"]), lines)] if lines else []
+        lines = tuple(filter(None, map(_pdf_line, raw["lines"])))
+        return [Block("text", raw["bbox"], lines)] if lines else []
     if raw["type"] != 2:  # 1 image (not requested), 3 vector, 4 grid lines
         return []
     children = raw.get("blocks", [])
@@ -230,13 +244,20 @@ def _cell_text(cell: dict) -> str:
 
 
 def _pdf_line(raw: dict) -> Line | None:
-    spans = [span for span in raw["spans"] if span["text"].strip()]
+    """The line's text, the size of its longest span, bold when every span is; None when it is blank."""
+    spans = raw["spans"]
+    if len(spans) == 1:  # most lines: no list to build
+        span = spans[0]
+        text = span["text"].strip()
+        bold = bool(span["flags"] & _BOLD) or "Bold" in span["font"]
+        return Line(text, raw["bbox"], round(span["size"], 1), bold) if text else None
+    spans = [span for span in spans if span["text"].strip()]
     if not spans:
         return None
     main = max(spans, key=lambda span: len(span["text"]))
     bold = all(span["flags"] & _BOLD or "Bold" in span["font"] for span in spans)
     text = "".join(span["text"] for span in raw["spans"]).strip()
-    return Line(text, tuple(raw["bbox"]), round(main["size"], 1), bold)
+    return Line(text, raw["bbox"], round(main["size"], 1), bold)
 
 
 def _insert_by_top(blocks: list[Block], block: Block) -> None:
@@ -253,6 +274,45 @@ def _block_text(block: Block) -> str:
     if block.kind == "table":
         return "\n".join(" | ".join(row) for row in block.rows)
     return "\n".join(line.text for line in block.lines)
+
+
+def _ocr_page(page: Page, regions: Sequence[Mapping[str, Any]]) -> Page:
+    """A scanned page as one text block of the lines OCR read, in PDF points like any text layer's."""
+    lines = _ocr_lines(regions, page.width or 1.0, page.height or 1.0)
+    blocks = (Block("text", _union([line.bbox for line in lines]), tuple(lines)),) if lines else ()
+    text = "\n".join(line.text for line in lines)
+    return Page(page.number, text, page.width, page.height, blocks=blocks, ocr=True)
+
+
+def _ocr_lines(regions: Sequence[Mapping[str, Any]], width: float, height: float) -> list[Line]:
+    """Regions come top to bottom; one whose vertical centre falls within the previous region's height continues
+    its line (left to right), any other starts the next line."""
+    grouped: list[list[tuple[Box, str]]] = []
+    previous: Box | None = None
+    for region in regions:
+        if not (text := " ".join(region["text"].split())):
+            continue
+        box = region["bounding_box"]
+        bbox = (box["x"] * width, box["y"] * height, (box["x"] + box["w"]) * width, (box["y"] + box["h"]) * height)
+        if previous is not None and previous[1] <= (bbox[1] + bbox[3]) / 2 <= previous[3]:
+            grouped[-1].append((bbox, text))
+        else:
+            grouped.append([(bbox, text)])
+        previous = bbox
+    lines = []
+    for parts in grouped:
+        parts.sort(key=lambda part: part[0][0])
+        lines.append(Line(" ".join(text for _, text in parts), _union([bbox for bbox, _ in parts])))
+    return lines
+
+
+def _union(boxes: Sequence[Box]) -> Box:
+    return (
+        min(box[0] for box in boxes),
+        min(box[1] for box in boxes),
+        max(box[2] for box in boxes),
+        max(box[3] for box in boxes),
+    )
 
 
 # --- DOCX --------------------------------------------------------------------------------------------------

@@ -11,8 +11,16 @@ from typing import Any
 from cluster.actors import Batching, EmbedderClient, InferenceUnavailable, ModelPool, Recycling
 from cluster.vision import DescriberClient, ImageEmbedderClient, OcrClient
 from models.registry import Task
-from pipelines import describe_image, read_text
-from pipelines.document import COLUMNS, DocumentOptions, embed_when_chunked, extract_document, save_document
+from pipelines import describe_image, read_text, scanned_pages
+from pipelines.document import (
+    COLUMNS,
+    OCR_STEP,
+    DocumentOptions,
+    after_extraction,
+    embed_when_chunked,
+    extract_document,
+    save_document,
+)
 from pipelines.embed_chunks import embed_chunks, mark_failed
 from pipelines.embed_image import embed_image, save_provenance
 from pipelines.model_clients import ModelClients
@@ -38,9 +46,22 @@ DOCUMENT_TEXT = Step(
     run=extract_document,
     args=(DocumentOptions(),),
     columns=(*COLUMNS, "embedding_status"),
-    failure_extra={"embedding_status": "skipped"},
+    failure_extra={"embedding_status": "skipped", "ocr_status": "skipped"},
     save=save_document,
+    follow_ups=after_extraction,
+)
+
+# A PDF's scanned pages, read after its text layer; the OCR client and chunk sizes come from the settings
+# (steps_for). The text, digitization and embedding wait for it; the DELETE of the file too.
+DOCUMENT_OCR = Step(
+    name=OCR_STEP,
+    component="ocr_status",
+    more_components=("text_extraction_status", "digitization_status"),
+    run_inline=scanned_pages.read_scanned_pages,
+    columns=(*COLUMNS, "embedding_status"),
+    save=scanned_pages.save_scanned_pages,
     follow_ups=embed_when_chunked,
+    on_failure=scanned_pages.give_up,
 )
 
 # Its embedders come from the settings (steps_for): a client per model in use; without them the step cannot run.
@@ -65,7 +86,7 @@ DESCRIBE = Step(
 )
 
 STEPS: dict[str, Step] = {
-    step.name: step for step in (VARIANTS, DOCUMENT_TEXT, EMBED_CHUNKS, OCR, EMBED_IMAGE, DESCRIBE)
+    step.name: step for step in (VARIANTS, DOCUMENT_TEXT, DOCUMENT_OCR, EMBED_CHUNKS, OCR, EMBED_IMAGE, DESCRIBE)
 }
 
 # Pipelines for videos and links arrive with their own steps.
@@ -120,6 +141,7 @@ def steps_for(
         **STEPS,
         VARIANTS.name: replace(VARIANTS, follow_ups=_after_variants(settings.describe_model is not None)),
         DOCUMENT_TEXT.name: replace(DOCUMENT_TEXT, args=(options,)),
+        DOCUMENT_OCR.name: replace(DOCUMENT_OCR, args=(location, options, OcrClient(settings.ocr_model, **actors))),
         EMBED_CHUNKS.name: replace(EMBED_CHUNKS, args=(embedder or text_embedders(settings),)),
         OCR.name: replace(OCR, args=(location, OcrClient(settings.ocr_model, **actors))),
         EMBED_IMAGE.name: replace(

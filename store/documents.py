@@ -67,6 +67,23 @@ async def replace(
             )
 
 
+# The reason is the file's error (set in the same transaction), after `{}`.
+_FAIL_PAGES = """
+UPDATE document_page SET status = 'failed',
+    error_message = {} || coalesce((SELECT error_message FROM file WHERE id = {}), 'unknown error')
+WHERE file_id = {} AND status = {}
+"""
+
+
+async def fail_pages(file_id: uuid.UUID, status: str, reason: str) -> None:
+    """Mark the document's pages of `status` failed, their error the `reason` followed by the file's error."""
+    await Chunk.raw(_FAIL_PAGES, reason, file_id, file_id, status)
+
+
+async def has_chunks(file_id: uuid.UUID) -> bool:
+    return await Chunk.exists().where(Chunk.file_id == file_id)
+
+
 def _page(row: dict[str, Any]) -> dict[str, Any]:
     row["elements"] = json.loads(row["elements"]) if isinstance(row["elements"], str) else row["elements"]
     return row

@@ -10,8 +10,15 @@ COMPONENT_STATUSES = ("pending", "queued", "processing", "completed", "failed", 
 COMPONENTS: dict[str, tuple[str, ...]] = {
     # ocr_status and embedding_status (of the image) are ours beyond the spec's list.
     "image": ("variant_status", "ocr_status", "embedding_status", "description_status"),
-    # embedding_status (of the chunks) is ours beyond the spec's list: search is ready when it completes.
-    "document": ("text_extraction_status", "digitization_status", "embedding_status", "description_status"),
+    # embedding_status (of the chunks) is ours beyond the spec's list: search is ready when it completes;
+    # ocr_status (of scanned PDF pages) too: null once the text layer shows that no page needs it.
+    "document": (
+        "text_extraction_status",
+        "digitization_status",
+        "ocr_status",
+        "embedding_status",
+        "description_status",
+    ),
     "video": ("video_analysis_status", "description_status"),
     "link": ("crawl_status", "description_status"),
 }

@@ -1,5 +1,6 @@
-"""Documents made in the tests with the real libraries: a structured PDF drawn with pymupdf and a DOCX written with
-python-docx (shared by the unit tests of document processing and the integration tests of the document routes)."""
+"""Documents made in the tests with the real libraries: a structured PDF drawn with pymupdf, a scanned page (text
+drawn by Pillow into an image, no text layer) and a DOCX written with python-docx (shared by the unit tests of
+document processing and the integration tests of the document routes)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from functools import cache
 
 import docx
 import pymupdf
+from PIL import Image, ImageDraw, ImageFont
 
 SENTENCE = "Safety inspections must be conducted quarterly by a certified inspector. "
 FINDINGS = "Every finding is recorded in the log and reviewed by the site manager within two weeks. "
@@ -54,6 +56,38 @@ def manual_pdf() -> bytes:
 
     page = document.new_page()
     page.insert_image(page.rect, pixmap=_gray_pixmap())
+    return document.tobytes()
+
+
+SCANNED_LINES = (
+    "Quarterly boiler inspection report",
+    "The pressure valve was replaced on site.",
+    "Inspector: Marta Kowalski",
+)
+
+
+def scanned_page_image(lines: tuple[str, ...] = SCANNED_LINES) -> bytes:
+    """A page as a scanner sees it: black text on white, 150 pixels per inch of an A4 page (PNG)."""
+    image = Image.new("L", (1240, 1754), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=36)
+    for index, line in enumerate(lines):
+        draw.text((150, 200 + 90 * index), line, fill=0, font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@cache
+def scanned_pdf(with_text_page: bool = False) -> bytes:
+    """One scanned A4 page (only an image: no text layer), after a page with a text layer if asked."""
+    document = pymupdf.open()
+    if with_text_page:
+        page = document.new_page()
+        page.insert_text((72, 72), "Plant Overview", fontsize=18, fontname="hebo")
+        page.insert_textbox(pymupdf.Rect(72, 90, 523, 170), SENTENCE + FINDINGS, fontsize=11)
+    page = document.new_page()
+    page.insert_image(page.rect, stream=scanned_page_image())
     return document.tobytes()
 
 

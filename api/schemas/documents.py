@@ -73,7 +73,8 @@ class Element(msgspec.Struct, omit_defaults=True):
 
 class DigitizedPage(msgspec.Struct):
     """A page's status is `completed`, `failed` (with `error_message`), or `needs_ocr`: a scanned page
-    without a text layer, which has no elements until OCR reads it."""
+    without a text layer, which has no elements until OCR has read it (then `completed`, or `failed` when OCR
+    could not run)."""
 
     page_number: int
     status: str

@@ -43,6 +43,7 @@ async def test_a_pdf_becomes_text_pages_and_embedded_chunks(client, alice, engin
     assert row["text_extraction_status"] == "completed"
     assert row["component_statuses"]["digitization_status"] == "completed"
     assert row["component_statuses"]["embedding_status"] == "completed"
+    assert row["component_statuses"]["ocr_status"] == "completed"  # its third page is scanned
     assert row["primary_status"] == "completed"
     assert row["page_count"] == len(await documents.pages_of(file_id)) >= 2
     chunks = await documents.chunks_of(file_id)
@@ -92,7 +93,7 @@ async def test_unreadable_pdfs_end_failed_with_a_clear_error(client, alice, engi
     assert final["unified_status"] == "failed"
     statuses = final["component_statuses"]
     assert statuses["text_extraction_status"] == statuses["digitization_status"] == "failed"
-    assert statuses["embedding_status"] == "skipped"
+    assert statuses["embedding_status"] == statuses["ocr_status"] == "skipped"
     assert message in final["error_message"]
     assert await documents.chunks_of(uuid.UUID(file_id)) == []
 
