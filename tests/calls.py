@@ -55,3 +55,16 @@ async def until_terminal(client: httpx.AsyncClient, caller: Caller, file_id: str
             return body
         await asyncio.sleep(0.2)
     raise AssertionError(f"not terminal after {seconds} s: {body}")
+
+
+async def settled(client: httpx.AsyncClient, caller: Caller, file_ids: list[str], seconds: float = 180) -> None:
+    """Wait until every file is processed to the end, and check that each `completed`."""
+    finals = await asyncio.gather(*(until_terminal(client, caller, file_id, seconds) for file_id in file_ids))
+    assert all(final["unified_status"] == "completed" for final in finals), finals
+
+
+async def file_route(client: httpx.AsyncClient, caller: Caller, file_id: str, route: str, **params: Any) -> dict:
+    """GET /files/{file_id}/{route}, checked: its 200 body."""
+    response = await client.get(f"/api/v2/files/{file_id}/{route}", headers=caller.headers, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()

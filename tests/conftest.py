@@ -109,6 +109,23 @@ async def client(server: str) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.fixture(scope="module")
+async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that module-scoped fixtures can share (`client` is one per test)."""
+    async with httpx.AsyncClient(base_url=server, timeout=120) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def settings(services):
+    """The services' settings with model actors that reserve no CPU, so that on 2 CPUs an engine's Ray tasks run
+    beside them."""
+    from cluster.runtime import ensure_ray
+
+    ensure_ray(num_cpus=2)
+    return msgspec.structs.replace(services, model_actor_num_cpus=0.0)
+
+
 async def new_caller(tier: str | None = None) -> Caller:
     from store.tenants import create_key, ensure_tenant
 

@@ -16,6 +16,7 @@ import pytest
 from cluster.actors import EmbedderClient
 from models.registry import resolve
 from pipelines.engine import Engine, EngineConfig
+from pipelines.step import Step
 from pipelines.steps import EMBED_CHUNKS
 from store import documents, embeddings, jobs
 from tests import samples
@@ -107,19 +108,7 @@ async def test_a_job_whose_inference_is_unavailable_never_completes(client, alic
     await documents.set_embedding_status(file_id, "pending", only_pending=False)  # as before a re-embedding
     missing = EmbedderClient("/nonexistent/embedding-model")
     step = replace(EMBED_CHUNKS, name="embed_chunks_unavailable", args=(missing,))
-    job_id, _ = await jobs.enqueue(file_id, alice.tenant_id, step.name, max_attempts=3)
-    config = EngineConfig(max_in_flight=1, lease_seconds=10, poll_seconds=0.05, backoff_base_seconds=0.5)
-    lonely = Engine(engine.location, {step.name: step}, config)
-    stop = asyncio.Event()
-    running = asyncio.create_task(lonely.run(stop))
-    try:
-        await wait_for(job_id, file_id, lambda job: job["attempts"] >= 1 and job["status"] != "failed")
-        refused = await client.delete(f"/api/v2/files/{file_id}", headers=alice.headers)
-        assert refused.status_code == 409, refused.text
-        job = await wait_for(job_id, file_id, lambda job: job["status"] in jobs.STATUSES[2:])
-    finally:
-        stop.set()
-        await running
+    job = await run_alone(engine, step, file_id, alice, client)
 
     assert job["status"] == "failed" and job["attempts"] == 3
     assert "/nonexistent/embedding-model" in job["error"]
@@ -128,6 +117,24 @@ async def test_a_job_whose_inference_is_unavailable_never_completes(client, alic
     assert await embeddings.vectors_of(file_id, "/nonexistent/embedding-model") == {}
     deleted = await client.delete(f"/api/v2/files/{file_id}", headers=alice.headers)
     assert deleted.status_code == 200, deleted.text
+
+
+async def run_alone(engine: Engine, step: Step, file_id: uuid.UUID, caller: Caller, http: httpx.AsyncClient) -> dict:
+    """Run `step` for the file (3 attempts) on an engine of its own, which runs nothing else, until its job has
+    ended; the file's DELETE is refused while the job is under way. The job's last row."""
+    job_id, _ = await jobs.enqueue(file_id, caller.tenant_id, step.name, max_attempts=3)
+    config = EngineConfig(max_in_flight=1, lease_seconds=10, poll_seconds=0.05, backoff_base_seconds=0.5)
+    lonely = Engine(engine.location, {step.name: step}, config)
+    stop = asyncio.Event()
+    running = asyncio.create_task(lonely.run(stop))
+    try:
+        await wait_for(job_id, file_id, lambda job: job["attempts"] >= 1 and job["status"] != "failed")
+        refused = await http.delete(f"/api/v2/files/{file_id}", headers=caller.headers)
+        assert refused.status_code == 409, refused.text
+        return await wait_for(job_id, file_id, lambda job: job["status"] in jobs.STATUSES[2:])
+    finally:
+        stop.set()
+        await running
 
 
 async def wait_for(job_id: uuid.UUID, file_id: uuid.UUID, done: Callable[[dict], bool], seconds: float = 60) -> dict:

@@ -4,8 +4,6 @@ digitization), their errors, and the states before and after processing, seeded 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import numpy as np
@@ -14,7 +12,7 @@ import pytest
 from models.registry import resolve
 from store import documents, embeddings, files
 from tests import samples
-from tests.calls import until_terminal, uploaded
+from tests.calls import file_route, settled, until_terminal, uploaded
 from tests.conftest import Caller, new_caller
 from tests.documents import SENTENCE, make_docx, manual_pdf
 
@@ -30,12 +28,6 @@ DOCUMENTS = {
 
 
 @pytest.fixture(scope="module")
-async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server, timeout=120) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 async def owner(database: None) -> Caller:
     return await new_caller()
 
@@ -44,23 +36,15 @@ async def owner(database: None) -> Caller:
 async def processed(http: httpx.AsyncClient, owner: Caller, engine: object) -> dict[str, str]:
     """Each of DOCUMENTS uploaded once and processed to the end (text, pages, chunks and their vectors)."""
     ids = {name: await uploaded(http, owner, content, name) for name, content in DOCUMENTS.items()}
-    for file_id in ids.values():
-        final = await until_terminal(http, owner, file_id, seconds=180)
-        assert final["unified_status"] == "completed", final
+    await settled(http, owner, list(ids.values()))
     return ids
-
-
-async def get(http: httpx.AsyncClient, caller: Caller, file_id: str, route: str, **params: Any) -> dict[str, Any]:
-    response = await http.get(f"/api/v2/files/{file_id}/{route}", headers=caller.headers, params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 # --- PDF ---------------------------------------------------------------------------------------------------
 
 
 async def test_pdf_text(http, owner, processed) -> None:
-    body = await get(http, owner, processed["manual.pdf"], "text")
+    body = await file_route(http, owner, processed["manual.pdf"], "text")
 
     assert body["document_id"] == processed["manual.pdf"] and body["filename"] == "manual.pdf"
     assert body["page_count"] == 3 and body["metadata"] == {"language": "en"}
@@ -71,9 +55,9 @@ async def test_pdf_text(http, owner, processed) -> None:
 
 async def test_pdf_chunks_follow_the_headings(http, owner, processed) -> None:
     file_id = processed["manual.pdf"]
-    body = await get(http, owner, file_id, "chunks")
+    body = await file_route(http, owner, file_id, "chunks")
     chunks = body["chunks"]
-    detail = await get(http, owner, file_id, "processing-status")
+    detail = await file_route(http, owner, file_id, "processing-status")
 
     assert body["document_id"] == file_id and "status_counts" not in body
     assert body["total_chunks"] == len(chunks) == detail["chunk_count"]
@@ -98,7 +82,7 @@ async def test_pdf_chunks_follow_the_headings(http, owner, processed) -> None:
 async def test_pdf_chunks_with_their_embeddings(http, owner, processed) -> None:
     """Each chunk carries its own vector in the active model's (MiniLM's) space."""
     file_id = processed["manual.pdf"]
-    body = await get(http, owner, file_id, "chunks", include_embeddings="true")
+    body = await file_route(http, owner, file_id, "chunks", include_embeddings="true")
     chunks = body["chunks"]
     stored = await embeddings.vectors_of(uuid.UUID(file_id), resolve("embed_text").model_id)
     vectors = np.array([c["embedding"] for c in chunks], np.float32)
@@ -111,7 +95,7 @@ async def test_pdf_chunks_with_their_embeddings(http, owner, processed) -> None:
 
 
 async def test_pdf_digitization(http, owner, processed) -> None:
-    body = await get(http, owner, processed["manual.pdf"], "digitization")
+    body = await file_route(http, owner, processed["manual.pdf"], "digitization")
     first, second, scanned = body["pages"]
 
     assert body["document_id"] == processed["manual.pdf"] and body["status"] == "completed"
@@ -151,10 +135,10 @@ async def test_pdf_digitization(http, owner, processed) -> None:
 
 async def test_pdf_page_and_status_routes(http, owner, processed) -> None:
     file_id = processed["manual.pdf"]
-    whole = await get(http, owner, file_id, "digitization")
+    whole = await file_route(http, owner, file_id, "digitization")
 
     for number in (1, 2, 3):
-        assert await get(http, owner, file_id, f"digitization/pages/{number}") == whole["pages"][number - 1]
+        assert await file_route(http, owner, file_id, f"digitization/pages/{number}") == whole["pages"][number - 1]
     beyond = await http.get(f"/api/v2/files/{file_id}/digitization/pages/4", headers=owner.headers)
     assert beyond.status_code == 404 and beyond.json()["code"] == "page_not_found"
     for number in ("abc", "1.5"):  # not a page number: no such page
@@ -163,7 +147,7 @@ async def test_pdf_page_and_status_routes(http, owner, processed) -> None:
     for number in ("0", "-1"):
         invalid = await http.get(f"/api/v2/files/{file_id}/digitization/pages/{number}", headers=owner.headers)
         assert invalid.status_code == 422, invalid.text
-    assert await get(http, owner, file_id, "digitization/status") == {
+    assert await file_route(http, owner, file_id, "digitization/status") == {
         "document_id": file_id,
         "status": "completed",
         "total_pages": 3,
@@ -176,9 +160,9 @@ async def test_pdf_page_and_status_routes(http, owner, processed) -> None:
 
 async def test_docx_text_chunks_and_digitization(http, owner, processed) -> None:
     file_id = processed["report.docx"]
-    text = await get(http, owner, file_id, "text")
-    chunks = (await get(http, owner, file_id, "chunks"))["chunks"]
-    pages = (await get(http, owner, file_id, "digitization"))["pages"]
+    text = await file_route(http, owner, file_id, "text")
+    chunks = (await file_route(http, owner, file_id, "chunks"))["chunks"]
+    pages = (await file_route(http, owner, file_id, "digitization"))["pages"]
 
     assert text["text"].startswith("Site Report\nSafety inspections") and text["page_count"] == 2
     assert chunks[0]["heading_hierarchy"] == ["Site Report"]
@@ -193,16 +177,16 @@ async def test_docx_text_chunks_and_digitization(http, owner, processed) -> None
 
 
 async def test_txt_and_md_text_and_chunks(http, owner, processed) -> None:
-    txt = await get(http, owner, processed["notes.txt"], "text")
-    md_chunks = (await get(http, owner, processed["notes.md"], "chunks"))["chunks"]
-    txt_chunks = (await get(http, owner, processed["notes.txt"], "chunks", include_embeddings="true"))["chunks"]
+    txt = await file_route(http, owner, processed["notes.txt"], "text")
+    md_chunks = (await file_route(http, owner, processed["notes.md"], "chunks"))["chunks"]
+    txt_chunks = (await file_route(http, owner, processed["notes.txt"], "chunks", include_embeddings="true"))["chunks"]
 
     assert txt["text"] == samples.TEXT.decode().strip() and txt["page_count"] == 1
     assert txt_chunks and all(len(c["embedding"]) == 384 for c in txt_chunks)
     assert "The north pillar shows surface cracks." in txt_chunks[-1]["content"]
     assert md_chunks[0]["heading_hierarchy"] == ["Inspection"]
     assert "north pillar: cracks" in md_chunks[0]["content"]
-    md_status = await get(http, owner, processed["notes.md"], "digitization/status")
+    md_status = await file_route(http, owner, processed["notes.md"], "digitization/status")
     assert md_status["page_statuses"] == {"1": "completed"}
 
 
@@ -238,14 +222,14 @@ async def test_text_is_not_served_before_extraction(http, owner, seeded, status)
 
     assert response.status_code == 409
     assert response.json()["code"] == "text_not_ready" and response.json()["text_extraction_status"] == status
-    assert await get(http, owner, str(seeded), "chunks") == {
+    assert await file_route(http, owner, str(seeded), "chunks") == {
         "document_id": str(seeded),
         "chunks": [],
         "total_chunks": 0,
     }
-    embedded = await get(http, owner, str(seeded), "chunks", include_embeddings="true")
+    embedded = await file_route(http, owner, str(seeded), "chunks", include_embeddings="true")
     assert embedded["status_counts"] == {"completed": 0, "pending": 0, "failed": 0}
-    digitization = await get(http, owner, str(seeded), "digitization")
+    digitization = await file_route(http, owner, str(seeded), "digitization")
     assert digitization["status"] == ("processing" if status == "processing" else "pending")
     assert digitization["pages"] == [] and digitization["completed_pages"] == 0
 
@@ -269,14 +253,14 @@ async def test_chunks_not_yet_embedded_have_a_null_embedding(http, owner, seeded
     chunks = [{**chunk, "chunk_index": index, "content": f"chunk {index}"} for index in range(2)]
     await documents.replace(seeded, owner.tenant_id, [page], chunks)
     await files.set_columns(seeded, {"digitization_status": "processing", "page_count": 2})
-    body = await get(http, owner, str(seeded), "chunks", include_embeddings="true")
+    body = await file_route(http, owner, str(seeded), "chunks", include_embeddings="true")
 
     assert [(c["content"], c["embedding"], c["metadata"]["embedding_status"]) for c in body["chunks"]] == [
         ("chunk 0", None, "pending"),
         ("chunk 1", None, "pending"),
     ]
     assert body["status_counts"] == {"completed": 0, "pending": 2, "failed": 0}
-    status = await get(http, owner, str(seeded), "digitization/status")
+    status = await file_route(http, owner, str(seeded), "digitization/status")
     assert status == {
         "document_id": str(seeded),
         "status": "processing",

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import msgspec
 import numpy as np
 import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 from cluster.actors import EmbedderClient
-from cluster.runtime import ensure_ray
 from models.registry import MINILM
 from pipelines.models_in_use import STATE_TTL_SECONDS
 from store import documents, embeddings, model_state
@@ -86,19 +84,6 @@ class Searches:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return tiny_bert(tmp_path_factory.mktemp("tiny-32"), 32, 1), tiny_bert(tmp_path_factory.mktemp("tiny-48"), 48, 2)
-
-
-@pytest.fixture(scope="module")
-def settings(services):
-    """On 2 CPUs the model actors reserve none, so that the engine's tasks run beside them."""
-    ensure_ray(num_cpus=2)
-    return msgspec.structs.replace(services, model_actor_num_cpus=0.0)
-
-
-@pytest.fixture(scope="module")
-async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server, timeout=120) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

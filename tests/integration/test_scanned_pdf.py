@@ -5,36 +5,27 @@ it; a mixed PDF keeps its page order; an OCR that cannot run fails its pages and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
 
 import httpx
 import pytest
 
 from cluster.vision import OcrClient
 from pipelines.document import extract_document
-from pipelines.engine import Engine, EngineConfig
 from pipelines.step import FileRef
 from pipelines.steps import DOCUMENT_OCR, DOCUMENT_TEXT
-from store import documents, files, jobs
+from store import documents, files
 from store.objects import put
-from tests.calls import until_terminal, uploaded
+from tests.calls import file_route, settled, until_terminal, uploaded
 from tests.conftest import Caller, new_caller
 from tests.documents import SCANNED_LINES, scanned_pdf
 from tests.integration.test_analyze import analyze, started, until_done
-from tests.integration.test_document_pipeline import wait_for
+from tests.integration.test_document_pipeline import run_alone
 from tests.rows import insert_file
 
 pytestmark = pytest.mark.integration
 
 WORDS = ("Quarterly boiler inspection report", "pressure valve was replaced", "Marta Kowalski")
-
-
-@pytest.fixture(scope="module")
-async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server, timeout=120) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +40,8 @@ async def processed(http: httpx.AsyncClient, owner: Caller, engine: object) -> d
         "scan.pdf": await uploaded(http, owner, scanned_pdf(), "scan.pdf"),
         "mixed.pdf": await uploaded(http, owner, scanned_pdf(with_text_page=True), "mixed.pdf"),
     }
-    for file_id in ids.values():
-        final = await until_terminal(http, owner, file_id, seconds=180)
-        assert final["unified_status"] == "completed", final
+    await settled(http, owner, list(ids.values()))
     return ids
-
-
-async def get(http: httpx.AsyncClient, caller: Caller, file_id: str, route: str, **params: Any) -> dict[str, Any]:
-    response = await http.get(f"/api/v2/files/{file_id}/{route}", headers=caller.headers, params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def assert_in_page(box: dict[str, float]) -> None:
@@ -68,10 +51,10 @@ def assert_in_page(box: dict[str, float]) -> None:
 
 async def test_a_scanned_page_is_read_into_text_chunks_and_elements(http, owner, processed) -> None:
     file_id = processed["scan.pdf"]
-    text = (await get(http, owner, file_id, "text"))["text"]
-    chunks = (await get(http, owner, file_id, "chunks"))["chunks"]
-    digitization = await get(http, owner, file_id, "digitization")
-    status = await get(http, owner, file_id, "processing-status")
+    text = (await file_route(http, owner, file_id, "text"))["text"]
+    chunks = (await file_route(http, owner, file_id, "chunks"))["chunks"]
+    digitization = await file_route(http, owner, file_id, "digitization")
+    status = await file_route(http, owner, file_id, "processing-status")
 
     assert all(words in text for words in WORDS), text
     assert chunks and all(c["metadata"]["embedding_status"] == "completed" for c in chunks)
@@ -88,7 +71,7 @@ async def test_a_scanned_page_is_read_into_text_chunks_and_elements(http, owner,
         assert_in_page(element["bounding_box"])
     tops = [e["bounding_box"]["y"] for e in page["elements"]]
     assert tops == sorted(tops) and 0.08 < tops[0] < 0.15  # drawn at 200 of 1754 pixels
-    assert await get(http, owner, file_id, "digitization/status") == {
+    assert await file_route(http, owner, file_id, "digitization/status") == {
         "document_id": file_id,
         "status": "completed",
         "total_pages": 1,
@@ -111,9 +94,9 @@ async def test_search_finds_the_scanned_text(http, owner, processed) -> None:
 
 async def test_a_mixed_pdf_keeps_its_page_order(http, owner, processed) -> None:
     file_id = processed["mixed.pdf"]
-    text = (await get(http, owner, file_id, "text"))["text"]
-    pages = (await get(http, owner, file_id, "digitization"))["pages"]
-    chunks = (await get(http, owner, file_id, "chunks"))["chunks"]
+    text = (await file_route(http, owner, file_id, "text"))["text"]
+    pages = (await file_route(http, owner, file_id, "digitization"))["pages"]
+    chunks = (await file_route(http, owner, file_id, "chunks"))["chunks"]
 
     assert text.startswith("Plant Overview\n")
     assert text.index("within two weeks.") < text.index(f"\n\n{SCANNED_LINES[0]}")
@@ -142,19 +125,7 @@ async def test_an_ocr_that_cannot_run_fails_the_scanned_pages_only(http, owner, 
     step = replace(
         DOCUMENT_OCR, name="document_ocr_unavailable", args=(location, options, OcrClient("/nonexistent/ocr"))
     )
-    job_id, _ = await jobs.enqueue(file_id, owner.tenant_id, step.name, max_attempts=3)
-    config = EngineConfig(max_in_flight=1, lease_seconds=10, poll_seconds=0.05, backoff_base_seconds=0.5)
-    lonely = Engine(engine.location, {step.name: step}, config)
-    stop = asyncio.Event()
-    running = asyncio.create_task(lonely.run(stop))
-    try:
-        await wait_for(job_id, file_id, lambda job: job["attempts"] >= 1 and job["status"] != "failed")
-        refused = await http.delete(f"/api/v2/files/{file_id}", headers=owner.headers)
-        assert refused.status_code == 409, refused.text
-        job = await wait_for(job_id, file_id, lambda job: job["status"] in jobs.STATUSES[2:])
-    finally:
-        stop.set()
-        await running
+    job = await run_alone(engine, step, file_id, owner, http)
     final = await until_terminal(http, owner, str(file_id), seconds=120)
 
     assert job["status"] == "failed" and job["attempts"] == 3 and "/nonexistent/ocr" in job["error"]
@@ -163,11 +134,11 @@ async def test_an_ocr_that_cannot_run_fails_the_scanned_pages_only(http, owner, 
     assert statuses["embedding_status"] == "completed" and statuses["ocr_status"] == "failed"
     assert final["unified_status"] == "partially_completed"
     assert "/nonexistent/ocr" in final["error_message"]
-    pages = (await get(http, owner, str(file_id), "digitization"))["pages"]
+    pages = (await file_route(http, owner, str(file_id), "digitization"))["pages"]
     assert [page["status"] for page in pages] == ["completed", "failed"]
     assert pages[1]["error_message"].startswith("OCR could not read this scanned page: ")
     assert "/nonexistent/ocr" in pages[1]["error_message"]
-    chunks = (await get(http, owner, str(file_id), "chunks"))["chunks"]
+    chunks = (await file_route(http, owner, str(file_id), "chunks"))["chunks"]
     assert chunks and all(c["metadata"]["embedding_status"] == "completed" for c in chunks)
     assert all(c["page_numbers"] == [1] for c in chunks)
     deleted = await http.delete(f"/api/v2/files/{file_id}", headers=owner.headers)

@@ -8,7 +8,6 @@ pruning drops. Then the real flow: upload, the engine's extraction and embedding
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,12 +63,6 @@ class Corpus:
     recipes: uuid.UUID
     bobs: uuid.UUID
     chunk_ids: dict[uuid.UUID, list[uuid.UUID]]  # per document, in chunk order
-
-
-@pytest.fixture(scope="module")
-async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server, timeout=120) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

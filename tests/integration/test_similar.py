@@ -4,7 +4,6 @@ files that are not images are refused."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ import pytest
 
 from store.tables import File
 from tests import samples
-from tests.calls import until_terminal, uploaded
+from tests.calls import settled, uploaded
 from tests.conftest import Caller, new_caller
 from tests.photos import encode, near_copy, photo
 
@@ -27,11 +26,6 @@ class Gallery:
     reference: str  # a photo
     copy: str  # the reference resized to 3/8 and re-encoded as a JPEG of quality 60
     others: list[str]  # unrelated photos
-
-
-async def settled(http: httpx.AsyncClient, caller: Caller, file_ids: list[str]) -> None:
-    finals = await asyncio.gather(*(until_terminal(http, caller, file_id, seconds=180) for file_id in file_ids))
-    assert all(final["unified_status"] == "completed" for final in finals), finals
 
 
 @pytest.fixture(scope="module")

@@ -13,39 +13,23 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import msgspec
 import numpy as np
 import pytest
 
-from cluster.runtime import ensure_ray
 from models.registry import PERCEPTUAL, Task, resolve
 from pipelines.models_in_use import STATE_TTL_SECONDS
 from store import image_embeddings, jobs, model_state
 from store.tables import Job
 from tests import tiny_models
-from tests.calls import until_terminal, uploaded
+from tests.calls import settled, uploaded
 from tests.conftest import Caller, new_caller
 from tests.photos import encode, near_copy, photo
 from tests.swaps import Running, scopix, until_flipped
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def settings(services):
-    """On 2 CPUs the model actors reserve none, so that the engine's tasks run beside them."""
-    ensure_ray(num_cpus=2)
-    return msgspec.structs.replace(services, model_actor_num_cpus=0.0)
-
-
-@pytest.fixture(scope="module")
-async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server, timeout=120) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +45,7 @@ async def processed_photos(http: httpx.AsyncClient, caller: Caller, seeds: range
     pictures = [photo(seed) for seed in seeds]
     ids = [await uploaded(http, caller, encode(picture), f"swap-{n}.jpg") for n, picture in enumerate(pictures)]
     ids.append(await uploaded(http, caller, near_copy(pictures[0]), "swap-copy.jpg"))
-    finals = await asyncio.gather(*(until_terminal(http, caller, file_id, seconds=180) for file_id in ids))
-    assert all(final["unified_status"] == "completed" for final in finals), finals
+    await settled(http, caller, ids)
     return ids
 
 
