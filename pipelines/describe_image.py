@@ -41,21 +41,20 @@ async def describe_image(
     source = await image_source(file)
     if not source.auto_describe:
         return _ended("skipped", None)
-    existing: dict[str, dict[str, Any]] = {}
-    data: list[bytes] = []
+    data = await image_bytes(location, source)
+    described: set[str] | None = None  # the models with a description of the file, read once if a swap asks
 
     async def describe(describer: DescriberClient, swapping: bool) -> dict[str, Any] | None:
+        nonlocal described
         try:
-            describer.spec  # noqa: B018  (resolves the model: reads config files, loads no weights)
+            model_id = describer.spec.model_id  # resolves the model: reads config files, loads no weights
         except InferenceUnavailable as error:
             raise _Skip(str(error)) from error
-        if swapping and not existing:
-            existing.update(await vision.described_by(file.id))
-        if swapping and describer.spec.model_id in existing:
-            return None
-        if not data:
-            data.append(await image_bytes(location, source))
-        [text] = await describer.describe([(data[0], source.content_category)], lane="batch")
+        if swapping:
+            described = await vision.described_models(file.id) if described is None else described
+            if model_id in described:
+                return None
+        [text] = await describer.describe([(data, source.content_category)], lane="batch")
         model = await describer.provenance()
         if not text.strip():
             raise _NothingGenerated(f"{model['model_id']} generated no description for this image")

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from models.registry import ModelSpec, ModelUnavailable, Task, resolve, supported
-from pipelines.models_in_use import active_model, configured_model
+from models.registry import ModelUnavailable, Task, resolve, supported
+from pipelines.models_in_use import configured_model, serving_model
 from store import embeddings, model_state, vision
 from store.errors import InvalidInput, Unavailable
 from store.model_state import Adopt, ModelState, Progress
@@ -99,13 +99,6 @@ def _swap(task: Task) -> Swap:
     return swap
 
 
-async def _active(settings: Settings, task: Task) -> ModelSpec:
-    try:
-        return await active_model(settings, task, fresh=True)
-    except ModelUnavailable as error:
-        raise Unavailable(f"the active {task} model: {error}", code="model_unavailable") from error
-
-
 async def activate(settings: Settings, task: Task, model: str) -> Activation:
     """Start the swap of the task's model to `model` (a registered id, a local directory or a cached hub id).
     Activating the active model gives up a swap in progress."""
@@ -114,7 +107,7 @@ async def activate(settings: Settings, task: Task, model: str) -> Activation:
         spec = resolve(task, model)
     except ModelUnavailable as error:
         raise Unavailable(str(error), code="model_unavailable") from error
-    active = await _active(settings, task)
+    active = await serving_model(settings, task, fresh=True)
     if spec.model_id == active.model_id:
         cancelled = await model_state.cancel_swap(task.value)
         return Activation(task, spec.model_id, "cancelled" if cancelled else "already_active", cancelled=cancelled)
@@ -129,7 +122,7 @@ async def activate(settings: Settings, task: Task, model: str) -> Activation:
     # Nothing to backfill: it flips now, here or in an engine's upkeep that came first.
     flipped = (
         await model_state.flip(task.value, swap.table, spec.model_id, swap.adopt)
-        or (await _active(settings, task)).model_id == spec.model_id
+        or (await serving_model(settings, task, fresh=True)).model_id == spec.model_id
     )
     log.info("%s: swap from %s to %s, %d files queued", task, state.active_model_id, spec.model_id, queued)
     return Activation(task, spec.model_id, "flipped" if flipped else "started", queued)
@@ -156,7 +149,7 @@ async def status(settings: Settings, task: Task | None = None) -> list[SwapStatu
 async def _settings_model(settings: Settings, task: Task) -> str | None:
     """The model the settings make active; None when there is none (a task without a default, not configured)."""
     try:
-        return (await _active(settings, task)).model_id
+        return (await serving_model(settings, task, fresh=True)).model_id
     except Unavailable:
         return None
 
@@ -170,7 +163,7 @@ async def prune(settings: Settings, task: Task) -> dict[str, int]:
     """Drop the spaces of the task's models that are neither active nor target; rows deleted per model."""
     swap = _swap(task)
     state = await model_state.get(task.value)
-    settings_model = state.active_model_id if state else (await _active(settings, task)).model_id
+    settings_model = state.active_model_id if state else (await serving_model(settings, task, fresh=True)).model_id
     return await model_state.prune(task.value, swap.table, settings_model)
 
 

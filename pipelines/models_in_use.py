@@ -35,20 +35,21 @@ async def active_model(settings: Settings, task: Task, *, fresh: bool = False) -
 
 async def serving_text_model(settings: Settings) -> ModelSpec:
     """The active `embed_text` model: the space of chunk vectors a request reads."""
-    return await _serving(settings, Task.EMBED_TEXT)
+    return await serving_model(settings, Task.EMBED_TEXT)
 
 
 async def serving_image_model(settings: Settings) -> ModelSpec:
     """The active `embed_image` model: the space `/similar` searches."""
-    return await _serving(settings, Task.EMBED_IMAGE)
+    return await serving_model(settings, Task.EMBED_IMAGE)
 
 
-async def _serving(settings: Settings, task: Task) -> ModelSpec:
-    """Unavailable (a 503) when this machine cannot provide the model."""
+async def serving_model(settings: Settings, task: Task, *, fresh: bool = False) -> ModelSpec:
+    """The task's active model (as active_model reads it); Unavailable (a 503) when this machine cannot provide
+    it."""
     try:
-        return await active_model(settings, task)
+        return await active_model(settings, task, fresh=fresh)
     except ModelUnavailable as error:
-        raise Unavailable(str(error), code="model_unavailable") from error
+        raise Unavailable(f"the active {task} model: {error}", code="model_unavailable") from error
 
 
 async def models_to_fill(settings: Settings, task: Task) -> list[str]:

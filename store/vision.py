@@ -93,10 +93,10 @@ async def add_descriptions(file_id: uuid.UUID, task: str, entries: list[dict[str
     )
 
 
-async def described_by(file_id: uuid.UUID) -> dict[str, dict[str, Any]]:
-    """The file's stored descriptions by model id (the last of each model)."""
+async def described_models(file_id: uuid.UUID) -> set[str]:
+    """The models whose descriptions of the file are stored."""
     rows = await File.select(File.full_descriptions).where(File.id == file_id).output(load_json=True)
-    return {entry["model_id"]: entry for entry in (rows[0]["full_descriptions"] or [])} if rows else {}
+    return {entry["model_id"] for entry in (rows[0]["full_descriptions"] or [])} if rows else set()
 
 
 async def show_descriptions_of(model_id: str) -> None:
