@@ -151,7 +151,8 @@ async def job_status(tenant_id: uuid.UUID, ref: str) -> JobStatus:
     # The text job of a PDF with scanned pages is done once their OCR is: till then its text is still coming.
     awaits_ocr = job["step"] == TEXT_STEP and row["text_extraction_status"] == "processing"
     result = None
-    if job["step"] in (TEXT_STEP, OCR_STEP) and row["text_extraction_status"] == "completed":
+    completed = job["status"] == "completed"  # the row, read after the job, may be further along than it
+    if completed and job["step"] in (TEXT_STEP, OCR_STEP) and row["text_extraction_status"] == "completed":
         took = (job["finished_at"] - job["created_at"]).total_seconds() * 1000
         result = _document(AnalyzeCompleted, row, round(took, 1))
     return JobStatus(
