@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import propagate
 from piccolo.columns import Column
 from piccolo.engine.postgres import PostgresTransaction
 
@@ -43,13 +44,16 @@ class Job:
     attempts: int  # attempts started so far, this claim included
     max_attempts: int
     payload: dict[str, Any]
+    traceparent: str | None = None  # the W3C trace context it was queued in
 
 
 # The conflict target names the partial unique index, so a second active job for the same
 # (file, step) finds the existing row; the no-op update locks and returns it.
 _ENQUEUE = """
-INSERT INTO job (id, file_id, tenant, step, lane, status, max_attempts, payload, available_at, created_at, updated_at)
-VALUES ({}, {}, {}, {}, {}, 'queued', {}, {}::jsonb, coalesce({}::timestamptz, now()), clock_timestamp(), now())
+INSERT INTO job (
+    id, file_id, tenant, step, lane, status, max_attempts, payload, traceparent, available_at, created_at, updated_at
+)
+VALUES ({}, {}, {}, {}, {}, 'queued', {}, {}::jsonb, {}, coalesce({}::timestamptz, now()), clock_timestamp(), now())
 ON CONFLICT (file_id, step) WHERE status IN ('queued', 'running') DO UPDATE SET updated_at = job.updated_at
 RETURNING id
 """
@@ -80,7 +84,7 @@ UPDATE job SET status = 'running', worker_id = {{}}, lease_expires_at = now() + 
     attempts = job.attempts + 1, started_at = coalesce(job.started_at, now()), updated_at = now()
 FROM picked WHERE job.id = picked.id
 RETURNING job.id, job.file_id, job.tenant, job.step, job.lane, job.attempts, job.max_attempts, job.payload,
-    job.available_at, job.created_at
+    job.traceparent, job.available_at, job.created_at
 """
 _RECLAIM_EXPIRED = _CLAIM.format(
     condition="status = 'running' AND lease_expires_at <= now() AND attempts < max_attempts",
@@ -174,6 +178,7 @@ def _job(row: Mapping[str, Any]) -> Job:
         attempts=row["attempts"],
         max_attempts=row["max_attempts"],
         payload=json.loads(row["payload"]),
+        traceparent=row["traceparent"],
     )
 
 
@@ -189,13 +194,21 @@ async def enqueue(
 ) -> tuple[uuid.UUID, bool]:
     """(job id, created). When an active (queued/running) job exists for (file, step), returns its id
     and created=False instead of inserting, so that a file is never processed twice at once.
-    `available_since` (default: now) places it in the queue, which claims the longest available first."""
+    `available_since` (default: now) places it in the queue, which claims the longest available first. The job
+    keeps the current trace context (the request's or the job's that queues it), for its run to continue."""
     _check_lane(lane)
     new_id = uuid.uuid4()
+    payload_json, traceparent = json.dumps(dict(payload or {})), _traceparent()
     rows = await JobRow.raw(
-        _ENQUEUE, new_id, file_id, tenant_id, step, lane, max_attempts, json.dumps(dict(payload or {})), available_since
+        _ENQUEUE, new_id, file_id, tenant_id, step, lane, max_attempts, payload_json, traceparent, available_since
     )
     return rows[0]["id"], rows[0]["id"] == new_id
+
+
+def _traceparent() -> str | None:
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    return headers.get("traceparent")
 
 
 async def claim(worker_id: str, lane: str, limit: int, lease_seconds: float, steps: Collection[str]) -> list[Job]:

@@ -132,6 +132,7 @@ class Job(Table, tablename="job"):
     task_ids = Array(base_column=Text())
     error = Text(null=True, default=None)
     payload = JSONB(default="{}")
+    traceparent = Varchar(length=55, null=True, default=None)  # the W3C trace context it was queued in
     created_at = Timestamptz()
     updated_at = Timestamptz()
     started_at = Timestamptz(null=True, default=None)
