@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.opentelemetry import OpenTelemetryConfig
 
 from api.auth import PUBLIC, ApiKeyAuth
 from api.controllers.analyze import AnalyzeController
@@ -21,10 +22,11 @@ from api.controllers.search import SearchController
 from api.controllers.similar import SimilarController
 from api.controllers.system import health, log_upload_event
 from api.errors import EXCEPTION_HANDLERS
+from cluster import tracing
 from cluster.runtime import shutdown_ray
 from pipelines.purge import purge_forever
 from pipelines.query_embedding import QueryEmbedder
-from pipelines.worker import engine_for
+from pipelines.worker import configure_tracing, engine_for
 from store.blobs import BlobStore
 from store.database import close_pool, engine
 from store.settings import Settings, get_settings
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         db = engine()
         await db.start_connection_pool(max_size=settings.db_pool_max_size)
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(tracing.shutdown)  # last: the spans of everything below are sent
             stack.push_async_callback(close_pool, db)
             blobs = await stack.enter_async_context(BlobStore(settings))
             await blobs.ensure_bucket()
@@ -71,6 +74,12 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             yield
 
     auth = DefineMiddleware(ApiKeyAuth, exclude=["^/schema"], exclude_from_auth_key=PUBLIC)
+    middleware = [auth]
+    configure_tracing(settings)
+    if (provider := tracing.provider()) is not None:  # outermost: a refused request is traced too
+        # No span per body message (a streamed upload has thousands) and none per health probe.
+        config = OpenTelemetryConfig(tracer_provider=provider, exclude=["^/health"], exclude_spans=["receive", "send"])
+        middleware.insert(0, config.middleware)
     return Litestar(
         route_handlers=[
             FilesController,
@@ -84,7 +93,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         ],
         lifespan=[lifespan],
         state=State({"settings": settings, "engine": None, "embedder": None}),
-        middleware=[auth],
+        middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_JSON_BODY,
         openapi_config=OpenAPIConfig(title="Scopix Files API", version="2.0.0"),

@@ -32,6 +32,7 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import GetTimeoutError, RayActorError
 
+from cluster import tracing
 from models.registry import ModelSpec, ModelUnavailable, Task, load, resolve
 
 log = logging.getLogger(__name__)
@@ -298,11 +299,16 @@ class ModelPool:
             raise ValueError(f"lane must be one of {LANES}, not {lane!r}")
         if not items:
             raise ValueError("nothing to infer")
-        self.spec  # noqa: B018  (refuse a missing model before queueing)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting[lane].append((items, future))
-        self._send_waiting(lane)
-        return await future
+        attributes = {
+            "scopix.model.id": self.spec.model_id,  # resolving it refuses a missing model before queueing
+            "scopix.model.lane": lane,
+            "scopix.model.items": len(items),
+        }
+        with tracing.tracer().start_as_current_span(f"model {self._task.value}", attributes=attributes):
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._waiting[lane].append((items, future))
+            self._send_waiting(lane)
+            return await future
 
     def _send_waiting(self, lane: Lane) -> None:
         """Coalesce this process's waiting requests into actor calls, at most `calls_in_flight` per lane: alone,

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
+from opentelemetry.trace import SpanKind
+
+from cluster import tracing
 from cluster.tasks import cancel, submit, task_id
 from pipelines.step import FileRef, Step, StepFailed
 from store import files, jobs
@@ -130,9 +133,21 @@ class Engine:
                 await asyncio.wait_for(stop.wait(), self.config.upkeep_seconds)
 
     async def _execute(self, job: jobs.Job) -> None:
+        """Run the job in a span that continues the trace it was queued in."""
+        attributes = {
+            "scopix.job.id": str(job.id),
+            "scopix.file.id": str(job.file_id),
+            "scopix.job.attempt": job.attempts,
+        }
+        headers = {"traceparent": job.traceparent} if job.traceparent else {}
+        with tracing.span_in(headers, f"job {job.step}", attributes, kind=SpanKind.CONSUMER):
+            await self._run(job)
+
+    async def _run(self, job: jobs.Job) -> None:
         step = self.steps.get(job.step)
         if step is None:
-            await jobs.fail(job.id, self.worker_id, f"unknown step {job.step!r}", retryable=False)
+            error = f"unknown step {job.step!r}"
+            tracing.record_outcome(await jobs.fail(job.id, self.worker_id, error, retryable=False), error)
             return
         file: FileRef | None = None
         reference = None
@@ -141,17 +156,18 @@ class Engine:
             if step.run_inline is not None:
                 result = await step.run_inline(file, *step.args)
             else:
-                reference = submit(step.run, self.location, file, *step.args, num_cpus=step.num_cpus)
+                reference = submit(step.run, self.location, file, *step.args, num_cpus=step.num_cpus, name=step.name)
                 await jobs.add_task_id(job.id, self.worker_id, task_id(reference))
                 result = await reference
             follow_ups = step.follow_ups(result)
-            await jobs.complete(
+            held = await jobs.complete(
                 job.id,
                 self.worker_id,
                 {**step.file_changes(result), "completed_at": datetime.now(UTC)},
                 also=None if step.save is None else partial(step.save, file, result),
                 follow_ups=follow_ups,
             )
+            tracing.record_outcome("completed" if held else "lost")
             if follow_ups:
                 self.wake()
         except asyncio.CancelledError:
@@ -175,6 +191,7 @@ class Engine:
             backoff_base_seconds=self.config.backoff_base_seconds,
         )
         log.log(logging.WARNING if outcome == "failed" else logging.INFO, "job %s %s: %s", job.id, outcome, message)
+        tracing.record_outcome(outcome, message)
 
     async def _give_back(self) -> None:
         """Stop: cancel the steps in flight and return their jobs to the queue."""

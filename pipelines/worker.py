@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cluster import tracing
 from cluster.runtime import cluster_cpus, ensure_ray
 from pipelines.engine import Engine, EngineConfig
 from pipelines.model_swap import SwapKeeper
@@ -11,8 +12,18 @@ from store.settings import Settings
 from store.tenant_indexes import TenantIndexKeeper
 
 
+def configure_tracing(settings: Settings) -> None:
+    """Export this process's spans, and those of the Ray tasks it starts, as the settings say."""
+    endpoint = settings.traces_endpoint
+    export = (
+        tracing.Export(endpoint, settings.traces_service_name, settings.traces_export_delay_ms) if endpoint else None
+    )
+    tracing.configure(export)
+
+
 def engine_for(settings: Settings) -> Engine:
     """Joins or starts Ray (blocking, a few seconds on first use) and builds the engine."""
+    configure_tracing(settings)
     ensure_ray(settings.ray_address, settings.ray_num_cpus)
     cpus = cluster_cpus()
     # Twice the CPUs in flight: a task waits in Ray's queue while the engine records the one before it,

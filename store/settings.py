@@ -60,6 +60,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     chunk_max_tokens: int = 256
     chunk_overlap_tokens: int = 32
     log_level: str = "info"
+    # Traces (OpenTelemetry): a collector's OTLP/HTTP base URL, e.g. http://otel-collector:4318; None: no export.
+    traces_endpoint: str | None = None
+    traces_service_name: str = "scopix"
+    traces_export_delay_ms: int = 2000
 
 
 _ENV_NAMES = {"database_url": "DATABASE_URL"}

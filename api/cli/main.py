@@ -93,6 +93,7 @@ async def _purge() -> None:
 
 async def _worker() -> None:
     """Run until SIGINT/SIGTERM, then give unfinished jobs back to the queue."""
+    from cluster import tracing
     from cluster.runtime import shutdown_ray
     from pipelines.worker import engine_for
     from store.database import close_pool, engine
@@ -108,6 +109,7 @@ async def _worker() -> None:
         await engine_for(get_settings()).run(stop)
     finally:
         shutdown_ray()
+        tracing.shutdown()
         await close_pool(db)
 
 
