@@ -137,6 +137,7 @@ class Engine:
         attributes = {
             "scopix.job.id": str(job.id),
             "scopix.file.id": str(job.file_id),
+            "scopix.tenant.id": str(job.tenant_id),
             "scopix.job.attempt": job.attempts,
         }
         headers = {"traceparent": job.traceparent} if job.traceparent else {}

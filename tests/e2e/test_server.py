@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,52 +17,9 @@ import psutil
 import pytest
 
 from tests import samples
-from tests.conftest import free_port
+from tests.e2e.scopix import SCOPIX, Server, cli, scopix_env
 
 pytestmark = pytest.mark.e2e
-
-SCOPIX = str(Path(sys.executable).parent / "scopix")
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPIX_") and k != "DATABASE_URL"}
-    return {**env, "SCOPIX_LOG_LEVEL": "warning", **extra}
-
-
-class Server:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = env or _env()
-        self.process = subprocess.Popen(
-            [SCOPIX, "serve", "--data-dir", str(data_dir), "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.process.stderr.read().decode()[-3000:]
-            try:
-                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("server did not become healthy")
-
-    def children(self) -> list[psutil.Process]:
-        return psutil.Process(self.process.pid).children(recursive=True)
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
-
-
-def _cli(*args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run([SCOPIX, *args], env=env or _env(), capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 def _postmaster_pid(data_dir: Path) -> int:
@@ -90,7 +46,7 @@ def test_serve_keys_sigterm_and_restart(tmp_path: Path):
     weed_pid = json.loads((data_dir / "s3" / "server.json").read_text())["pid"]
     postmaster = _postmaster_pid(data_dir)
     try:
-        output = _cli("keys", "create", "--tenant", "acme", "--tier", "starter", "--data-dir", str(data_dir))
+        output = cli("keys", "create", "--tenant", "acme", "--tier", "starter", "--data-dir", str(data_dir))
         key = output.strip().splitlines()[-1]
         assert key.startswith("sk_") and " " not in key
         headers = {"Authorization": f"Bearer {key}"}
@@ -109,8 +65,8 @@ def test_serve_keys_sigterm_and_restart(tmp_path: Path):
         assert (
             hashlib.sha256(httpx.get(redirect.headers["location"]).content).digest() == hashlib.sha256(content).digest()
         )
-        _cli("migrate", "--data-dir", str(data_dir))
-        assert "purged 0 files" in _cli("purge", "--data-dir", str(data_dir))
+        cli("migrate", "--data-dir", str(data_dir))
+        assert "purged 0 files" in cli("purge", "--data-dir", str(data_dir))
         assert _alive(weed_pid) and _alive(postmaster)  # the commands attached, and left them running
     finally:
         assert server.stop() in (0, 130)
@@ -139,7 +95,7 @@ def test_serve_keys_sigterm_and_restart(tmp_path: Path):
 
 
 def test_configured_services_start_nothing_embedded(tmp_path: Path, services):
-    env = _env(
+    env = scopix_env(
         DATABASE_URL=services.database_url,
         SCOPIX_S3_ENDPOINT_URL=services.s3_endpoint_url,
         SCOPIX_S3_ACCESS_KEY_ID=services.s3_access_key_id,
@@ -159,9 +115,9 @@ def test_configured_services_start_nothing_embedded(tmp_path: Path, services):
 def test_worker_processes_jobs_and_stops_on_sigterm(tmp_path: Path):
     """`serve` without an engine queues the work; a separate `scopix worker` does it."""
     data_dir = tmp_path / "data"
-    server = Server(data_dir, _env(SCOPIX_SERVE_ENGINE="false"))
+    server = Server(data_dir, scopix_env(SCOPIX_SERVE_ENGINE="false"))
     try:
-        key = _cli("keys", "create", "--tenant", "acme", "--data-dir", str(data_dir)).strip().splitlines()[-1]
+        key = cli("keys", "create", "--tenant", "acme", "--data-dir", str(data_dir)).strip().splitlines()[-1]
         headers = {"Authorization": f"Bearer {key}"}
         photo = samples.image("JPEG", (640, 480))
         file_id = httpx.post(
@@ -172,7 +128,7 @@ def test_worker_processes_jobs_and_stops_on_sigterm(tmp_path: Path):
         assert httpx.get(url, headers=headers).json()["component_statuses"]["variant_status"] == "queued"
         worker = subprocess.Popen(
             [SCOPIX, "worker", "--data-dir", str(data_dir)],
-            env=_env(),
+            env=scopix_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -191,7 +147,7 @@ def test_worker_processes_jobs_and_stops_on_sigterm(tmp_path: Path):
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_a_model_that_is_not_here_is_refused_at_start_up(tmp_path: Path, command: str):
-    env = _env(SCOPIX_EMBED_TEXT_MODEL=str(tmp_path / "no-such-model"))
+    env = scopix_env(SCOPIX_EMBED_TEXT_MODEL=str(tmp_path / "no-such-model"))
     done = subprocess.run(
         [SCOPIX, command, "--data-dir", str(tmp_path / "data")], env=env, capture_output=True, text=True, timeout=60
     )
