@@ -35,7 +35,7 @@ from benchmarks.service import running_service, uploaded_and_processed  # noqa: 
 WORKERS = 2
 
 
-def _photos(count: int, megapixels: float) -> list[bytes]:
+def sample_photos(count: int, megapixels: float) -> list[bytes]:
     width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
     height = int(width * 3 / 4)
     rng = np.random.default_rng(7)
@@ -96,9 +96,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--megapixels", type=float, default=2.0)
     args = parser.parse_args()
-    photos = _photos(args.images, args.megapixels)
+    photos = sample_photos(args.images, args.megapixels)
     with running_service(ray_num_cpus=str(WORKERS), model_actor_threads=str(WORKERS)) as service:
-        asyncio.run(uploaded_and_processed(service.base, service.key, _photos(WORKERS * 2, 0.3)))  # warm Ray
+        asyncio.run(uploaded_and_processed(service.base, service.key, sample_photos(WORKERS * 2, 0.3)))  # warm Ray
         service_s = asyncio.run(uploaded_and_processed(service.base, service.key, photos))
         baseline_s = _in_process(service.data_dir, photos)
     through_service = args.images / service_s * 60
