@@ -246,19 +246,24 @@ async def backfill_pending(step: str, target_model_id: str) -> bool:
     return rows[0]["pending"]
 
 
+async def _kept(task: str, settings_model_id: str) -> set[str]:
+    """The task's active and target models, its row locked for the transaction (the settings' model without one)."""
+    rows = await Job.raw("SELECT active_model_id, target_model_id FROM model_state WHERE task = {} FOR UPDATE", task)
+    return {rows[0]["active_model_id"], rows[0]["target_model_id"]} - {None} if rows else {settings_model_id}
+
+
 async def prune(task: str, table: str, settings_model_id: str) -> dict[str, int]:
     """Drop every space of `table` whose model is neither the task's active nor its target (the settings' model
     is the active one when the task has no row): its rows, its HNSW indexes (the space's and its tenants') and its
     `embedding_space` row (or, for descriptions, those models' entries in `full_descriptions`). Returns the rows
-    deleted per model. The task's row stays locked meanwhile, so no swap starts halfway."""
+    deleted per model. The task's row stays locked meanwhile, so no swap starts halfway; no tenant index is built
+    meanwhile either (a running build is waited for)."""
     _table(table)
-    async with Job._meta.db.transaction():
-        rows = await Job.raw(
-            "SELECT active_model_id, target_model_id FROM model_state WHERE task = {} FOR UPDATE", task
-        )
-        keep = {rows[0]["active_model_id"], rows[0]["target_model_id"]} - {None} if rows else {settings_model_id}
-        if table == DESCRIPTIONS:
-            return await vision.drop_descriptions(keep)
+    if table == DESCRIPTIONS:
+        async with Job._meta.db.transaction():
+            return await vision.drop_descriptions(await _kept(task, settings_model_id))
+    async with tenant_indexes.builds_paused(), Job._meta.db.transaction():
+        keep = await _kept(task, settings_model_id)
         spaces = await Job.raw("SELECT model_id, index_name FROM embedding_space WHERE table_name = {}", table)
         dropped: dict[str, int] = {}
         for space in spaces:

@@ -12,10 +12,13 @@ its `embedding_space` row.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -32,7 +35,8 @@ BUILD_MEMORY = "256MB"
 # holds more tuples); twice pgvector's default ef_construction, which lifts recall@10 on queries far from the
 # tenant's topics from ~0.83 to ~0.92 at ef_search 200 (benchmarks/search.py, 12k rows) for ~1.4x the build time.
 GRAPH = "m = 16, ef_construction = 128"
-_BUILD_LOCK = "tenant-index-build"  # a session advisory lock: one build at a time in the cluster
+BUILD_LOCK = "tenant-index-build"  # a session advisory lock: one build at a time in the cluster
+_PAUSE_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ async def build(candidate: Candidate) -> bool:
     table, name = candidate.table, candidate.index
     connection = await Chunk._meta.db.get_new_connection()
     try:
-        if not await connection.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", _BUILD_LOCK):
+        if not await connection.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", BUILD_LOCK):
             return False
         if await _recorded(connection, candidate):
             return True
@@ -164,6 +168,20 @@ async def drop_space(table: str, model_id: str) -> list[str]:
     for row in rows:
         await Chunk.raw(f'DROP INDEX IF EXISTS "{row["indexname"]}"')
     return [row["indexname"] for row in rows]
+
+
+@contextlib.asynccontextmanager
+async def builds_paused() -> AsyncIterator[None]:
+    """Hold the cluster's build lock: wait for a running build to end, and start none until the block ends (a prune
+    that dropped a space's indexes while a build ran would deadlock with it). The lock is tried and retried rather
+    than waited for: a session waiting in Postgres holds a snapshot, which CREATE INDEX CONCURRENTLY waits out."""
+    connection = await Chunk._meta.db.get_new_connection()
+    try:
+        while not await connection.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", BUILD_LOCK):
+            await asyncio.sleep(_PAUSE_POLL_SECONDS)
+        yield
+    finally:
+        await connection.close()  # and with it the session's lock
 
 
 class TenantIndexKeeper:

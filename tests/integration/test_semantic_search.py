@@ -7,6 +7,7 @@ pruning drops. Then the real flow: upload, the engine's extraction and embedding
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -527,6 +528,30 @@ async def test_pruning_a_space_drops_its_tenant_indexes(tenants, embedder) -> No
     assert await Chunk.raw("SELECT 1 FROM tenant_index WHERE model_id = {}", tenants.model_id) == []
     assert (await embeddings.route_of(embeddings.CHUNKS, tenants.large[0], tenants.model_id)).path == "exact"
     assert embedder.spec.model_id not in dropped
+
+
+async def test_a_prune_waits_for_a_running_index_build_and_holds_off_new_ones(database: None, embedder) -> None:
+    """A build holds the cluster's build lock (here: this test, for a build): the prune starts no transaction until
+    the lock is free, then holds it, so no build starts while spaces and their indexes are dropped."""
+    model_id = f"test/pruned-{DIMENSION}-{uuid.uuid4().hex[:8]}"
+    await embeddings.ensure_space(model_id, DIMENSION)
+    rng = np.random.default_rng(14)
+    tenant, ids, _ = await seeded_tenant(model_id, unit(rng.normal(size=(8, DIMENSION))), 50, rng)
+    building = await Chunk._meta.db.get_new_connection()
+    await building.fetchval("SELECT pg_advisory_lock(hashtextextended($1, 0))", tenant_indexes.BUILD_LOCK)
+    kept = embedder.spec.model_id  # the space the other tests use
+    prune = asyncio.create_task(model_state.prune(f"test-{uuid.uuid4().hex[:8]}", embeddings.CHUNKS, kept))
+    await asyncio.sleep(1.5)
+    assert not prune.done()
+    space = "SELECT 1 FROM embedding_space WHERE model_id = {}"
+    assert await Chunk.raw(space, model_id) != []  # nothing dropped yet
+
+    await building.close()  # the build ends
+    async with tenant_indexes.builds_paused():  # what the prune holds: a build now finds the lock taken
+        candidate = tenant_indexes.Candidate(embeddings.CHUNKS, model_id, DIMENSION, tenant, len(ids))
+        assert not await tenant_indexes.build(candidate)
+    assert (await asyncio.wait_for(prune, 60))[model_id] == len(ids)
+    assert await Chunk.raw(space, model_id) == []
 
 
 # --- the real flow --------------------------------------------------------------------------------------------
