@@ -16,6 +16,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from api.auth import PUBLIC, ApiKeyAuth
 from api.controllers.analyze import AnalyzeController
 from api.controllers.documents import DocumentsController
+from api.controllers.duplicates import DuplicatesController
 from api.controllers.files import FilesController
 from api.controllers.processing import ProcessingController
 from api.controllers.search import SearchController
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             DocumentsController,
             SearchController,
             SimilarController,
+            DuplicatesController,
             AnalyzeController,
             health,
             log_upload_event,

@@ -145,6 +145,13 @@ async def find_by_sha256(tenant_id: uuid.UUID, sha256: str) -> uuid.UUID | None:
     return row["id"] if row else None
 
 
+async def existing_sha256(tenant_id: uuid.UUID, hashes: Sequence[str]) -> set[str]:
+    """Which of `hashes` (lower-case hex) the tenant has a live file with: those an upload with skip_duplicates
+    would skip."""
+    rows = await File.select(File.sha256).where(_live(tenant_id) & File.sha256.is_in(list(hashes))).distinct()
+    return {row["sha256"] for row in rows}
+
+
 async def update_file(tenant_id: uuid.UUID, file_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply changes to a live file and return its new row."""
     rows = await File.update(changes).where(_live(tenant_id) & (File.id == file_id)).returning(*File._meta.columns)
