@@ -55,6 +55,12 @@ class WrongMediaType(DomainError):
     code = "wrong_media_type"
 
 
+class AlreadyEnded(DomainError):
+    """An operation on work that has already ended (cancelling a finished upload session): the spec's 400."""
+
+    code = "already_ended"
+
+
 class Unavailable(DomainError):
     """A backing service (database, S3) could not serve the request; the client may retry."""
 

@@ -13,6 +13,7 @@ from piccolo.querystring import QueryString
 
 from store import jobs
 from store.errors import Conflict, NotFound
+from store.status import UNFINISHED, any_component_in
 from store.tables import File
 
 SORT_COLUMNS = ("created_at", "content_created_at", "title", "size_bytes")
@@ -260,11 +261,7 @@ async def set_columns(file_id: uuid.UUID, changes: dict[str, Any]) -> None:
     )
 
 
-_UNFINISHED = " OR ".join(
-    f"{column} IN ('pending', 'queued', 'processing')"
-    for column in ("variant_status", "text_extraction_status", "digitization_status", "embedding_status",
-                   "ocr_status", "video_analysis_status", "crawl_status", "description_status")
-)  # fmt: skip
+_UNFINISHED = any_component_in(UNFINISHED)
 
 
 async def idle_unfinished(tenant_id: uuid.UUID, idle_since: datetime, limit: int) -> list[dict[str, Any]]:
@@ -273,7 +270,7 @@ async def idle_unfinished(tenant_id: uuid.UUID, idle_since: datetime, limit: int
     last_progress = "greatest(updated_at, (SELECT max(j.updated_at) FROM job j WHERE j.file_id = file.id))"
     return (
         await File.select()
-        .where(_live(tenant_id), WhereRaw(f"({_UNFINISHED})"), WhereRaw(f"{last_progress} < {{}}", idle_since))
+        .where(_live(tenant_id), WhereRaw(_UNFINISHED), WhereRaw(f"{last_progress} < {{}}", idle_since))
         .order_by(QueryString(last_progress))
         .limit(limit)
         .output(load_json=True)

@@ -17,13 +17,14 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import propagate
 from piccolo.columns import Column
 from piccolo.engine.postgres import PostgresTransaction
 
+from store import sessions
 from store.tables import File
 from store.tables import Job as JobRow
 
@@ -249,10 +250,11 @@ async def complete(
     follow_ups: Sequence[str] = (),
 ) -> bool:
     """Mark the job completed, apply its results to the file row, store its other results (`also`) and queue
-    its follow-up steps in the job's lane, all together; False, with nothing applied, when this worker no
-    longer holds the job (another attempt owns the results). Follow-ups keep the job's place in the queue (its
-    `available_at`): a file under way finishes before files queued after it start, so one file's model steps
-    run beside the next file's Ray task instead of waiting behind a whole backlog of them."""
+    its follow-up steps in the job's lane (none for a file of a cancelled upload session), all together; False,
+    with nothing applied, when this worker no longer holds the job (another attempt owns the results). Follow-ups
+    keep the job's place in the queue (its `available_at`): a file under way finishes before files queued after it
+    start, so one file's model steps run beside the next file's Ray task instead of waiting behind a whole backlog
+    of them."""
     changes = _file_changes(file_changes)
     async with _transaction():
         rows = await JobRow.raw(_COMPLETE, job_id, worker_id)
@@ -262,6 +264,9 @@ async def complete(
         await _apply_file_changes(job["file_id"], changes)
         if also is not None:
             await also()
+        if follow_ups and await sessions.in_cancelled_session(job["file_id"]):
+            await sessions.skip_unstarted([job["file_id"]], datetime.now(UTC))
+            follow_ups = ()
         for step in follow_ups:
             await enqueue(job["file_id"], job["tenant"], step, lane=job["lane"], available_since=job["available_at"])
     return True

@@ -24,6 +24,17 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Every component column, across media types (those of another media type are null in a file's row).
+ALL_COMPONENTS = tuple(dict.fromkeys(name for names in COMPONENTS.values() for name in names))
+UNFINISHED = ("pending", "queued", "processing")
+
+
+def any_component_in(statuses: tuple[str, ...], table: str = "file") -> str:
+    """SQL: some component of the `table` row has one of `statuses`."""
+    values = ", ".join(f"'{status}'" for status in statuses)
+    return "(" + " OR ".join(f"{table}.{name} IN ({values})" for name in ALL_COMPONENTS) + ")"
+
+
 def components_of(media_type: str, row: Mapping[str, object]) -> dict[str, str | None]:
     return {name: row.get(name) for name in COMPONENTS[media_type]}  # type: ignore[misc]
 

@@ -154,7 +154,17 @@ class Chunk(Table, tablename="chunk"):
     embedding_status = Varchar(length=16, default="pending")
 
 
+class UploadSession(Table, tablename="upload_session"):
+    """A batch upload (store/sessions.py): its status is derived from its files'."""
+
+    id = UUID(primary_key=True)
+    tenant = ForeignKey(references=Tenant)
+    upload_method = Varchar(length=16)  # streaming | presigned
+    created_at = Timestamptz()
+    cancelled_at = Timestamptz(null=True, default=None)
+
+
 # Also in the schema, queried in SQL by store/documents.py and store/embeddings.py: document_page (keyed
 # by file and page number), chunk_embedding and image_embedding (pgvector, store/image_embeddings.py) and
-# embedding_space.
-TABLES = (Tenant, ApiKey, File, Job, Chunk)
+# embedding_space; by store/sessions.py: upload_session_file (keyed by session and position in the request).
+TABLES = (Tenant, ApiKey, File, Job, Chunk, UploadSession)
