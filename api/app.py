@@ -20,6 +20,7 @@ from api.controllers.duplicates import DuplicatesController
 from api.controllers.files import FilesController
 from api.controllers.processing import ProcessingController
 from api.controllers.search import SearchController
+from api.controllers.sessions import SessionsController
 from api.controllers.similar import SimilarController
 from api.controllers.system import health, log_upload_event
 from api.errors import EXCEPTION_HANDLERS
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             SearchController,
             SimilarController,
             DuplicatesController,
+            SessionsController,
             AnalyzeController,
             health,
             log_upload_event,

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from store.errors import (
+    AlreadyEnded,
     Conflict,
     DomainError,
     InvalidInput,
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _STATUS: dict[type[DomainError], int] = {
     MalformedRequest: 400,
+    AlreadyEnded: 400,
     WrongMediaType: 400,
     NotFound: 404,
     Conflict: 409,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,9 @@ from store.status import TERMINAL, components_of, primary_status_of, unified_sta
 Row = dict[str, Any]
 
 
-def upload_status(row: Row, job_rows: list[Row], stuck_after: timedelta, now: datetime) -> UploadStatus:
+def upload_status(
+    row: Row, job_rows: list[Row], stuck_after: timedelta, now: datetime, session_id: uuid.UUID | None = None
+) -> UploadStatus:
     primary = primary_status_of(row)
     terminal = primary in TERMINAL
     last_updated = max([row["updated_at"], *(job["updated_at"] for job in job_rows)])
@@ -20,7 +23,7 @@ def upload_status(row: Row, job_rows: list[Row], stuck_after: timedelta, now: da
     ended = row["completed_at"] if terminal and row["completed_at"] else now
     return UploadStatus(
         file_id=row["id"],
-        session_id=None,
+        session_id=session_id,
         unified_status=unified_status(primary),
         component_statuses={
             **components_of(row["media_type"], row),

@@ -15,7 +15,7 @@ from api.processing_views import processing_status, upload_status
 from api.schemas.processing import ProcessingStatus, StuckUploads, TriggerVariantsResult, UploadStatus
 from api.variant_urls import VARIANT_SECONDS, variant_url
 from pipelines.image import VARIANT_SIZES
-from store import files, jobs
+from store import files, jobs, sessions
 from store.errors import MalformedRequest, NotFound, WrongMediaType
 
 VARIANT_TYPES = ("original", *VARIANT_SIZES)
@@ -90,7 +90,8 @@ class ProcessingController(Controller):
         """Unified upload + processing status: components, Ray task ids, retries, stuck or not."""
         row = await files.get_file(tenant_of(request).id, file_id)
         stuck_after = timedelta(minutes=state.settings.stuck_minutes)
-        return upload_status(row, await jobs.jobs_of_file(row["id"]), stuck_after, datetime.now(UTC))
+        session = (await sessions.sessions_of_files([row["id"]])).get(row["id"])
+        return upload_status(row, await jobs.jobs_of_file(row["id"]), stuck_after, datetime.now(UTC), session)
 
     @get("/sessions/stuck")
     async def stuck(
@@ -103,6 +104,7 @@ class ProcessingController(Controller):
         now = datetime.now(UTC)
         threshold = timedelta(minutes=stuck_minutes)
         rows = await files.idle_unfinished(tenant_of(request).id, now - threshold, limit)
-        job_rows = await jobs.jobs_of_files([row["id"] for row in rows])
-        items = [upload_status(row, job_rows[row["id"]], threshold, now) for row in rows]
+        ids = [row["id"] for row in rows]
+        job_rows, session_of = await jobs.jobs_of_files(ids), await sessions.sessions_of_files(ids)
+        items = [upload_status(row, job_rows[row["id"]], threshold, now, session_of.get(row["id"])) for row in rows]
         return StuckUploads(stuck_count=len(items), images=items)

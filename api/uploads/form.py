@@ -41,9 +41,11 @@ def boundary_of(content_type: str | None) -> str:
     return boundary
 
 
-async def form_events(stream: AsyncIterator[bytes], boundary: str) -> AsyncIterator[FormEvent]:
+async def form_events(
+    stream: AsyncIterator[bytes], boundary: str, max_parts: int = MAX_PARTS
+) -> AsyncIterator[FormEvent]:
     """Parse the body as it arrives: PartStart, the part's bytes in chunks, PartEnd, for each part."""
-    parser = multipart.PushMultipartParser(boundary, max_segment_count=MAX_PARTS)
+    parser = multipart.PushMultipartParser(boundary, max_segment_count=max_parts)
     current: str | None = None
     try:
         async for chunk in stream:
@@ -64,7 +66,7 @@ async def form_events(stream: AsyncIterator[bytes], boundary: str) -> AsyncItera
         if not parser.closed:
             raise MalformedRequest("the multipart body ended early")
     except multipart.ParserLimitReached as exc:
-        raise InvalidInput(f"too many form parts (at most {MAX_PARTS})") from exc
+        raise InvalidInput(f"too many form parts (at most {max_parts})") from exc
     except multipart.ParserError as exc:
         raise MalformedRequest(f"invalid multipart body: {exc}") from exc
 

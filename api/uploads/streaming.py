@@ -82,6 +82,7 @@ class IncomingFile:
         self._sha = hashlib.sha256()
         self._inspector = ContentInspector(filename)
         self._writer = blobs.writer(key)
+        self._stored = False
         self.size = 0
 
     async def add(self, chunk: bytes) -> None:
@@ -100,7 +101,10 @@ class IncomingFile:
         return self._sha.hexdigest()
 
     async def store(self) -> None:
-        await self._writer.close()
+        """Finish the object in S3, once (a batch finishes each file as its part ends, and records it later)."""
+        if not self._stored:
+            await self._writer.close()
+            self._stored = True
 
     async def discard(self) -> None:
         await asyncio.shield(self._writer.abort())
@@ -146,7 +150,7 @@ async def _read_form(
             await form.file.add(event)
 
 
-async def _drain(stream: AsyncIterator[bytes], budget: int) -> None:
+async def drain(stream: AsyncIterator[bytes], budget: int) -> None:
     """Read and drop what the client is still sending, so it can read our error response."""
     try:
         async with asyncio.timeout(DRAIN_SECONDS):
@@ -168,7 +172,7 @@ async def receive_upload(
 ) -> FileUploadResponse:
     started = time.perf_counter()
     rules = UploadRules(settings.max_upload_bytes, describes=settings.describe_model is not None)
-    return _response(await store_upload(stream, content_length, tenant, blobs, boundary, rules), started)
+    return upload_response(await store_upload(stream, content_length, tenant, blobs, boundary, rules), started)
 
 
 async def store_upload(
@@ -182,7 +186,7 @@ async def store_upload(
     """Stream the form's file to S3 under the route's rules, then record it (or find its duplicate)."""
     limit = rules.max_bytes
     if content_length is not None and content_length > limit + FORM_ALLOWANCE:
-        await _drain(stream, limit)
+        await drain(stream, limit)
         raise too_large(rules)
     file_id = uuid.uuid4()
     form = _Form()
@@ -190,29 +194,40 @@ async def store_upload(
         try:
             await _read_form(stream, boundary, blobs, original_key(tenant.id, file_id), rules, form)
         except TooLarge:
-            await _drain(stream, limit)
+            await drain(stream, limit)
             raise
         if form.file is None:
             raise InvalidInput("a file part named 'file' is required", field="file")
-        if form.file.size == 0:
-            raise UnsupportedMedia("the file is empty", code="empty_file")
-        detected = form.file.identify()
-        _check_format(detected, rules)
-        options = build_options(form.values)
-        await form.file.store()
-        steps = UPLOAD_STEPS[detected.media_type]
-        existing = await _record(file_id, tenant, form.file, detected, options, steps, rules.describes)
-        if existing is not None:
-            await form.file.discard()
-    except BlobStoreError as exc:
+        stored = await record_incoming(form.file, file_id, tenant, lambda: build_options(form.values), rules)
+    except BaseException as exc:
         if form.file is not None:
             await form.file.discard()
-        raise Unavailable(f"storage is unavailable: {exc}") from exc
-    except BaseException:
-        if form.file is not None:
-            await form.file.discard()
+        if isinstance(exc, BlobStoreError):
+            raise Unavailable(f"storage is unavailable: {exc}") from exc
         raise
-    return StoredUpload(existing or file_id, existing is not None, detected, options, steps, form.own)
+    return dataclasses.replace(stored, fields=form.own)
+
+
+async def record_incoming(
+    incoming: IncomingFile,
+    file_id: uuid.UUID,
+    tenant: TenantRef,
+    options_of: Callable[[], UploadOptions],
+    rules: UploadRules,
+) -> StoredUpload:
+    """A file received whole: identified and checked (its content before the form's options, read then), finished
+    in S3 and recorded with its jobs; when it is skipped as a duplicate, its object is removed again."""
+    if incoming.size == 0:
+        raise UnsupportedMedia("the file is empty", code="empty_file")
+    detected = incoming.identify()
+    _check_format(detected, rules)
+    options = options_of()
+    await incoming.store()
+    steps = UPLOAD_STEPS[detected.media_type]
+    existing = await _record(file_id, tenant, incoming, detected, options, steps, rules.describes)
+    if existing is not None:
+        await incoming.discard()
+    return StoredUpload(existing or file_id, existing is not None, detected, options, steps, {})
 
 
 def _check_format(detected: Detected, rules: UploadRules) -> None:
@@ -264,7 +279,7 @@ async def _record(
     return await files.insert_unless_duplicate(values, skip_duplicates=options.skip_duplicates, steps=steps)
 
 
-def _response(stored: StoredUpload, started: float) -> FileUploadResponse:
+def upload_response(stored: StoredUpload, started: float) -> FileUploadResponse:
     skipped, steps, detected = stored.skipped, stored.steps, stored.detected
     queued = bool(steps) and not skipped
     return FileUploadResponse(

@@ -1,0 +1,88 @@
+"""The batch upload and the upload sessions it creates (api/uploads/batch.py, api/sessions.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from api.auth import tenant_of
+from api.schemas.sessions import BatchUploadResponse, SessionList, SessionResults, SessionStatus, SessionSummary
+from api.sessions import session_list, session_results, session_status, session_summary
+from api.uploads.batch import receive_batch
+from api.uploads.form import boundary_of
+from store import sessions
+
+SessionState = Literal["processing", "completed", "failed", "cancelled"]
+
+
+class SessionsController(Controller):
+    path = "/api/v2/files"
+    tags = ("sessions",)
+
+    @post("/upload/batch", status_code=201, request_max_body_size=None)
+    async def upload_batch(self, request: Request[Any, Any, State], state: State) -> BatchUploadResponse:
+        """Stream several files (multipart/form-data, parts named `files`; the form's fields apply to each) to
+        storage as one upload session; 201 with each file's result and the files rejected, with why."""
+        response = await receive_batch(
+            request.stream(),
+            request.content_length,
+            tenant_of(request),
+            state.settings,
+            state.blobs,
+            boundary_of(request.headers.get("content-type")),
+        )
+        if state.engine is not None:
+            state.engine.wake()
+        return response
+
+    @get("/sessions")
+    async def list_sessions(
+        self,
+        request: Request[Any, Any, State],
+        status: FromQuery[SessionState | None] = None,
+        upload_method: FromQuery[Literal["streaming", "presigned"] | None] = None,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    ) -> SessionList:
+        """The caller's upload sessions, newest first."""
+        return await session_list(tenant_of(request).id, status, upload_method, offset, limit)
+
+    @get("/sessions/{session_id:uuid}/status")
+    async def status(self, request: Request[Any, Any, State], session_id: FromPath[uuid.UUID]) -> SessionStatus:
+        """Progress, the latest completions and errors."""
+        return await session_status(tenant_of(request).id, session_id, datetime.now(UTC))
+
+    @get("/sessions/{session_id:uuid}/results")
+    async def results(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        session_id: FromPath[uuid.UUID],
+        include_failed: FromQuery[bool] = True,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+    ) -> SessionResults:
+        """Each file of the session in request order, with its outcome."""
+        tenant = tenant_of(request).id
+        return await session_results(tenant, session_id, include_failed, offset, limit, state.blobs)
+
+    @post("/sessions/{session_id:uuid}/cancel", status_code=200)
+    async def cancel(self, request: Request[Any, Any, State], session_id: FromPath[uuid.UUID]) -> SessionStatus:
+        """Stop what has not started: queued steps are cancelled and end `skipped`; files done keep their results,
+        a step running finishes. 400 when the session has already ended."""
+        tenant, now = tenant_of(request).id, datetime.now(UTC)
+        await sessions.cancel(tenant, session_id, now)
+        return await session_status(tenant, session_id, now)
+
+    @get("/sessions/{session_id:uuid}/summary")
+    async def summary(
+        self, request: Request[Any, Any, State], state: State, session_id: FromPath[uuid.UUID]
+    ) -> SessionSummary:
+        """Counts of the session's files by status, and of their descriptions, for dashboards."""
+        stuck_after = timedelta(minutes=state.settings.stuck_minutes)
+        return await session_summary(tenant_of(request).id, session_id, stuck_after, datetime.now(UTC))
