@@ -40,8 +40,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_service(**settings: str) -> Iterator[Service]:
-    """Start the server (SCOPIX_* settings given as keyword arguments), wait for health, make a key."""
+def running_service(tier: str | None = None, **settings: str) -> Iterator[Service]:
+    """Start the server (SCOPIX_* settings given as keyword arguments), wait for health, make a key (of a tenant of
+    `tier`, else the default tier)."""
     data_dir = Path(tempfile.mkdtemp(prefix="scopix-bench-"))
     port = _free_port()
     env = {**os.environ, "SCOPIX_LOG_LEVEL": "warning", **{f"SCOPIX_{k.upper()}": v for k, v in settings.items()}}
@@ -54,7 +55,8 @@ def running_service(**settings: str) -> Iterator[Service]:
                     break
             time.sleep(0.2)
         created = subprocess.run(
-            [str(SCOPIX), "keys", "create", "--tenant", "bench", "--data-dir", str(data_dir)],
+            [str(SCOPIX), "keys", "create", "--tenant", "bench", "--data-dir", str(data_dir),
+             *(["--tier", tier] if tier else [])],
             check=True, capture_output=True, text=True, env=env,
         )  # fmt: skip
         yield Service(base, created.stdout.strip().splitlines()[-1], server.pid, data_dir)

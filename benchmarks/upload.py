@@ -1,7 +1,8 @@
 """A 100 MB upload through the API (a real `scopix serve` process) against a direct aioboto3
-`put_object` of the same bytes to the same S3, in one run; plus the server's RSS growth.
+`put_object` of the same bytes to the same S3, in one run; plus the server's RSS growth. With `--files N`, N files
+of `--mb` MB each in one batch upload (POST /files/upload/batch), against N `put_object`s.
 
-    .venv/bin/python benchmarks/upload.py [--runs 3] [--mb 100]
+    .venv/bin/python benchmarks/upload.py [--runs 3] [--mb 100] [--files 1]
 
 The last line of output is one JSON object with the figures.
 """
@@ -67,37 +68,45 @@ class PeakRss:
         self._thread.join()
 
 
-def _stream_form(path: Path, boundary: str) -> tuple[int, object]:
-    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n\r\n'.encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
+def _stream_form(path: Path, boundary: str, files: int) -> tuple[int, object]:
+    """The file once in a `file` part (the upload route), or `files` times in `files` parts (the batch route)."""
+    field = "file" if files == 1 else "files"
+    heads = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{n}-{path.name}"\r\n\r\n'.encode()
+        for n in range(files)
+    ]
+    tail = f"--{boundary}--\r\n".encode()
 
     async def body():
-        yield head
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                yield chunk
+        for head in heads:
+            yield head
+            with path.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+            yield b"\r\n"
         yield tail
 
-    return len(head) + path.stat().st_size + len(tail), body
+    return sum(map(len, heads)) + files * (path.stat().st_size + 2) + len(tail), body
 
 
-async def _api_upload(base: str, key: str, path: Path) -> float:
-    length, body = _stream_form(path, "benchboundary")
+async def _api_upload(base: str, key: str, path: Path, files: int = 1) -> float:
+    length, body = _stream_form(path, "benchboundary", files)
     headers = {
         "Authorization": f"Bearer {key}",
         "Content-Type": "multipart/form-data; boundary=benchboundary",
         "Content-Length": str(length),
     }
+    route = "/api/v2/files/upload" if files == 1 else "/api/v2/files/upload/batch"
     async with httpx.AsyncClient(base_url=base, timeout=300) as client:
         started = time.perf_counter()
-        response = await client.post("/api/v2/files/upload", headers=headers, content=body())
+        response = await client.post(route, headers=headers, content=body())
         elapsed = time.perf_counter() - started
-    if response.status_code != 201:
-        raise RuntimeError(f"upload failed: {response.status_code} {response.text}")
+    if response.status_code != 201 or (files > 1 and response.json()["accepted_files"] != files):
+        raise RuntimeError(f"upload failed: {response.status_code} {response.text[:2000]}")
     return elapsed
 
 
-async def _direct_put(data_dir: Path, path: Path) -> float:
+async def _direct_put(data_dir: Path, path: Path, files: int = 1) -> float:
     from store.blobs import BlobStore
     from store.services import local_services
 
@@ -105,9 +114,11 @@ async def _direct_put(data_dir: Path, path: Path) -> float:
         async with BlobStore(settings) as blobs:
             data = path.read_bytes()
             started = time.perf_counter()
-            await blobs.client.put_object(Bucket=blobs.bucket, Key="bench/direct", Body=data)
+            for n in range(files):
+                await blobs.client.put_object(Bucket=blobs.bucket, Key=f"bench/direct-{n}", Body=data)
             elapsed = time.perf_counter() - started
-            await blobs.client.delete_object(Bucket=blobs.bucket, Key="bench/direct")
+            for n in range(files):
+                await blobs.client.delete_object(Bucket=blobs.bucket, Key=f"bench/direct-{n}")
     return elapsed
 
 
@@ -115,10 +126,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mb", type=int, default=100)
+    parser.add_argument("--files", type=int, default=1, help="more than 1: that many files in one batch upload")
     args = parser.parse_args()
-    size = args.mb * 1000 * 1000
-    path = _payload(size)
-    with running_service() as service:
+    size = args.mb * 1000 * 1000 * args.files
+    path = _payload(args.mb * 1000 * 1000)
+    with running_service(tier=None if args.files <= 10 else "enterprise") as service:
         # Warm up once through the multipart path (20 MB): first-use imports, pools and heap growth
         # are paid once per process, not per upload.
         asyncio.run(_api_upload(service.base, service.key, _payload(20_000_000)))
@@ -126,13 +138,14 @@ def main() -> None:
         for _ in range(args.runs):
             before = psutil.Process(service.pid).memory_info().rss
             with PeakRss(service.pid) as rss:
-                api_times.append(asyncio.run(_api_upload(service.base, service.key, path)))
+                api_times.append(asyncio.run(_api_upload(service.base, service.key, path, args.files)))
             growths.append((rss.peak - before) / (1 << 20))
-            put_times.append(asyncio.run(_direct_put(service.data_dir, path)))
+            put_times.append(asyncio.run(_direct_put(service.data_dir, path, args.files)))
     api = size / statistics.median(api_times) / 1e6
     put = size / statistics.median(put_times) / 1e6
     result = {
         "size_mb": args.mb,
+        "files": args.files,
         "api_mb_s": round(api, 1),
         "s3_put_mb_s": round(put, 1),
         "ratio": round(api / put, 3),
