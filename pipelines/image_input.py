@@ -1,7 +1,8 @@
 """What a vision step sends its model: the image's `medium_750` variant (upright, small, in a format every model
-decodes), or the original when it is no larger than that variant in a plain format (the variant would only be
-a lossy re-encoding of it) or when no variant was recorded. Read from S3 in a thread, in the engine's process:
-only the bytes travel to the model actor."""
+decodes), or the original when it is no larger than that variant in a plain format and small in bytes too (the
+variant would only be a lossy re-encoding of it), or when no variant was recorded. Read from S3 in a thread, in
+the engine's process: only the bytes travel to the model actor. (A small picture can carry megabytes of metadata
+or trailing bytes; those the engine's process never holds.)"""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from store.objects import S3Location, opened
 
 VARIANT = "medium_750"
 PLAIN_FORMATS = ("jpeg", "png", "webp")  # decoded by Pillow alone wherever a model runs
+MAX_ORIGINAL_BYTES = 4 * 1024 * 1024  # 750 x 750 pixels take at most ~2.2 MB even as uncompressed PNG
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ def source_key(row: dict[str, Any]) -> str:
         return row["object_key"]
     size = row["dimensions"] or {}
     downscaled = variant["width"] < size.get("width", 0) or variant["height"] < size.get("height", 0)
-    return row["object_key"] if row["format"] in PLAIN_FORMATS and not downscaled else variant["key"]
+    plain = row["format"] in PLAIN_FORMATS and row["size_bytes"] <= MAX_ORIGINAL_BYTES
+    return row["object_key"] if plain and not downscaled else variant["key"]
 
 
 def _read(location: S3Location, key: str) -> bytes:

@@ -16,6 +16,7 @@ async def image_source(file_id: uuid.UUID) -> dict[str, Any] | None:
     return (
         await File.select(
             File.object_key,
+            File.size_bytes,
             File.variants,
             File.dimensions,
             File.format,

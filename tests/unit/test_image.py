@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
-from pipelines import blurhash
+from pipelines import blurhash, image_input
 from pipelines.image import VARIANT_SIZES, ImageError, ImageFacts, _decode, _open_formats, render
 
 RED, BLUE, GREY = (255, 0, 0), (0, 0, 255), (128, 128, 128)
@@ -284,3 +284,24 @@ def test_avif() -> None:
 
     assert (facts.width, facts.height, facts.format) == (320, 240, "avif")
     assert close(opened(facts, "large_1024").getpixel((160, 120)), RED)
+
+
+@pytest.mark.parametrize(
+    ("format", "size_bytes", "dimensions", "sent"),
+    [
+        ("jpeg", 80_000, {"width": 600, "height": 400}, "original"),  # the variant would only re-encode it
+        ("jpeg", 100_000_000, {"width": 600, "height": 400}, "variant"),  # small picture, huge file
+        ("jpeg", 80_000, {"width": 3000, "height": 2000}, "variant"),  # downscaled
+        ("tiff", 80_000, {"width": 600, "height": 400}, "variant"),  # not every model decodes it
+    ],
+)
+def test_a_vision_step_reads_the_original_only_when_it_is_small_and_plain(format, size_bytes, dimensions, sent):
+    variant = {"key": "variant-key", "width": min(750, dimensions["width"]), "height": min(750, dimensions["height"])}
+    row = {
+        "object_key": "original-key",
+        "size_bytes": size_bytes,
+        "format": format,
+        "dimensions": dimensions,
+        "variants": {image_input.VARIANT: variant},
+    }
+    assert image_input.source_key(row) == {"original": "original-key", "variant": "variant-key"}[sent]
