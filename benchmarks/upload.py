@@ -130,7 +130,8 @@ def main() -> None:
     args = parser.parse_args()
     size = args.mb * 1000 * 1000 * args.files
     path = _payload(args.mb * 1000 * 1000)
-    with running_service(tier=None if args.files <= 10 else "enterprise") as service:
+    # No engine: the processing of earlier runs' files would compete with the upload for the CPUs.
+    with running_service(tier=None if args.files <= 10 else "enterprise", serve_engine="false") as service:
         # Warm up once through the multipart path (20 MB): first-use imports, pools and heap growth
         # are paid once per process, not per upload.
         asyncio.run(_api_upload(service.base, service.key, _payload(20_000_000)))
