@@ -12,22 +12,7 @@ from litestar.params import FromPath
 from api import analyze
 from api.auth import tenant_of
 from api.schemas.analyze import AnalyzeAccepted, AnalyzeResult, JobStatus
-from api.uploads.form import boundary_of
-from api.uploads.streaming import StoredUpload
-
-
-async def _receive(request: Request[Any, Any, State], state: State) -> StoredUpload:
-    stored = await analyze.receive(
-        request.stream(),
-        request.content_length,
-        tenant_of(request),
-        state.settings,
-        state.blobs,
-        boundary_of(request.headers.get("content-type")),
-    )
-    if state.engine is not None:
-        state.engine.wake()
-    return stored
+from api.uploads.taking import take_upload
 
 
 class AnalyzeController(Controller):
@@ -38,13 +23,13 @@ class AnalyzeController(Controller):
     async def analyze(self, request: Request[Any, Any, State], state: State) -> AnalyzeResult:
         """Upload a document (PDF, DOCX, TXT, MD; up to 10 MB) and wait up to `timeout` s for its text."""
         started = time.perf_counter()
-        stored = await _receive(request, state)
+        stored = await take_upload(request, state, analyze.receive)
         return await analyze.outcome(tenant_of(request).id, stored, started)
 
     @post("/files/analyze/async", status_code=202, request_max_body_size=None)
     async def analyze_async(self, request: Request[Any, Any, State], state: State) -> AnalyzeAccepted:
         """Same input as analyze; 202 at once with the job to poll."""
-        return await analyze.accepted(await _receive(request, state))
+        return await analyze.accepted(await take_upload(request, state, analyze.receive))
 
     @get("/job/{job_id:str}")
     async def job(self, request: Request[Any, Any, State], job_id: FromPath[str]) -> JobStatus:

@@ -25,8 +25,8 @@ from api.schemas.files import (
     FileRestored,
     FileUploadResponse,
 )
-from api.uploads.form import boundary_of
 from api.uploads.streaming import receive_upload
+from api.uploads.taking import take_upload
 from api.variant_urls import variant_urls
 from store import files
 from store.blobs import content_disposition
@@ -43,18 +43,7 @@ class FilesController(Controller):
     @post("/upload", status_code=201, request_max_body_size=None)
     async def upload(self, request: Request[Any, Any, State], state: State) -> FileUploadResponse:
         """Stream one file (multipart/form-data, field `file`) to storage; 201 with the new file."""
-        settings: Settings = state.settings
-        response = await receive_upload(
-            request.stream(),
-            request.content_length,
-            tenant_of(request),
-            settings,
-            state.blobs,
-            boundary_of(request.headers.get("content-type")),
-        )
-        if state.engine is not None:
-            state.engine.wake()
-        return response
+        return await take_upload(request, state, receive_upload)
 
     @get("/")
     async def list_files(

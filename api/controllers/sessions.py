@@ -14,7 +14,7 @@ from api.auth import tenant_of
 from api.schemas.sessions import BatchUploadResponse, SessionList, SessionResults, SessionStatus, SessionSummary
 from api.sessions import session_list, session_results, session_status, session_summary
 from api.uploads.batch import receive_batch
-from api.uploads.form import boundary_of
+from api.uploads.taking import take_upload
 from store import sessions
 
 SessionState = Literal["processing", "completed", "failed", "cancelled"]
@@ -28,17 +28,7 @@ class SessionsController(Controller):
     async def upload_batch(self, request: Request[Any, Any, State], state: State) -> BatchUploadResponse:
         """Stream several files (multipart/form-data, parts named `files`; the form's fields apply to each) to
         storage as one upload session; 201 with each file's result and the files rejected, with why."""
-        response = await receive_batch(
-            request.stream(),
-            request.content_length,
-            tenant_of(request),
-            state.settings,
-            state.blobs,
-            boundary_of(request.headers.get("content-type")),
-        )
-        if state.engine is not None:
-            state.engine.wake()
-        return response
+        return await take_upload(request, state, receive_batch)
 
     @get("/sessions")
     async def list_sessions(

@@ -68,7 +68,11 @@ async def receive_batch(
     entries: list[_Entry] = []
     values: dict[str, Any] = {}
     try:
-        await _read_batch(stream, boundary, blobs, tenant, rules, most, entries, values)
+        try:
+            await _read_batch(stream, boundary, blobs, tenant, rules, most, entries, values)
+        except DomainError:  # refused mid-body (too many files, a bad field): let the client read why
+            await drain(stream, rules.max_bytes)
+            raise
         if not entries:
             raise InvalidInput("at least one file part named 'files' is required", field="files")
         options = build_options(values)
