@@ -30,9 +30,10 @@ UNFINISHED = ("pending", "queued", "processing")
 
 
 def any_component_in(statuses: tuple[str, ...], table: str = "file") -> str:
-    """SQL: some component of the `table` row has one of `statuses`."""
+    """SQL: some component of the `table` row has one of `statuses`; true or false, never null (the columns of
+    other media types are null, and so is every column of a row missing from an outer join)."""
     values = ", ".join(f"'{status}'" for status in statuses)
-    return "(" + " OR ".join(f"{table}.{name} IN ({values})" for name in ALL_COMPONENTS) + ")"
+    return "(" + " OR ".join(f"coalesce({table}.{name}, '') IN ({values})" for name in ALL_COMPONENTS) + ")"
 
 
 def components_of(media_type: str, row: Mapping[str, object]) -> dict[str, str | None]:
