@@ -107,10 +107,10 @@ RETURNING id
 _COMPLETE = f"""
 UPDATE job SET status = 'completed', error = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
 WHERE {_HELD}
-RETURNING file_id, tenant, lane, available_at
+RETURNING file_id, tenant, lane, step, available_at
 """
 
-_LOCK_HELD = f"SELECT file_id, attempts, max_attempts FROM job WHERE {_HELD} FOR UPDATE"
+_LOCK_HELD = f"SELECT file_id, step, attempts, max_attempts FROM job WHERE {_HELD} FOR UPDATE"
 
 _RETRY = """
 UPDATE job SET status = 'queued', error = {}, available_at = now() + make_interval(secs => {}),
@@ -269,6 +269,7 @@ async def complete(
             follow_ups = ()
         for step in follow_ups:
             await enqueue(job["file_id"], job["tenant"], step, lane=job["lane"], available_since=job["available_at"])
+        await sessions.announce(job["file_id"], job["step"], "completed")
     return True
 
 
@@ -301,6 +302,7 @@ async def fail(
         await _apply_file_changes(job["file_id"], changes)
         if on_final is not None:
             await on_final()
+        await sessions.announce(job["file_id"], job["step"], "failed")
     return "failed"
 
 

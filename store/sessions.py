@@ -141,7 +141,7 @@ async def files(
     """The session's files in request order, each with its file row's status columns (null when rejected or
     purged) and `outcome`, `entry_filename`, `entry_error`; and how many there are in all. Without
     `include_failed`, rejected files and files whose processing failed are left out."""
-    failed = f"sf.outcome = '{REJECTED}' OR coalesce({_FAILED}, false)"
+    failed = f"sf.outcome = '{REJECTED}' OR {_FAILED}"
     columns = ", ".join(f"file.{name}" for name in (*_FILE_COLUMNS, *ALL_COMPONENTS))
     rows = await UploadSession.raw(
         f"""
@@ -184,6 +184,11 @@ async def cancel(tenant_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> 
         if status in TERMINAL:
             raise AlreadyEnded(f"the session has already ended ({status}); only one under way can be cancelled")
         await UploadSession.raw("UPDATE upload_session SET cancelled_at = {} WHERE id = {}", now, session_id)
+        await UploadSession.raw(
+            "SELECT pg_notify({}, json_build_object('event', 'session_cancelled', 'session_id', {}::uuid)::text)",
+            progress_channel(session_id),
+            session_id,
+        )
         accepted = await UploadSession.raw(
             "SELECT file_id FROM upload_session_file WHERE session_id = {} AND outcome = {} AND file_id IS NOT NULL",
             session_id,
@@ -217,6 +222,37 @@ async def skip_unstarted(file_ids: Sequence[uuid.UUID], now: datetime) -> list[u
         list(file_ids),
     )
     return [row["id"] for row in rows]
+
+
+def progress_channel(session_id: uuid.UUID) -> str:
+    """The channel (Postgres NOTIFY, served as a websocket) on which a session's progress is announced."""
+    return f"batch.{session_id}"
+
+
+async def announce(file_id: uuid.UUID, step: str, outcome: str) -> None:
+    """Announce on the file's session channel, if it came in a session, that one of its steps ended (`outcome`):
+    the file's status and the session's progress as they now stand. NOTIFY in the caller's transaction: sent
+    when it commits, never for a change rolled back."""
+    pending_elsewhere = any_component_in(UNFINISHED, table="other_file")
+    await UploadSession.raw(
+        f"""
+        SELECT pg_notify('batch.' || sf.session_id::text, json_build_object(
+            'event', 'file_step', 'session_id', sf.session_id, 'file_id', sf.file_id, 'filename', sf.filename,
+            'step', {{}}::text, 'outcome', {{}}::text,
+            'file_status', CASE WHEN {_PENDING} THEN 'processing' WHEN {_FAILED} THEN 'failed' ELSE 'completed' END,
+            'total_files', (SELECT count(*) FROM upload_session_file o WHERE o.session_id = sf.session_id),
+            'pending_files', (
+                SELECT count(*) FROM upload_session_file o JOIN file other_file ON other_file.id = o.file_id
+                WHERE o.session_id = sf.session_id AND o.outcome = '{ACCEPTED}' AND {pending_elsewhere}
+            )
+        )::text)
+        FROM upload_session_file sf JOIN file ON file.id = sf.file_id
+        WHERE sf.file_id = {{}} AND sf.outcome = '{ACCEPTED}'
+        """,
+        step,
+        outcome,
+        file_id,
+    )
 
 
 async def in_cancelled_session(file_id: uuid.UUID) -> bool:
