@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from litestar import Litestar
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -19,6 +21,7 @@ from api.controllers.documents import DocumentsController
 from api.controllers.duplicates import DuplicatesController
 from api.controllers.files import FilesController
 from api.controllers.processing import ProcessingController
+from api.controllers.progress import session_progress
 from api.controllers.search import SearchController
 from api.controllers.sessions import SessionsController
 from api.controllers.similar import SimilarController
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             SimilarController,
             DuplicatesController,
             SessionsController,
+            session_progress,
             AnalyzeController,
             health,
             log_upload_event,
@@ -98,6 +102,8 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         lifespan=[lifespan],
         state=State({"settings": settings, "engine": None, "embedder": None}),
         middleware=middleware,
+        # Sessions' progress, announced by the engines with Postgres NOTIFY (store/sessions.py), to websockets.
+        plugins=[ChannelsPlugin(AsyncPgChannelsBackend(dsn=settings.database_url), arbitrary_channels_allowed=True)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_JSON_BODY,
         openapi_config=OpenAPIConfig(title="Scopix Files API", version="2.0.0"),

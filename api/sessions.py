@@ -130,7 +130,7 @@ async def session_status(tenant_id: uuid.UUID, session_id: uuid.UUID, now: datet
             RecentError(row["entry_filename"], row["id"], _error(row) or "failed") for row in errors[-RECENT:]
         ],
         results_url=f"/api/v2/files/sessions/{session_id}/results",
-        websocket_channel=None,
+        websocket_channel=sessions.progress_channel(session_id),
     )
 
 

@@ -34,7 +34,7 @@ class BatchRejection(msgspec.Struct):
 
 class BatchUploadResponse(msgspec.Struct):
     """`status`: `rejected` (no file taken), `partial` (some rejected), `processing` (work queued) or `completed`.
-    `websocket_channel` is null: progress is polled at `status_url` (no websocket is served yet)."""
+    Progress: poll `status_url`, or follow `websocket_channel` at `ws(s)://<host>/api/v2/files/ws/<channel>`."""
 
     session_id: uuid.UUID
     total_files: int
@@ -43,7 +43,7 @@ class BatchUploadResponse(msgspec.Struct):
     status: str
     immediate_results: list[BatchFileResult]
     status_url: str
-    websocket_channel: str | None
+    websocket_channel: str
     rejections: list[BatchRejection] | None
 
 
@@ -101,7 +101,7 @@ class SessionStatus(msgspec.Struct):
     recent_completions: list[RecentCompletion]
     recent_errors: list[RecentError]
     results_url: str
-    websocket_channel: str | None
+    websocket_channel: str
 
 
 class SessionResult(msgspec.Struct):

@@ -190,6 +190,6 @@ def _response(session_id: uuid.UUID, entries: list[_Entry], results: list[BatchF
         status=status,
         immediate_results=results,
         status_url=f"/api/v2/files/sessions/{session_id}/status",
-        websocket_channel=None,
+        websocket_channel=sessions.progress_channel(session_id),
         rejections=rejections or None,
     )
