@@ -72,7 +72,7 @@ def _error(row: Row) -> str | None:
     return row["entry_error"] if row["outcome"] == sessions.REJECTED else row["error_message"]
 
 
-def list_item(summary: Row) -> SessionListItem:
+def _list_item(summary: Row) -> SessionListItem:
     return SessionListItem(
         session_id=summary["session_id"],
         status=summary["status"],
@@ -94,7 +94,7 @@ async def session_list(
         tenant_id, status=status, upload_method=upload_method, offset=offset, limit=limit
     )
     return SessionList(
-        items=[list_item(row) for row in rows],
+        items=[_list_item(row) for row in rows],
         total_count=total,
         limit=limit,
         offset=offset,

@@ -22,7 +22,7 @@ from store.status import ALL_COMPONENTS, UNFINISHED, any_component_in
 from store.tables import UploadSession
 
 ACCEPTED, SKIPPED, REJECTED = "accepted", "skipped", "rejected"
-TERMINAL = ("completed", "failed", "cancelled")
+ENDED = ("completed", "failed", "cancelled")  # session statuses
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ async def files(
     rows = await UploadSession.raw(
         f"""
         SELECT {columns}, sf.outcome, sf.filename AS entry_filename, sf.error AS entry_error,
-            sf.file_id AS entry_file_id, count(*) OVER () AS total_count
+            count(*) OVER () AS total_count
         FROM upload_session_file sf LEFT JOIN file ON file.id = sf.file_id
         WHERE sf.session_id = {{}} {"" if include_failed else f"AND NOT ({failed})"}
         ORDER BY sf.position OFFSET {{}} LIMIT {{}}
@@ -174,14 +174,14 @@ async def sessions_of_files(file_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uu
     return {row["file_id"]: row["session_id"] for row in rows}
 
 
-async def cancel(tenant_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+async def cancel(tenant_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> None:
     """Cancel a session under way: its files' queued jobs are cancelled and their unstarted components end
-    `skipped`; a step already running finishes, but queues nothing after it (store/jobs.py). Returns the files
-    whose work was cut short. AlreadyEnded when the session has already ended."""
+    `skipped`; a step already running finishes, but queues nothing after it (store/jobs.py). AlreadyEnded when the
+    session has already ended."""
     async with UploadSession._meta.db.transaction():
         await UploadSession.raw("SELECT 1 FROM upload_session WHERE id = {} FOR UPDATE", session_id)
         status = (await summary(tenant_id, session_id))["status"]
-        if status in TERMINAL:
+        if status in ENDED:
             raise AlreadyEnded(f"the session has already ended ({status}); only one under way can be cancelled")
         await UploadSession.raw("UPDATE upload_session SET cancelled_at = {} WHERE id = {}", now, session_id)
         await UploadSession.raw(
@@ -194,34 +194,29 @@ async def cancel(tenant_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> 
             session_id,
             ACCEPTED,
         )
-        return await skip_unstarted([row["file_id"] for row in accepted], now)
+        await skip_unstarted([row["file_id"] for row in accepted], now)
 
 
-async def skip_unstarted(file_ids: Sequence[uuid.UUID], now: datetime) -> list[uuid.UUID]:
-    """End the files' unstarted work: queued jobs cancelled, pending and queued components `skipped`. Returns the
-    files that had any."""
+async def skip_unstarted(file_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """End the files' unstarted work: queued jobs cancelled, pending and queued components `skipped`."""
     unstarted = ", ".join(
         f"{name} = CASE WHEN {name} IN ('pending', 'queued') THEN 'skipped' ELSE {name} END" for name in ALL_COMPONENTS
     )
-    rows = await UploadSession.raw(
+    await UploadSession.raw(
         f"""
-        WITH cut AS (
-            UPDATE file SET {unstarted}, updated_at = {{}}
-            WHERE file.id = ANY({{}}::uuid[]) AND {any_component_in(("pending", "queued"))}
-            RETURNING file.id
-        ), cancelled AS (
+        WITH cancelled AS (
             UPDATE job SET status = 'cancelled', finished_at = {{}}, updated_at = {{}}
             WHERE status = 'queued' AND file_id = ANY({{}}::uuid[])
         )
-        SELECT id FROM cut
+        UPDATE file SET {unstarted}, updated_at = {{}}
+        WHERE file.id = ANY({{}}::uuid[]) AND {any_component_in(("pending", "queued"))}
         """,
         now,
-        list(file_ids),
         now,
+        list(file_ids),
         now,
         list(file_ids),
     )
-    return [row["id"] for row in rows]
 
 
 def progress_channel(session_id: uuid.UUID) -> str:
