@@ -17,7 +17,7 @@ from store.tables import Job as JobRow
 from tests import samples
 from tests.calls import status as upload_status
 from tests.conftest import Caller, new_caller
-from tests.integration.test_upload import stored_keys
+from tests.integration.test_upload import pending_multipart, stored_keys
 from tests.rows import insert_file
 
 pytestmark = pytest.mark.integration
@@ -179,3 +179,27 @@ async def test_cancelling_skips_what_has_not_started_and_a_running_step_queues_n
     assert (done["text_extraction_status"], done["embedding_status"]) == ("completed", "skipped")
     listed = (await http.get("/api/v2/files/sessions", headers=alice.headers, params={"status": "cancelled"})).json()
     assert session_id in {uuid.UUID(item["session_id"]) for item in listed["items"]}
+
+
+async def test_a_file_over_the_limit_is_rejected_alone_and_leaves_nothing(http, blobs, alice) -> None:
+    """Streamed without a Content-Length, so the limit is met mid-file: its multipart upload is aborted, the rest of
+    its bytes dropped, and the next file is still taken."""
+    mib, photo = 1024 * 1024, samples.image("PNG", (40, 30), color=(5, 6, 7))
+
+    async def body():
+        yield b'--b\r\nContent-Disposition: form-data; name="files"; filename="big.jpg"\r\n\r\n'
+        yield samples.image("JPEG")
+        for _ in range(101):
+            yield bytes(range(256)) * (mib // 256)
+        yield b'\r\n--b\r\nContent-Disposition: form-data; name="files"; filename="small.png"\r\n\r\n'
+        yield photo
+        yield b"\r\n--b--\r\n"
+
+    headers = {**alice.headers, "Content-Type": "multipart/form-data; boundary=b"}
+    response = await http.post("/api/v2/files/upload/batch", headers=headers, content=body())
+    assert response.status_code == 201, response.text
+    taken = response.json()
+    assert [(item["filename"], item["code"]) for item in taken["rejections"]] == [("big.jpg", "payload_too_large")]
+    [small] = taken["immediate_results"]
+    assert await stored_keys(blobs, alice) == [f"files/{alice.tenant_id}/{small['file_id']}/original"]
+    assert await pending_multipart(blobs, alice) == []
