@@ -19,6 +19,7 @@ from api.auth import PUBLIC, ApiKeyAuth
 from api.controllers.analyze import AnalyzeController
 from api.controllers.documents import DocumentsController
 from api.controllers.duplicates import DuplicatesController
+from api.controllers.export import ExportController
 from api.controllers.files import FilesController
 from api.controllers.processing import ProcessingController
 from api.controllers.progress import session_progress
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             SearchController,
             SimilarController,
             DuplicatesController,
+            ExportController,
             SessionsController,
             session_progress,
             AnalyzeController,

@@ -153,6 +153,22 @@ async def existing_sha256(tenant_id: uuid.UUID, hashes: Sequence[str]) -> set[st
     return {row["sha256"] for row in rows}
 
 
+async def rows_for_export(
+    tenant_id: uuid.UUID,
+    columns: Sequence[str],
+    file_ids: Sequence[uuid.UUID] | None,
+    folder_id: uuid.UUID | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The tenant's live files (those of `file_ids`, in `folder_id`, when given), oldest first, with `columns`."""
+    query = File.select(*(File._meta.get_column_by_name(name) for name in columns)).where(_live(tenant_id))
+    if file_ids is not None:
+        query = query.where(File.id.is_in(list(file_ids)))
+    if folder_id is not None:
+        query = query.where(File.folder_id == folder_id)
+    return await query.order_by(File.created_at).limit(limit).output(load_json=True)
+
+
 async def update_file(tenant_id: uuid.UUID, file_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply changes to a live file and return its new row."""
     rows = await File.update(changes).where(_live(tenant_id) & (File.id == file_id)).returning(*File._meta.columns)
