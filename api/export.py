@@ -25,7 +25,7 @@ from api.schemas.export import ExportColumn, ExportColumns, ExportRequest, Expor
 from store import files
 from store.blobs import BlobStore
 from store.errors import InvalidInput
-from store.status import primary_status_of
+from store.status import ALL_COMPONENTS, primary_status_of
 
 MAX_RECORDS = 10_000
 DOWNLOAD_SECONDS = 3600
@@ -75,9 +75,7 @@ COLUMNS = {column.key: column for column in _COLUMNS}
 _SOURCE_COLUMNS = (
     "id", "filename", "title", "media_type", "content_type", "size_bytes", "created_at", "updated_at",
     "upload_description", "user_description", "tags", "visible_text", "dimensions", "content_created_at",
-    "document_type", "page_count", "language", "error_message", "variant_status", "description_status",
-    "text_extraction_status", "digitization_status", "video_analysis_status", "crawl_status", "ocr_status",
-    "embedding_status",
+    "document_type", "page_count", "language", "error_message", *ALL_COMPONENTS,  # the components: the status
 )  # fmt: skip
 
 

@@ -89,7 +89,7 @@ async def build(candidate: Candidate) -> bool:
     table, name = candidate.table, candidate.index
     connection = await Chunk._meta.db.get_new_connection()
     try:
-        if not await connection.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", BUILD_LOCK):
+        if not await _try_build_lock(connection):
             return False
         if await _recorded(connection, candidate):
             return True
@@ -120,6 +120,11 @@ async def build(candidate: Candidate) -> bool:
         return True
     finally:
         await connection.close()
+
+
+async def _try_build_lock(connection: asyncpg.Connection) -> bool:
+    """Take the cluster's build lock for the connection's session, if no other session holds it."""
+    return bool(await connection.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", BUILD_LOCK))
 
 
 async def _recorded(connection: asyncpg.Connection, candidate: Candidate) -> bool:
@@ -177,7 +182,7 @@ async def builds_paused() -> AsyncIterator[None]:
     than waited for: a session waiting in Postgres holds a snapshot, which CREATE INDEX CONCURRENTLY waits out."""
     connection = await Chunk._meta.db.get_new_connection()
     try:
-        while not await connection.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", BUILD_LOCK):
+        while not await _try_build_lock(connection):
             await asyncio.sleep(_PAUSE_POLL_SECONDS)
         yield
     finally:

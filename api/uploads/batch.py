@@ -21,6 +21,7 @@ from api.uploads.streaming import (
     FORM_ALLOWANCE,
     IncomingFile,
     UploadRules,
+    discarded_on_failure,
     drain,
     original_key,
     record_incoming,
@@ -28,14 +29,16 @@ from api.uploads.streaming import (
     upload_response,
 )
 from store import sessions
-from store.blobs import BlobStore, BlobStoreError
-from store.errors import DomainError, InvalidInput, TooLarge, Unavailable, UnsupportedMedia
+from store.blobs import BlobStore
+from store.errors import DomainError, InvalidInput, TooLarge, UnsupportedMedia
 from store.settings import Settings
 from store.tables import UploadSession
 from store.tenants import TenantRef
 
 FILES_PER_TIER = {"free": 10, "starter": 50, "professional": 100, "enterprise": 200}
 _FIELD_PARTS = 32  # room for the form's text fields beside its files
+# A batch file's result is the single upload's answer for it, with its filename and error.
+_AS_UPLOADED = tuple(name for name in BatchFileResult.__struct_fields__ if name not in ("filename", "error"))
 
 
 @dataclass
@@ -67,7 +70,7 @@ async def receive_batch(
         raise too_large(rules)
     entries: list[_Entry] = []
     values: dict[str, Any] = {}
-    try:
+    async with discarded_on_failure(lambda: [entry.incoming for entry in entries]):
         try:
             await _read_batch(stream, boundary, blobs, tenant, rules, most, entries, values)
         except DomainError:  # refused mid-body (too many files, a bad field): let the client read why
@@ -86,12 +89,6 @@ async def receive_batch(
                 if result is not None:
                     results.append(result)
             await sessions.create(session_id, tenant.id, "streaming", now, recorded)
-    except BaseException as exc:
-        for entry in entries:
-            await entry.incoming.discard()
-        if isinstance(exc, BlobStoreError):
-            raise Unavailable(f"storage is unavailable: {exc}") from exc
-        raise
     return _response(session_id, entries, results)
 
 
@@ -147,19 +144,8 @@ async def _record(
             await entry.reject(error)
         else:
             shown = upload_response(stored, entry.started)
-            return BatchFileResult(
-                file_id=shown.file_id,
-                filename=entry.incoming.filename,
-                status=shown.status,
-                processing_time_ms=shown.processing_time_ms,
-                skipped=shown.skipped,
-                existing_file_id=shown.existing_file_id,
-                error=None,
-                storage_target=shown.storage_target,
-                media_type=shown.media_type,
-                document_type=shown.document_type,
-                text_extraction_status=shown.text_extraction_status,
-            )
+            same = {name: getattr(shown, name) for name in _AS_UPLOADED}
+            return BatchFileResult(filename=entry.incoming.filename, error=None, **same)
     return None
 
 

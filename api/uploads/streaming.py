@@ -5,11 +5,12 @@ failure removes what was written."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -190,7 +191,7 @@ async def store_upload(
         raise too_large(rules)
     file_id = uuid.uuid4()
     form = _Form()
-    try:
+    async with discarded_on_failure(lambda: [form.file] if form.file is not None else []):
         try:
             await _read_form(stream, boundary, blobs, original_key(tenant.id, file_id), rules, form)
         except TooLarge:
@@ -199,13 +200,21 @@ async def store_upload(
         if form.file is None:
             raise InvalidInput("a file part named 'file' is required", field="file")
         stored = await record_incoming(form.file, file_id, tenant, lambda: build_options(form.values), rules)
+    return dataclasses.replace(stored, fields=form.own)
+
+
+@contextlib.asynccontextmanager
+async def discarded_on_failure(incoming: Callable[[], Iterable[IncomingFile]]) -> AsyncIterator[None]:
+    """An upload that fails leaves nothing behind: the objects of the files `incoming` names then are removed, and
+    a storage failure is the client's 503."""
+    try:
+        yield
     except BaseException as exc:
-        if form.file is not None:
-            await form.file.discard()
+        for file in incoming():
+            await file.discard()
         if isinstance(exc, BlobStoreError):
             raise Unavailable(f"storage is unavailable: {exc}") from exc
         raise
-    return dataclasses.replace(stored, fields=form.own)
 
 
 async def record_incoming(
