@@ -20,7 +20,7 @@ from api.schemas.analyze import (
     JobStatus,
 )
 from api.uploads.streaming import StoredUpload, UploadRules, store_upload
-from pipelines.document import OCR_STEP
+from pipelines.document.text import OCR_STEP
 from store import files, jobs
 from store.blobs import BlobStore
 from store.errors import NotFound, Unavailable

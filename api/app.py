@@ -30,8 +30,8 @@ from api.controllers.system import health, log_upload_event
 from api.errors import EXCEPTION_HANDLERS
 from cluster import tracing
 from cluster.runtime import shutdown_ray
+from pipelines.inference.query_embedding import QueryEmbedder
 from pipelines.purge import purge_forever
-from pipelines.query_embedding import QueryEmbedder
 from pipelines.worker import configure_tracing, engine_for
 from store.blobs import BlobStore
 from store.database import close_pool, engine

@@ -9,7 +9,7 @@ from typing import Any
 
 from api.document_views import chunk_text
 from api.schemas.search import ChunkMetadata, SearchHit, SearchRequest, SearchResponse
-from pipelines.query_embedding import QueryEmbedder
+from pipelines.inference.query_embedding import QueryEmbedder
 from store import documents, embeddings
 from store.errors import InvalidInput
 from store.tables import File

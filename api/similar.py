@@ -22,8 +22,8 @@ import numpy as np
 
 from api.schemas.similar import SimilarImage, SimilarImages
 from api.variant_urls import variant_urls
-from pipelines.models_in_use import serving_image_model
-from pipelines.query_embedding import QueryEmbedder
+from pipelines.inference.in_use import serving_image_model
+from pipelines.inference.query_embedding import QueryEmbedder
 from store import files, image_embeddings
 from store.blobs import BlobStore
 from store.errors import Conflict, Unavailable, WrongMediaType

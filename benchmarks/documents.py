@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 import pymupdf
 
-from pipelines.chunking import chunk
-from pipelines.digitize import digitize
-from pipelines.document_text import extract
+from pipelines.document.chunking import chunk
+from pipelines.document.digitize import digitize
+from pipelines.document.extraction import extract
 
 PARAGRAPH = (
     "Inspections of the {n} site follow the quarterly schedule agreed with the facilities team. Every finding "

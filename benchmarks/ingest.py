@@ -60,9 +60,9 @@ def _in_process_one(args: tuple[object, str, bytes]) -> None:
     """The steps an upload runs, called directly: inspect and hash the bytes, store the original,
     make the variants, read the text and embed the medium variant. What the service adds on top is
     orchestration: HTTP, the queue, Ray, the model actors."""
-    from pipelines.sniff import detect
-    from pipelines.step import FileRef
-    from pipelines.variants import make_variants
+    from pipelines.engine.step import FileRef
+    from pipelines.image.variants import make_variants
+    from pipelines.intake.sniff import detect
     from store.objects import opened, put
 
     location, key, photo = args

@@ -1,4 +1,4 @@
-"""The four image variants + BlurHash of a 12-megapixel JPEG: `pipelines.image.render()` against plain
+"""The four image variants + BlurHash of a 12-megapixel JPEG: `pipelines.image.render.render()` against plain
 Pillow (full decode, each size resized from the full image with LANCZOS) and against pyvips `thumbnail`,
 in one run, each repeated and reported as its median.
 
@@ -21,8 +21,8 @@ import numpy as np
 import PIL
 from PIL import Image, ImageDraw
 
-from pipelines import blurhash
-from pipelines.image import VARIANT_SIZES, render
+from pipelines.image import blurhash
+from pipelines.image.render import VARIANT_SIZES, render
 
 SIZES = sorted(VARIANT_SIZES.values(), reverse=True)  # 1024, 750, 256, 64
 QUALITY = 85  # as render() uses

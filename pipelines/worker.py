@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from cluster import tracing
 from cluster.runtime import cluster_cpus, ensure_ray
-from pipelines.engine import Engine, EngineConfig
-from pipelines.model_swap import SwapKeeper
-from pipelines.steps import steps_for
+from pipelines.catalog import steps_for
+from pipelines.engine.runner import Engine, EngineConfig
+from pipelines.inference.swap import SwapKeeper
 from store.objects import S3Location
 from store.settings import Settings
 from store.tenant_indexes import TenantIndexKeeper

@@ -1,7 +1,7 @@
 """Which model each task uses, and swapping it without downtime.
 
 A task's row names its active model and, during a swap, its target. Readers use the active model only; writers
-fill the spaces of both, target first (pipelines/embed_chunks.py). The backfill fills the target's space for
+fill the spaces of both, target first (pipelines/document/chunk_embedding.py). The backfill fills the target's space for
 every file that has outputs in the active space; what is left is always derived from the outputs themselves
 (rows of the active model whose key has no row of the target), so a restart needs nothing but these rows and
 the durable jobs. `flip` makes the target active in one UPDATE that holds only when nothing is left, and

@@ -65,31 +65,6 @@ def primary_status_of(row: Mapping[str, object]) -> str:
     return primary_status(components_of(str(row["media_type"]), row).values())
 
 
-DESCRIPTION_UNAVAILABLE = (
-    "AI descriptions are unavailable: no describe model is configured. Set SCOPIX_DESCRIBE_MODEL to a local "
-    "directory holding a vision-language model (its config, processor and weights: BLIP, LLaVA, SmolVLM, Qwen-VL) "
-    "or to a hub id already in the local Hugging Face cache, and restart"
-)
-DESCRIPTION_IMAGES_ONLY = "AI descriptions are made for images only so far"
-
-
-def initial_statuses(
-    media_type: str, auto_describe: bool, queued: tuple[str, ...] = (), describes: bool = False
-) -> dict[str, str | None]:
-    """Statuses of a new file: components with a queued step `queued`, the others `pending`. The description
-    is `pending` for an image that wants one when a describe model is configured (`describes`), else `skipped`
-    (when not wanted, or with the reason when no model can make one)."""
-    statuses: dict[str, str | None] = {
-        name: "queued" if name in queued else "pending" for name in COMPONENTS[media_type]
-    }
-    statuses["description_error"] = None
-    if not (auto_describe and describes and media_type == "image"):
-        statuses["description_status"] = "skipped"
-        if auto_describe:
-            statuses["description_error"] = DESCRIPTION_IMAGES_ONLY if describes else DESCRIPTION_UNAVAILABLE
-    return statuses
-
-
 TERMINAL = ("completed", "failed", "partially_completed")
 
 

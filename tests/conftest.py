@@ -76,8 +76,8 @@ async def engine(services, database: None) -> AsyncIterator[object]:
     """A job engine on a real local Ray (2 CPUs) with the production steps and the test ones;
     the API server itself runs none, so tests that need processing ask for this."""
     from cluster.runtime import ensure_ray
-    from pipelines.engine import Engine, EngineConfig
-    from pipelines.steps import steps_for
+    from pipelines.catalog import steps_for
+    from pipelines.engine.runner import Engine, EngineConfig
     from store.objects import S3Location
     from tests.integration.engine_steps import TEST_STEPS
 

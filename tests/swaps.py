@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.engine import Engine, EngineConfig
-from pipelines.model_swap import SwapKeeper
-from pipelines.steps import steps_for
+from pipelines.catalog import steps_for
+from pipelines.engine.runner import Engine, EngineConfig
+from pipelines.inference.swap import SwapKeeper
 from store import model_state
 from store.objects import S3Location
 

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command in ("serve", "worker"):
-            from pipelines.steps import check_models
+            from pipelines.inference.configured import check_models
 
             check_models(get_settings())
         with local_services(args.data_dir, s3=args.command in ("serve", "purge", "worker")):

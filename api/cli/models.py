@@ -1,6 +1,6 @@
 """`scopix models`: list each task's models, activate one (a swap without downtime), follow a swap, prune old
 spaces. The engines of `scopix serve` and `scopix worker` run the backfill and flip the swap
-(pipelines/model_swap.py); these commands only start it and read how far it is."""
+(pipelines/inference/swap.py); these commands only start it and read how far it is."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from store.settings import Settings
 
 if TYPE_CHECKING:
     from models.registry import Task
-    from pipelines.model_swap import Activation, SwapStatus, TaskModels
+    from pipelines.inference.swap import Activation, SwapStatus, TaskModels
 
 POLL_SECONDS = 0.5
 BAR_WIDTH = 30
@@ -44,17 +44,17 @@ def add_commands(
 
 async def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> None:
     """Errors are store.errors.DomainError, which the command line prints."""
-    from pipelines import model_swap  # the database must be up: import only now
+    from pipelines.inference import swap  # the database must be up: import only now
 
     if args.models_command == "list":
-        _print_models(await model_swap.models(settings), out)
+        _print_models(await swap.models(settings), out)
     elif args.models_command == "activate":
-        _print_activation(await model_swap.activate(settings, model_swap.parse_task(args.task), args.model), out)
+        _print_activation(await swap.activate(settings, swap.parse_task(args.task), args.model), out)
     elif args.models_command == "status":
-        task = model_swap.parse_task(args.task) if args.task else None
+        task = swap.parse_task(args.task) if args.task else None
         await _status(settings, task, args.wait, out)
     else:
-        dropped = await model_swap.prune(settings, model_swap.parse_task(args.task))
+        dropped = await swap.prune(settings, swap.parse_task(args.task))
         for model_id, rows in dropped.items():
             print(f"dropped {model_id}: {rows} rows", file=out)
         if not dropped:
@@ -96,12 +96,12 @@ def _print_activation(activation: Activation, out: TextIO) -> None:
 
 
 async def _status(settings: Settings, task: Task | None, wait: bool, out: TextIO) -> None:
-    from pipelines import model_swap
+    from pipelines.inference import swap
 
     bar = out.isatty()
     shown: list[str] = []
     while True:
-        statuses = await model_swap.status(settings, task)
+        statuses = await swap.status(settings, task)
         lines = [_line(status, bar) for status in statuses]
         if lines != shown:
             if bar and shown:

@@ -18,7 +18,7 @@ from api.schemas.documents import (
     DocumentChunks,
     DocumentText,
 )
-from pipelines.models_in_use import serving_text_model
+from pipelines.inference.in_use import serving_text_model
 from store import documents, embeddings, files
 from store.errors import Conflict, NotFound, WrongMediaType
 

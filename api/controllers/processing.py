@@ -14,7 +14,7 @@ from api.auth import tenant_of
 from api.processing_views import processing_status, upload_status
 from api.schemas.processing import ProcessingStatus, StuckUploads, TriggerVariantsResult, UploadStatus
 from api.variant_urls import VARIANT_SECONDS, variant_url
-from pipelines.image import VARIANT_SIZES
+from pipelines.image.render import VARIANT_SIZES
 from store import files, jobs, sessions
 from store.errors import MalformedRequest, NotFound, WrongMediaType
 

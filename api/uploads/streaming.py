@@ -18,13 +18,12 @@ from typing import Any
 from api.schemas.files import FileUploadResponse
 from api.uploads.fields import UploadOptions, build_options, checked, parse_field, safe_filename
 from api.uploads.form import FieldCollector, PartEnd, PartStart, form_events
-from pipelines.sniff import ContentInspector, Detected, UnsupportedContent
-from pipelines.steps import UPLOAD_STEPS, queued_components
+from pipelines.intake.plan import NewFilePlan, plan_new_file
+from pipelines.intake.sniff import ContentInspector, Detected, UnsupportedContent
 from store import files
 from store.blobs import BlobStore, BlobStoreError
 from store.errors import InvalidInput, TooLarge, Unavailable, UnsupportedMedia
 from store.settings import Settings
-from store.status import initial_statuses
 from store.tenants import TenantRef
 
 DIRECT_UPLOADS = "/api/v2/files/direct-uploads"
@@ -232,11 +231,11 @@ async def record_incoming(
     _check_format(detected, rules)
     options = options_of()
     await incoming.store()
-    steps = UPLOAD_STEPS[detected.media_type]
-    existing = await _record(file_id, tenant, incoming, detected, options, steps, rules.describes)
+    plan = plan_new_file(detected.media_type, options.auto_describe, rules.describes)
+    existing = await _record(file_id, tenant, incoming, detected, options, plan)
     if existing is not None:
         await incoming.discard()
-    return StoredUpload(existing or file_id, existing is not None, detected, options, steps, {})
+    return StoredUpload(existing or file_id, existing is not None, detected, options, plan.steps, {})
 
 
 def _check_format(detected: Detected, rules: UploadRules) -> None:
@@ -251,10 +250,9 @@ async def _record(
     upload: IncomingFile,
     detected: Detected,
     options: UploadOptions,
-    steps: tuple[str, ...],
-    describes: bool,
+    plan: NewFilePlan,
 ) -> uuid.UUID | None:
-    """Write the file row and queue its steps; None, or the existing copy's id when skipped."""
+    """Write the file row and queue its plan's steps; None, or the existing copy's id when skipped."""
     now = datetime.now(UTC)
     values: dict[str, Any] = {
         "id": file_id,
@@ -281,11 +279,9 @@ async def _record(
         "compliance_image_type": options.compliance_image_type if options.compliance_type else None,
         "created_at": now,
         "updated_at": now,
-        **initial_statuses(
-            detected.media_type, options.auto_describe, queued_components(detected.media_type), describes
-        ),
+        **plan.statuses,
     }
-    return await files.insert_unless_duplicate(values, skip_duplicates=options.skip_duplicates, steps=steps)
+    return await files.insert_unless_duplicate(values, skip_duplicates=options.skip_duplicates, steps=plan.steps)
 
 
 def upload_response(stored: StoredUpload, started: float) -> FileUploadResponse:

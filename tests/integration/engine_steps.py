@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipelines.step import FileRef, Step
+from pipelines.engine.step import FileRef, Step
 from store.objects import S3Location, _client, put
 
 

@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from cluster.runtime import ensure_ray
-from pipelines.engine import Engine, EngineConfig
+from pipelines.engine.runner import Engine, EngineConfig
 from store.objects import S3Location
 from store.services import local_services
 from tests.integration.engine_steps import STALL_STEPS

@@ -15,9 +15,9 @@ import pytest
 
 from cluster.actors import EmbedderClient
 from models.registry import resolve
-from pipelines.engine import Engine, EngineConfig
-from pipelines.step import Step
-from pipelines.steps import EMBED_CHUNKS
+from pipelines.document.plan import EMBED_CHUNKS
+from pipelines.engine.runner import Engine, EngineConfig
+from pipelines.engine.step import Step
 from store import documents, embeddings, jobs
 from tests import samples
 from tests.calls import until_terminal, uploaded

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from pipelines.engine import Engine, EngineConfig
-from pipelines.step import FileRef, Step
+from pipelines.engine.runner import Engine, EngineConfig
+from pipelines.engine.step import FileRef, Step
 from tests import samples
 from tests.calls import status, until_terminal, upload, uploaded
 from tests.integration.engine_steps import STALL_STEPS

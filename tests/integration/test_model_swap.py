@@ -24,7 +24,7 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 
 from cluster.actors import EmbedderClient
 from models.registry import MINILM
-from pipelines.models_in_use import STATE_TTL_SECONDS
+from pipelines.inference.in_use import STATE_TTL_SECONDS
 from store import documents, embeddings, model_state
 from store.tables import Chunk, File, Job
 from tests.calls import until_terminal, uploaded

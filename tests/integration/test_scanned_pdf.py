@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from cluster.vision import OcrClient
-from pipelines.document import extract_document
-from pipelines.step import FileRef
-from pipelines.steps import DOCUMENT_OCR, DOCUMENT_TEXT
+from pipelines.document.plan import DOCUMENT_OCR, DOCUMENT_TEXT
+from pipelines.document.text import extract_document
+from pipelines.engine.step import FileRef
 from store import documents, files
 from store.objects import put
 from tests.calls import file_route, settled, until_terminal, uploaded

@@ -26,7 +26,7 @@ from api.controllers.search import SearchController
 from api.errors import EXCEPTION_HANDLERS
 from cluster.actors import EmbedderClient
 from cluster.runtime import ensure_ray
-from pipelines.query_embedding import QueryEmbedder
+from pipelines.inference.query_embedding import QueryEmbedder
 from store import documents, embeddings, model_state, tenant_indexes
 from store.errors import Unavailable
 from store.tables import Chunk, File

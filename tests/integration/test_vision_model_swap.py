@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from models.registry import PERCEPTUAL, Task, resolve
-from pipelines.models_in_use import STATE_TTL_SECONDS
+from pipelines.inference.in_use import STATE_TTL_SECONDS
 from store import image_embeddings, jobs, model_state
 from store.tables import Job
 from tests import tiny_models

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from models.registry import PERCEPTUAL, PP_OCR, Task, resolve
-from pipelines.engine import Engine, EngineConfig
-from pipelines.step import Step
-from pipelines.steps import steps_for
+from pipelines.catalog import steps_for
+from pipelines.engine.runner import Engine, EngineConfig
+from pipelines.engine.step import Step
+from pipelines.intake.plan import DESCRIPTION_UNAVAILABLE
 from store import image_embeddings, jobs
-from store.status import DESCRIPTION_UNAVAILABLE
 from store.tables import File
 from tests import tiny_models
 from tests.calls import listing, until_terminal, uploaded

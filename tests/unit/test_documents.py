@@ -10,9 +10,9 @@ from functools import cache
 import pymupdf
 import pytest
 
-from pipelines.chunking import chunk
-from pipelines.digitize import NEEDS_OCR, BoundingBox, Digitization, digitize
-from pipelines.document_text import DocumentError, extract
+from pipelines.document.chunking import chunk
+from pipelines.document.digitize import NEEDS_OCR, BoundingBox, Digitization, digitize
+from pipelines.document.extraction import DocumentError, extract
 from tests.documents import FINDINGS, IMAGE_RECT, SENTENCE, TABLE_RECT, make_docx, manual_pdf
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
-from pipelines import blurhash, image_input
-from pipelines.image import VARIANT_SIZES, ImageError, ImageFacts, _decode, _open_formats, render
+from pipelines.image import blurhash, source
+from pipelines.image.render import VARIANT_SIZES, ImageError, ImageFacts, _decode, _open_formats, render
 
 RED, BLUE, GREY = (255, 0, 0), (0, 0, 255), (128, 128, 128)
 
@@ -302,6 +302,6 @@ def test_a_vision_step_reads_the_original_only_when_it_is_small_and_plain(format
         "size_bytes": size_bytes,
         "format": format,
         "dimensions": dimensions,
-        "variants": {image_input.VARIANT: variant},
+        "variants": {source.VARIANT: variant},
     }
-    assert image_input.source_key(row) == {"original": "original-key", "variant": "variant-key"}[sent]
+    assert source.source_key(row) == {"original": "original-key", "variant": "variant-key"}[sent]

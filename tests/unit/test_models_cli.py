@@ -10,8 +10,8 @@ import pytest
 
 from api.cli import models
 from models.registry import Task
-from pipelines import model_swap
-from pipelines.model_swap import SwapStatus
+from pipelines.inference import swap
+from pipelines.inference.swap import SwapStatus
 from store.model_state import Progress
 from store.settings import Settings
 
@@ -21,7 +21,7 @@ class Terminal(io.StringIO):
         return True
 
 
-def swap(done: int, total: int = 4) -> SwapStatus:
+def swapping(done: int, total: int = 4) -> SwapStatus:
     return SwapStatus(Task.EMBED_TEXT, "old-model", "new-model", Progress(total, total - done, 0))
 
 
@@ -30,13 +30,13 @@ FLIPPED = SwapStatus(Task.EMBED_TEXT, "new-model", None, None)
 
 @pytest.fixture
 def states(monkeypatch: pytest.MonkeyPatch) -> list[list[SwapStatus]]:
-    """What each call of model_swap.status answers, in turn."""
-    answers = [[swap(1)], [swap(1)], [swap(3)], [FLIPPED]]
+    """What each call of swap.status answers, in turn."""
+    answers = [[swapping(1)], [swapping(1)], [swapping(3)], [FLIPPED]]
 
     async def status(settings: Settings, task: Task | None = None) -> list[SwapStatus]:
         return answers.pop(0)
 
-    monkeypatch.setattr(model_swap, "status", status)
+    monkeypatch.setattr(swap, "status", status)
     monkeypatch.setattr(models, "POLL_SECONDS", 0.0)
     return answers
 

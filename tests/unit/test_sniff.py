@@ -18,7 +18,7 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from pipelines.sniff import ContentInspector, Detected, UnsupportedContent, detect
+from pipelines.intake.sniff import ContentInspector, Detected, UnsupportedContent, detect
 
 MIB = 1 << 20
 

@@ -3,7 +3,7 @@ task near the bytes; the pages and chunks travel back as plain values and are st
 completion (store/documents.py), so a reader never sees half of an extraction.
 
 Chunks are measured in the tokens of the embedder that will read them, so none is cut short when embedded. A
-PDF with scanned pages (no text layer) goes on to `document_ocr` (pipelines/scanned_pages.py) before its chunks
+PDF with scanned pages (no text layer) goes on to `document_ocr` (pipelines/document/scanned_pages.py) before its chunks
 are embedded.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 
 from models.registry import resolve
 from models.tokens import token_counter
-from pipelines.chunking import MAX_TOKENS, OVERLAP_TOKENS, chunk
-from pipelines.digitize import NEEDS_OCR, digitize
-from pipelines.document_text import DocumentError, ExtractedDocument, extract
-from pipelines.step import FileRef, StepFailed
+from pipelines.document.chunking import MAX_TOKENS, OVERLAP_TOKENS, chunk
+from pipelines.document.digitize import NEEDS_OCR, digitize
+from pipelines.document.extraction import DocumentError, ExtractedDocument, extract
+from pipelines.engine.step import FileRef, StepFailed
 from store import documents
 from store.objects import S3Location, opened
 
@@ -31,7 +31,7 @@ COLUMNS = (
     "digitization_status",
     "ocr_status",
 )
-# Steps that follow: the one that reads scanned pages (pipelines/scanned_pages.py), the chunks' embedding.
+# Steps that follow: the one that reads scanned pages (pipelines/document/scanned_pages.py), the chunks' embedding.
 OCR_STEP, EMBED_STEP = "document_ocr", "embed_chunks"
 
 

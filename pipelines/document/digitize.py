@@ -8,7 +8,7 @@ image placements (with a caption just below). DOCX structure comes from paragrap
 Markdown syntax. Formats without pages have no geometry: their bounding boxes are None.
 
 A page without a text layer but with images is a scanned page: its status is "needs_ocr" until OCR has read it
-(pipelines/scanned_pages.py); then its lines are grouped like a text layer's, without headings (OCR tells no
+(pipelines/document/scanned_pages.py); then its lines are grouped like a text layer's, without headings (OCR tells no
 font sizes).
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.document_text import Block, Box, ExtractedDocument, Line, Page
+from pipelines.document.extraction import Block, Box, ExtractedDocument, Line, Page
 
 COMPLETED, FAILED, NEEDS_OCR = "completed", "failed", "needs_ocr"
 

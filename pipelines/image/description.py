@@ -17,9 +17,9 @@ from typing import Any
 from cluster.actors import InferenceUnavailable
 from cluster.vision import DescriberClient
 from models.registry import ModelUnavailable, Task
-from pipelines.image_input import image_bytes, image_source
-from pipelines.model_clients import ModelClients
-from pipelines.step import FileRef
+from pipelines.engine.step import FileRef
+from pipelines.image.source import image_bytes, image_source
+from pipelines.inference.clients import ModelClients
 from store import vision
 from store.objects import S3Location
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from cluster.vision import ImageEmbedderClient
 from models.registry import Task
-from pipelines.image_input import image_of
-from pipelines.model_clients import ModelClients
-from pipelines.step import FileRef
+from pipelines.engine.step import FileRef
+from pipelines.image.source import image_of
+from pipelines.inference.clients import ModelClients
 from store import image_embeddings, model_state, vision
 from store.objects import S3Location
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.vision import OcrClient
-from pipelines.image_input import image_of
-from pipelines.step import FileRef
+from pipelines.engine.step import FileRef
+from pipelines.image.source import image_of
 from store import vision
 from store.objects import S3Location
 

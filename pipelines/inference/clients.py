@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 from cluster.actors import ModelPool
 from models.registry import Task
-from pipelines.models_in_use import models_to_fill
+from pipelines.inference.in_use import models_to_fill
 from store.settings import Settings
 
 Client = TypeVar("Client", bound=ModelPool)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models.registry import ModelUnavailable, Task, resolve, supported
-from pipelines.models_in_use import configured_model, serving_model
+from pipelines.inference.in_use import configured_model, serving_model
 from store import embeddings, model_state, vision
 from store.errors import InvalidInput, Unavailable
 from store.model_state import Adopt, ModelState, Progress

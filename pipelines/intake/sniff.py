@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Literal
 
-from pipelines import sniff_zip
+from pipelines.intake import zip_tail
 
 _HEAD_SIZE = 64 * 1024  # kept from the start of the stream; markup is judged on all of it
 _DECIDE_AT = 4096  # head length at which every signature, and text vs binary, can be ruled on
@@ -604,7 +604,7 @@ class _BinaryStream:
             raise UnsupportedContent(f"An executable is appended to this {self._label} file.", "polyglot")
         if self._plan.detected is None:
             return _docx(window, self._size)
-        if sniff_zip.contains_zip(window):
+        if zip_tail.contains_zip(window):
             raise UnsupportedContent(f"A ZIP archive is hidden in this {self._label} file.", "polyglot")
         self._check_after_end(window)
         if self._size <= self._plan.min_size:
@@ -667,7 +667,7 @@ class _BinaryStream:
 
 def _docx(window: bytes, size: int) -> Detected:
     """A ZIP is accepted only as a DOCX, read from its central directory."""
-    names = sniff_zip.central_directory_names(window, size - len(window))
+    names = zip_tail.central_directory_names(window, size - len(window))
     if names is None:
         raise UnsupportedContent("The ZIP container is malformed or too large to inspect.", "archive")
     names = [name.lower() for name in names]  # OPC part names are case-insensitive

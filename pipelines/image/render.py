@@ -24,7 +24,7 @@ import numpy as np
 import PIL
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError, features
 
-from pipelines import blurhash
+from pipelines.image import blurhash
 
 VARIANT_SIZES: dict[str, int] = {"tiny_64": 64, "small_256": 256, "medium_750": 750, "large_1024": 1024}
 

@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 import pymupdf
 
 from cluster.vision import OcrClient
-from pipelines.digitize import COMPLETED, FAILED, NEEDS_OCR
-from pipelines.document import EMBED_STEP, DocumentOptions, document_result, save_document
-from pipelines.document_text import DocumentError, extract, with_ocr
-from pipelines.step import FileRef, StepFailed
+from pipelines.document.digitize import COMPLETED, FAILED, NEEDS_OCR
+from pipelines.document.extraction import DocumentError, extract, with_ocr
+from pipelines.document.text import EMBED_STEP, DocumentOptions, document_result, save_document
+from pipelines.engine.step import FileRef, StepFailed
 from store import documents, files, jobs, vision
 from store.objects import S3Location, opened
 

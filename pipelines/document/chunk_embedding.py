@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.actors import EmbedderClient
-from pipelines.model_clients import ModelClients
-from pipelines.step import FileRef
+from pipelines.engine.step import FileRef
+from pipelines.inference.clients import ModelClients
 from store import documents, embeddings
 
 BATCH = 128  # chunks per actor request: progress is saved after each

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from pipelines.digitize import Digitization, Element
+from pipelines.document.digitize import Digitization, Element
 
 MAX_TOKENS = 256
 OVERLAP_TOKENS = 32

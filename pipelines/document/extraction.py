@@ -5,7 +5,7 @@ OCR, together with the layout blocks (lines with font size and weight, tables, i
 so a PDF page is interpreted by MuPDF once for everything: one text page, read as a dict, in which MuPDF's own
 table hunter (C, from ruling lines) finds the tables. pymupdf's Python `find_tables()` runs at ~40 pages/s
 and pymupdf-layout's ONNX model at ~1 page/s on two cores; this pass runs at several hundred. `with_ocr()`
-puts the lines that OCR read on scanned pages in their place (pipelines/scanned_pages.py).
+puts the lines that OCR read on scanned pages in their place (pipelines/document/scanned_pages.py).
 
 The parser runs in-process, so the work is bounded: at most `max_pages` pages and `max_chars` characters of
 text (a DocumentError beyond), and a DOCX package is size-checked before its XML is parsed (zip bombs).

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.step import FileRef, StepFailed
+from pipelines.engine.step import FileRef, StepFailed
 from store import vision
 from store.objects import S3Location, opened
 

@@ -16,9 +16,9 @@ import numpy as np
 from cluster.actors import EmbedderClient, InferenceUnavailable
 from cluster.runtime import ensure_ray
 from models.registry import ModelUnavailable, Task
-from pipelines.model_clients import ModelClients
-from pipelines.models_in_use import active_model
-from pipelines.steps import text_embedders
+from pipelines.inference.clients import ModelClients
+from pipelines.inference.configured import text_embedders
+from pipelines.inference.in_use import active_model
 from store.errors import Unavailable
 from store.settings import Settings
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.image import ImageError, render
-from pipelines.step import FileRef, StepFailed
+from pipelines.engine.step import FileRef, StepFailed
+from pipelines.image.render import ImageError, render
 from store.objects import S3Location, opened, put
 
 ORIGINAL = "original"

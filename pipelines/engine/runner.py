@@ -4,7 +4,7 @@ Interactive jobs (uploads) are claimed before backfill jobs, and backfill never 
 several slots, so a large backlog never delays a new upload. Leases are renewed while a step runs; a
 crashed engine's jobs become claimable when their leases expire; a stopping engine gives its
 unfinished jobs back at once. Each `upkeep` coroutine given runs every `upkeep_seconds`, in a loop of its own (a
-model swap's flip: pipelines/model_swap.py; large tenants' search indexes: store/tenant_indexes.py); it must be
+model swap's flip: pipelines/inference/swap.py; large tenants' search indexes: store/tenant_indexes.py); it must be
 safe to run on many engines at once.
 """
 
@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind
 
 from cluster import tracing
 from cluster.tasks import cancel, submit, task_id
-from pipelines.step import FileRef, Step, StepFailed
+from pipelines.engine.step import FileRef, Step, StepFailed
 from store import files, jobs
 from store.objects import S3Location
 
