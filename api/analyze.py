@@ -22,7 +22,7 @@ from api.schemas.analyze import (
 from api.uploads.streaming import StoredUpload, UploadRules, store_upload
 from pipelines.document.text import OCR_STEP
 from store import files, jobs
-from store.blobs import BlobStore
+from store.blob_store import BlobStore
 from store.errors import NotFound, Unavailable
 from store.settings import MIB, Settings
 from store.tenants import TenantRef

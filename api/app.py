@@ -33,7 +33,7 @@ from cluster.runtime import shutdown_ray
 from pipelines.inference.query_embedding import QueryEmbedder
 from pipelines.purge import purge_forever
 from pipelines.worker import configure_tracing, engine_for
-from store.blobs import BlobStore
+from store.blob_store import BlobStore
 from store.database import close_pool, engine
 from store.settings import Settings, get_settings
 

@@ -23,8 +23,9 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from api.schemas.export import ExportColumn, ExportColumns, ExportRequest, ExportResult
 from store import files
-from store.blobs import BlobStore
+from store.blob_store import BlobStore
 from store.errors import InvalidInput
+from store.keys import export_key
 from store.status import ALL_COMPONENTS, primary_status_of
 
 MAX_RECORDS = 10_000
@@ -105,7 +106,7 @@ async def export(tenant_id: uuid.UUID, request: ExportRequest, blobs: BlobStore)
     table = [[_cell(COLUMNS[column.field_key].value(row), request.flatten_tags) for column in request.columns]
              for row in rows]  # fmt: skip
     name = f"files_{datetime.now(UTC):%Y-%m-%d}.{request.format}"
-    key = f"exports/{tenant_id}/{uuid.uuid4()}/{name}"
+    key = export_key(tenant_id, uuid.uuid4(), name)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / name
         await asyncio.to_thread(_WRITERS[request.format], path, header, table, request.sheet_name)  # CPU: not here

@@ -25,7 +25,7 @@ from api.variant_urls import variant_urls
 from pipelines.inference.in_use import serving_image_model
 from pipelines.inference.query_embedding import QueryEmbedder
 from store import files, image_embeddings
-from store.blobs import BlobStore
+from store.blob_store import BlobStore
 from store.errors import Conflict, Unavailable, WrongMediaType
 from store.files import FileQuery
 from store.image_embeddings import Neighbour

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from store.blobs import BlobStore
+from store.blob_store import BlobStore
 
 VARIANT_SECONDS = 3600
 # Response field -> variant shown there.

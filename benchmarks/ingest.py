@@ -63,7 +63,7 @@ def _in_process_one(args: tuple[object, str, bytes]) -> None:
     from pipelines.engine.step import FileRef
     from pipelines.image.variants import make_variants
     from pipelines.intake.sniff import detect
-    from store.objects import opened, put
+    from store.step_objects import opened, put
 
     location, key, photo = args
     detected = detect(photo, "photo.jpg")
@@ -78,8 +78,8 @@ def _in_process_one(args: tuple[object, str, bytes]) -> None:
 
 
 def _in_process(data_dir: Path, photos: list[bytes]) -> float:
-    from store.objects import S3Location
     from store.services import local_services
+    from store.step_objects import S3Location
 
     with local_services(data_dir) as settings:
         location = S3Location.from_settings(settings)

@@ -107,7 +107,7 @@ async def _api_upload(base: str, key: str, path: Path, files: int = 1) -> float:
 
 
 async def _direct_put(data_dir: Path, path: Path, files: int = 1) -> float:
-    from store.blobs import BlobStore
+    from store.blob_store import BlobStore
     from store.services import local_services
 
     with local_services(data_dir) as settings:

@@ -9,15 +9,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from store import files
-from store.blobs import BlobStore
+from store.blob_store import BlobStore
+from store.keys import file_prefix
 from store.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def file_prefix(object_key: str) -> str:
-    """Everything stored for a file lives under the folder of its original."""
-    return object_key.rsplit("/", 1)[0] + "/"
 
 
 async def purge_expired(blobs: BlobStore, retention_days: int, batch: int = 100) -> int:

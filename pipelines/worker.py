@@ -7,8 +7,8 @@ from cluster.runtime import cluster_cpus, ensure_ray
 from pipelines.catalog import steps_for
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.inference.swap import SwapKeeper
-from store.objects import S3Location
 from store.settings import Settings
+from store.step_objects import S3Location
 from store.tenant_indexes import TenantIndexKeeper
 
 

@@ -7,7 +7,7 @@ every file that has outputs in the active space; what is left is always derived 
 the durable jobs. `flip` makes the target active in one UPDATE that holds only when nothing is left, and
 `prune` drops the spaces of models that are neither active nor target. No row: the settings name the model.
 
-Outputs live in a table of embedding spaces (store/embeddings.KEYS), or are a file's descriptions (store/vision.py):
+Outputs live in a table of embedding spaces (store/embeddings.KEYS), or are a file's descriptions (store/ai_outputs.py):
 `SPACES` names each kind as a relation whose rows carry `model_id`, `file_id`, `tenant` and a key column that
 identifies a row within a space.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from store import jobs, tenant_indexes, vision
+from store import ai_outputs, jobs, tenant_indexes
 from store.embeddings import KEYS
 from store.tables import Job
 
@@ -27,7 +27,7 @@ DESCRIPTIONS = "description"
 # Each kind of output, as (relation, key column): a table of embedding spaces, or the files' descriptions.
 SPACES: dict[str, tuple[str, str]] = {
     **{table: (table, keys[0]) for table, keys in KEYS.items()},
-    DESCRIPTIONS: (vision.DESCRIPTIONS, "file_id"),
+    DESCRIPTIONS: (ai_outputs.DESCRIPTIONS, "file_id"),
 }
 # What a flip does besides making the target active, in its transaction: (model id, its revision).
 Adopt = Callable[[str, "str | None"], Awaitable[None]]
@@ -261,7 +261,7 @@ async def prune(task: str, table: str, settings_model_id: str) -> dict[str, int]
     _table(table)
     if table == DESCRIPTIONS:
         async with Job._meta.db.transaction():
-            return await vision.drop_descriptions(await _kept(task, settings_model_id))
+            return await ai_outputs.drop_descriptions(await _kept(task, settings_model_id))
     async with tenant_indexes.builds_paused(), Job._meta.db.transaction():
         keep = await _kept(task, settings_model_id)
         spaces = await Job.raw("SELECT model_id, index_name FROM embedding_space WHERE table_name = {}", table)

@@ -78,7 +78,7 @@ async def engine(services, database: None) -> AsyncIterator[object]:
     from cluster.runtime import ensure_ray
     from pipelines.catalog import steps_for
     from pipelines.engine.runner import Engine, EngineConfig
-    from store.objects import S3Location
+    from store.step_objects import S3Location
     from tests.integration.engine_steps import TEST_STEPS
 
     ensure_ray(num_cpus=2)
@@ -96,7 +96,7 @@ async def engine(services, database: None) -> AsyncIterator[object]:
 @pytest.fixture(scope="session")
 async def blobs(services: object) -> AsyncIterator[object]:
     """A client of the same S3, to look behind the API."""
-    from store.blobs import BlobStore
+    from store.blob_store import BlobStore
 
     async with BlobStore(services) as store:
         await store.ensure_bucket()

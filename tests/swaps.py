@@ -13,7 +13,7 @@ from pipelines.catalog import steps_for
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.inference.swap import SwapKeeper
 from store import model_state
-from store.objects import S3Location
+from store.step_objects import S3Location
 
 SCOPIX = str(Path(sys.executable).parent / "scopix")
 

@@ -82,7 +82,7 @@ async def _models(args: argparse.Namespace) -> None:
 
 async def _purge() -> None:
     from pipelines.purge import purge_expired
-    from store.blobs import BlobStore
+    from store.blob_store import BlobStore
 
     await _migrate()
     settings = get_settings()

@@ -29,7 +29,7 @@ from api.uploads.streaming import receive_upload
 from api.uploads.taking import take_upload
 from api.variant_urls import variant_urls
 from store import files
-from store.blobs import content_disposition
+from store.blob_store import content_disposition
 from store.files import FileQuery
 from store.settings import Settings
 

@@ -1,4 +1,4 @@
-"""The batch upload and the upload sessions it creates (api/uploads/batch.py, api/sessions.py)."""
+"""The batch upload and the upload sessions it creates (api/uploads/batch.py, api/session_views.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api.auth import tenant_of
 from api.schemas.sessions import BatchUploadResponse, SessionList, SessionResults, SessionStatus, SessionSummary
-from api.sessions import session_list, session_results, session_status, session_summary
+from api.session_views import session_list, session_results, session_status, session_summary
 from api.uploads.batch import receive_batch
 from api.uploads.taking import take_upload
 from store import sessions

@@ -23,14 +23,14 @@ from api.uploads.streaming import (
     UploadRules,
     discarded_on_failure,
     drain,
-    original_key,
     record_incoming,
     too_large,
     upload_response,
 )
 from store import sessions
-from store.blobs import BlobStore
+from store.blob_store import BlobStore
 from store.errors import DomainError, InvalidInput, TooLarge, UnsupportedMedia
+from store.keys import original_key
 from store.settings import Settings
 from store.tables import UploadSession
 from store.tenants import TenantRef

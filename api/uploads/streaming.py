@@ -21,8 +21,9 @@ from api.uploads.form import FieldCollector, PartEnd, PartStart, form_events
 from pipelines.intake.plan import NewFilePlan, plan_new_file
 from pipelines.intake.sniff import ContentInspector, Detected, UnsupportedContent
 from store import files
-from store.blobs import BlobStore, BlobStoreError
+from store.blob_store import BlobStore, BlobStoreError
 from store.errors import InvalidInput, TooLarge, Unavailable, UnsupportedMedia
+from store.keys import original_key
 from store.settings import Settings
 from store.tenants import TenantRef
 
@@ -34,11 +35,6 @@ USE_DIRECT_UPLOADS = {
 # Room for the form's text fields around the file in a request's Content-Length.
 FORM_ALLOWANCE = 1024 * 1024
 DRAIN_SECONDS = 30.0
-
-
-def original_key(tenant_id: uuid.UUID, file_id: uuid.UUID) -> str:
-    """Object keys come from ids only: a filename never becomes a path."""
-    return f"files/{tenant_id}/{file_id}/original"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 
 from api.auth import tenant_of
 from api.uploads.form import boundary_of
-from store.blobs import BlobStore
+from store.blob_store import BlobStore
 from store.settings import Settings
 from store.tenants import TenantRef
 

@@ -21,8 +21,8 @@ from pipelines.engine.plan import MediaPlan
 from pipelines.engine.step import Step
 from pipelines.inference import configured
 from pipelines.inference.clients import ModelClients
-from store.objects import S3Location
 from store.settings import Settings
+from store.step_objects import S3Location
 
 DOCUMENT_TEXT = Step(
     name="document_text",

@@ -25,8 +25,8 @@ from pipelines.document.digitize import COMPLETED, FAILED, NEEDS_OCR
 from pipelines.document.extraction import DocumentError, extract, with_ocr
 from pipelines.document.text import EMBED_STEP, DocumentOptions, document_result, save_document
 from pipelines.engine.step import FileRef, StepFailed
-from store import documents, files, jobs, vision
-from store.objects import S3Location, opened
+from store import ai_outputs, documents, files, jobs
+from store.step_objects import S3Location, opened
 
 RENDER_DPI = 200  # PP-OCR recognises body text well from 150 DPI up (it detects on a ~960-pixel copy)
 MAX_RENDER_SIDE = 4_000  # pixels: a poster-sized page is rendered at a lower resolution
@@ -60,7 +60,7 @@ async def read_scanned_pages(
 async def save_scanned_pages(file: FileRef, result: dict[str, Any]) -> None:
     await save_document(file, result)
     if result["model"] is not None:
-        await vision.record_models(file.id, {"ocr": result["model"]})
+        await ai_outputs.record_models(file.id, {"ocr": result["model"]})
 
 
 async def give_up(file: FileRef) -> None:

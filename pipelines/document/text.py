@@ -19,7 +19,7 @@ from pipelines.document.digitize import NEEDS_OCR, digitize
 from pipelines.document.extraction import DocumentError, ExtractedDocument, extract
 from pipelines.engine.step import FileRef, StepFailed
 from store import documents
-from store.objects import S3Location, opened
+from store.step_objects import S3Location, opened
 
 COLUMNS = (
     "extracted_text",

@@ -27,7 +27,7 @@ from cluster import tracing
 from cluster.tasks import cancel, submit, task_id
 from pipelines.engine.step import FileRef, Step, StepFailed
 from store import files, jobs
-from store.objects import S3Location
+from store.step_objects import S3Location
 
 log = logging.getLogger(__name__)
 

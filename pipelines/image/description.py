@@ -20,8 +20,8 @@ from models.registry import ModelUnavailable, Task
 from pipelines.engine.step import FileRef
 from pipelines.image.source import image_bytes, image_source
 from pipelines.inference.clients import ModelClients
-from store import vision
-from store.objects import S3Location
+from store import ai_outputs
+from store.step_objects import S3Location
 
 COLUMNS = ("description_status", "description_error")
 SETTING = "SCOPIX_DESCRIBE_MODEL"
@@ -51,7 +51,7 @@ async def describe_image(
         except InferenceUnavailable as error:
             raise _Skip(str(error)) from error
         if swapping:
-            described = await vision.described_models(file.id) if described is None else described
+            described = await ai_outputs.described_models(file.id) if described is None else described
             if model_id in described:
                 return None
         [text] = await describer.describe([(data, source.content_category)], lane="batch")
@@ -81,4 +81,4 @@ def _ended(status: str, reason: str | None) -> dict[str, Any]:
 
 async def save_description(file: FileRef, result: dict[str, Any]) -> None:
     if result["entries"]:
-        await vision.add_descriptions(file.id, Task.DESCRIBE.value, result["entries"])
+        await ai_outputs.add_descriptions(file.id, Task.DESCRIBE.value, result["entries"])

@@ -11,8 +11,8 @@ from models.registry import Task
 from pipelines.engine.step import FileRef
 from pipelines.image.source import image_of
 from pipelines.inference.clients import ModelClients
-from store import image_embeddings, model_state, vision
-from store.objects import S3Location
+from store import ai_outputs, image_embeddings, model_state
+from store.step_objects import S3Location
 
 OUTPUT = "image_embedding"  # its key in the file's `ai_models`
 
@@ -39,4 +39,4 @@ async def embed_image(
 
 async def save_provenance(file: FileRef, result: dict[str, Any]) -> None:
     """With `embedding_status: completed`: the active model's provenance."""
-    await vision.record_active_model(file.id, OUTPUT, Task.EMBED_IMAGE.value, result["models"])
+    await ai_outputs.record_active_model(file.id, OUTPUT, Task.EMBED_IMAGE.value, result["models"])

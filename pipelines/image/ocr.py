@@ -12,8 +12,8 @@ from typing import Any
 from cluster.vision import OcrClient
 from pipelines.engine.step import FileRef
 from pipelines.image.source import image_of
-from store import vision
-from store.objects import S3Location
+from store import ai_outputs
+from store.step_objects import S3Location
 
 COLUMNS = ("visible_text", "text_regions")
 
@@ -43,4 +43,4 @@ def _region(region: dict[str, Any]) -> dict[str, Any]:
 
 
 async def save_text(file: FileRef, result: dict[str, Any]) -> None:
-    await vision.record_models(file.id, {"ocr": result["model"]})
+    await ai_outputs.record_models(file.id, {"ocr": result["model"]})

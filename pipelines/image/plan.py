@@ -11,8 +11,8 @@ from pipelines.engine.step import Result, Step
 from pipelines.image import description, embedding, ocr
 from pipelines.image.variants import make_variants
 from pipelines.inference import configured
-from store.objects import S3Location
 from store.settings import Settings
+from store.step_objects import S3Location
 
 VARIANTS = Step(
     name="variants",

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.engine.step import FileRef, StepFailed
-from store import vision
-from store.objects import S3Location, opened
+from store import ai_outputs
+from store.step_objects import S3Location, opened
 
 VARIANT = "medium_750"
 PLAIN_FORMATS = ("jpeg", "png", "webp")  # decoded by Pillow alone wherever a model runs
@@ -27,7 +27,7 @@ class ImageSource:
 
 
 async def image_source(file: FileRef) -> ImageSource:
-    row = await vision.image_source(file.id)
+    row = await ai_outputs.image_source(file.id)
     if row is None:
         raise StepFailed(f"file {file.id} no longer exists")
     return ImageSource(source_key(row), row["auto_describe"], row["content_category"])

@@ -7,14 +7,10 @@ from typing import Any
 
 from pipelines.engine.step import FileRef, StepFailed
 from pipelines.image.render import ImageError, render
-from store.objects import S3Location, opened, put
+from store.keys import variant_key
+from store.step_objects import S3Location, opened, put
 
 ORIGINAL = "original"
-
-
-def variant_key(object_key: str, name: str, extension: str) -> str:
-    """Variants live beside the original, under the file's own prefix."""
-    return f"{object_key.rsplit('/', 1)[0]}/variants/{name}.{extension}"
 
 
 def make_variants(location: S3Location, file: FileRef) -> dict[str, Any]:

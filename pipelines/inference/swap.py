@@ -21,7 +21,7 @@ from datetime import datetime
 
 from models.registry import ModelUnavailable, Task, resolve, supported
 from pipelines.inference.in_use import configured_model, serving_model
-from store import embeddings, model_state, vision
+from store import ai_outputs, embeddings, model_state
 from store.errors import InvalidInput, Unavailable
 from store.model_state import Adopt, ModelState, Progress
 from store.settings import Settings
@@ -37,12 +37,12 @@ class Swap:
 
 
 async def _show_descriptions(model_id: str, revision: str | None) -> None:
-    await vision.show_descriptions_of(model_id)  # each description carries its own revision
+    await ai_outputs.show_descriptions_of(model_id)  # each description carries its own revision
 
 
 SWAPS: dict[Task, Swap] = {
     Task.EMBED_TEXT: Swap(embeddings.CHUNKS, "embed_chunks"),
-    Task.EMBED_IMAGE: Swap(embeddings.IMAGES, "embed_image", vision.show_image_embeddings_of),
+    Task.EMBED_IMAGE: Swap(embeddings.IMAGES, "embed_image", ai_outputs.show_image_embeddings_of),
     Task.DESCRIBE: Swap(model_state.DESCRIPTIONS, "describe", _show_descriptions),
 }
 

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from pipelines.engine.step import FileRef, Step
-from store.objects import S3Location, _client, put
+from store.step_objects import S3Location, _client, put
 
 
 def _markers(location: S3Location, file: FileRef, kind: str) -> int:

@@ -8,8 +8,8 @@ import sys
 
 from cluster.runtime import ensure_ray
 from pipelines.engine.runner import Engine, EngineConfig
-from store.objects import S3Location
 from store.services import local_services
+from store.step_objects import S3Location
 from tests.integration.engine_steps import STALL_STEPS
 
 

@@ -15,7 +15,7 @@ from pipelines.document.plan import DOCUMENT_OCR, DOCUMENT_TEXT
 from pipelines.document.text import extract_document
 from pipelines.engine.step import FileRef
 from store import documents, files
-from store.objects import put
+from store.step_objects import put
 from tests.calls import file_route, settled, until_terminal, uploaded
 from tests.conftest import Caller, new_caller
 from tests.documents import SCANNED_LINES, scanned_pdf

@@ -3,7 +3,7 @@ import uuid
 import pytest
 
 from api.uploads.fields import build_options, clean_tags, parse_field, safe_filename
-from store.blobs import content_disposition
+from store.blob_store import content_disposition
 from store.errors import InvalidInput
 
 

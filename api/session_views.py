@@ -22,7 +22,7 @@ from api.schemas.sessions import (
 )
 from api.variant_urls import variant_url
 from store import jobs, sessions
-from store.blobs import BlobStore
+from store.blob_store import BlobStore
 from store.status import primary_status_of
 
 Row = dict[str, Any]
