@@ -47,7 +47,7 @@ def texts(count: int, words: int, seed: int) -> list[str]:
 def in_process(embedder: TextEmbedder, items: list[str]) -> float:
     start = time.perf_counter()
     for at in range(0, len(items), BATCH):
-        embedder.embed(items[at : at + BATCH])
+        embedder.predict(items[at : at + BATCH])
     return len(items) / (time.perf_counter() - start)
 
 

@@ -92,10 +92,9 @@ class ModelActor:
     """Holds one model; `infer` returns the caller's own rows and whether this actor is retiring."""
 
     def __init__(
-        self, spec: ModelSpec, method: str, batching: Batching, recycling: Recycling, device: str, threads: int | None
+        self, spec: ModelSpec, batching: Batching, recycling: Recycling, device: str, threads: int | None
     ) -> None:
         self._model = load(spec, device=device, threads=threads)
-        self._forward = getattr(self._model, method)
         self._batching = batching
         self._recycling = recycling
         self._slots = self._model.concurrency  # forwards at once (a model holding copies of itself: several)
@@ -159,7 +158,7 @@ class ModelActor:
     async def _forward_batch(self, batch: list[tuple[_Request, int, int]]) -> None:
         items = [item for request, start, end in batch for item in request.items[start:end]]
         try:
-            rows = await asyncio.get_running_loop().run_in_executor(self._executor, self._forward, items)
+            rows = await asyncio.get_running_loop().run_in_executor(self._executor, self._model.predict, items)
         except Exception as error:
             for request, _, _ in batch:
                 if not request.future.done():
@@ -249,7 +248,6 @@ class ModelPool:
         task: Task | str,
         model: str | None = None,
         *,
-        method: str,
         num_cpus: float = 0.5,
         num_gpus: float = 0.0,
         threads: int | None = None,
@@ -260,7 +258,7 @@ class ModelPool:
         start_timeout_s: float = 300.0,
         name: str | None = None,
     ) -> None:
-        self._task, self._model, self._method, self._name = Task(task), model, method, name
+        self._task, self._model, self._name = Task(task), model, name
         self._options = {"num_cpus": num_cpus, "num_gpus": num_gpus}
         self._args = (batching, recycling, "cuda" if num_gpus > 0 else "cpu", threads)
         self._waiting: dict[Lane, collections.deque[tuple[Sequence[Any], asyncio.Future[Any]]]] = {
@@ -407,7 +405,7 @@ class ModelPool:
             max_concurrency=1024,
             max_restarts=0,
             **self._options,
-        ).remote(spec, self._method, *self._args)
+        ).remote(spec, *self._args)
         try:
             await asyncio.wait_for(actor.stats.remote(), self._start_timeout_s)
         except (TimeoutError, GetTimeoutError) as error:
@@ -439,7 +437,7 @@ class EmbedderClient(ModelPool):
     """Text embeddings through the `embed_text` model actor; the search endpoint and the job worker use it."""
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
-        super().__init__(Task.EMBED_TEXT, model, method="embed", **options)
+        super().__init__(Task.EMBED_TEXT, model, **options)
 
     async def embed(self, texts: Sequence[str], lane: Lane = "interactive") -> np.ndarray:
         """Unit-length float32 rows [len(texts), dimension], computed by the actor for these very texts."""

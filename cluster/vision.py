@@ -17,9 +17,9 @@ from models.registry import Task
 
 
 class VisionPool(ModelPool):
-    def __init__(self, task: Task, model: str | None, method: str, default: Batching, **options: Any) -> None:
+    def __init__(self, task: Task, model: str | None, default: Batching, **options: Any) -> None:
         """`default`: the task's batching, unless `options` give one."""
-        super().__init__(task, model, method=method, batching=options.pop("batching", default), **options)
+        super().__init__(task, model, batching=options.pop("batching", default), **options)
         self._provenance: dict[str, str] | None = None
 
     async def provenance(self) -> dict[str, str]:
@@ -36,7 +36,7 @@ class DescriberClient(VisionPool):
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         batching = Batching(max_batch_size=4, batch_lane_max_batch_size=8, batch_lane_max_wait_ms=100.0)
-        super().__init__(Task.DESCRIBE, model, "describe", batching, **options)
+        super().__init__(Task.DESCRIBE, model, batching, **options)
 
     async def describe(self, items: Sequence[tuple[bytes, str]], lane: Lane = "batch") -> list[str]:
         """One description per (image bytes, content_category), in order."""
@@ -48,7 +48,7 @@ class OcrClient(VisionPool):
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         batching = Batching(max_batch_size=8, batch_lane_max_batch_size=16)
-        super().__init__(Task.OCR, model, "read", batching, **options)
+        super().__init__(Task.OCR, model, batching, **options)
 
     async def read(self, images: Sequence[bytes], lane: Lane = "batch") -> list[dict[str, Any]]:
         """Per image: {"text", "regions": [{"text", "confidence", "bounding_box": {"x", "y", "w", "h"}}]}."""
@@ -59,7 +59,7 @@ class ImageEmbedderClient(VisionPool):
     """Image vectors through the `embed_image` actor."""
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
-        super().__init__(Task.EMBED_IMAGE, model, "embed_images", Batching(), **options)
+        super().__init__(Task.EMBED_IMAGE, model, Batching(), **options)
 
     async def embed(self, images: Sequence[bytes], lane: Lane = "batch") -> np.ndarray:
         """Unit-length float32 rows [len(images), dimension], in order."""
