@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cluster.actors import InferenceUnavailable
-from cluster.vision import DescriberClient
+from cluster.model_clients import DescriberClient
+from cluster.model_pool import InferenceUnavailable
 from models.registry import ModelUnavailable, Task
 from pipelines.image_input import image_bytes, image_source
 from pipelines.model_clients import ModelClients

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster.vision import ImageEmbedderClient
+from cluster.model_clients import ImageEmbedderClient
 from models.registry import Task
 from pipelines.image_input import image_of
 from pipelines.model_clients import ModelClients

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster.vision import OcrClient
+from cluster.model_clients import OcrClient
 from pipelines.image_input import image_of
 from pipelines.step import FileRef
 from store import vision

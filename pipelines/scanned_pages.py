@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pymupdf
 
-from cluster.vision import OcrClient
+from cluster.model_clients import OcrClient
 from pipelines.digitize import COMPLETED, FAILED, NEEDS_OCR
 from pipelines.document import EMBED_STEP, DocumentOptions, document_result, save_document
 from pipelines.document_text import DocumentError, extract, with_ocr

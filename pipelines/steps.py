@@ -8,8 +8,9 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from cluster.actors import Batching, EmbedderClient, InferenceUnavailable, ModelPool, Recycling
-from cluster.vision import DescriberClient, ImageEmbedderClient, OcrClient
+from cluster.model_actor import Batching, Recycling
+from cluster.model_clients import DescriberClient, EmbedderClient, ImageEmbedderClient, OcrClient
+from cluster.model_pool import InferenceUnavailable, ModelPool
 from models.registry import Task
 from pipelines import describe_image, read_text, scanned_pages
 from pipelines.document import (

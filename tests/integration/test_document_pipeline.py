@@ -13,7 +13,7 @@ import numpy as np
 import pymupdf
 import pytest
 
-from cluster.actors import EmbedderClient
+from cluster.model_clients import EmbedderClient
 from models.registry import resolve
 from pipelines.engine import Engine, EngineConfig
 from pipelines.step import Step

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import ray
 
-from cluster.actors import NAMESPACE, Batching, EmbedderClient, InferenceUnavailable, Recycling
+from cluster.model_actor import Batching, Recycling
+from cluster.model_clients import EmbedderClient, OcrClient
+from cluster.model_pool import NAMESPACE, InferenceUnavailable
 from cluster.runtime import ensure_ray
-from cluster.vision import OcrClient
 from models.registry import Task, load, resolve
 from models.text_embedding import TextEmbedder
 from tests.photos import text_photo

@@ -10,7 +10,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from cluster.vision import OcrClient
+from cluster.model_clients import OcrClient
 from pipelines.document import extract_document
 from pipelines.step import FileRef
 from pipelines.steps import DOCUMENT_OCR, DOCUMENT_TEXT
