@@ -25,7 +25,8 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from cluster.actors import Batching, EmbedderClient, Lane
+from cluster.model_actor import Batching, Lane
+from cluster.model_clients import EmbedderClient
 from cluster.runtime import ensure_ray
 from models.registry import Task, load, resolve
 from models.text_embedding import TextEmbedder
@@ -47,7 +48,7 @@ def texts(count: int, words: int, seed: int) -> list[str]:
 def in_process(embedder: TextEmbedder, items: list[str]) -> float:
     start = time.perf_counter()
     for at in range(0, len(items), BATCH):
-        embedder.embed(items[at : at + BATCH])
+        embedder.predict(items[at : at + BATCH])
     return len(items) / (time.perf_counter() - start)
 
 

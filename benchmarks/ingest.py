@@ -73,8 +73,8 @@ def _in_process_one(args: tuple[object, str, bytes]) -> None:
     with opened(location, facts["variants"]["medium_750"]["key"]) as medium:
         data = medium.read()
     ocr, embedder = _models()
-    ocr.read([data])
-    embedder.embed_images([data])
+    ocr.predict([data])
+    embedder.predict([data])
 
 
 def _in_process(data_dir: Path, photos: list[bytes]) -> float:

@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks.embedding import measure  # noqa: E402
 from benchmarks.service import running_service, uploaded_and_processed  # noqa: E402
-from cluster.actors import ModelPool  # noqa: E402
+from cluster.model_clients import DescriberClient, OcrClient  # noqa: E402
+from cluster.model_pool import ModelPool  # noqa: E402
 from cluster.runtime import ensure_ray, shutdown_ray  # noqa: E402
-from cluster.vision import DescriberClient, OcrClient  # noqa: E402
 from tests import tiny_models  # noqa: E402
 from tests.photos import encode, photo, text_photo  # noqa: E402
 

@@ -1,8 +1,21 @@
-"""What every model wrapper shares: its provenance, and for torch models the CPU threads they run with."""
+"""The contract every model wrapper keeps, so that whatever runs a model (a model actor, a test, a benchmark) calls
+`predict` without knowing the task: `prepare` the items on the CPU, `forward` them through the model, `finish` the
+raw outputs into one output per item. Also their provenance, and for torch models the CPU threads they run with."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
+
+import numpy as np
+
+Item = TypeVar("Item")
+Batch = TypeVar("Batch")
+Raw = TypeVar("Raw")
+Outputs = TypeVar("Outputs")
 
 
 def usable_cpus(threads: int | None) -> int:
@@ -11,10 +24,10 @@ def usable_cpus(threads: int | None) -> int:
     return threads or len(os.sched_getaffinity(0))
 
 
-class LoadedModel:
+class LoadedModel(ABC, Generic[Item, Batch, Raw, Outputs]):
     """A loaded model; every output it makes records `model_id` and `revision` (provenance)."""
 
-    # How many forwards may run at once, each from its own thread; a model actor runs that many side by side.
+    # How many predictions may run at once, each from its own thread; a model actor runs that many side by side.
     concurrency = 1
 
     def __init__(self, model_id: str, revision: str) -> None:
@@ -29,8 +42,41 @@ class LoadedModel:
     def revision(self) -> str:
         return self._revision
 
+    def predict(self, items: Sequence[Item]) -> Outputs:
+        """One output per item, in order."""
+        if not items:
+            return self.no_outputs()
+        return self.finish(self.forward(self.prepare(items)))
 
-class TorchModel(LoadedModel):
+    @abstractmethod
+    def prepare(self, items: Sequence[Item]) -> Batch:
+        """The model's inputs for `items` (non-empty), made on the CPU: tokens, decoded and resized images."""
+
+    @abstractmethod
+    def forward(self, batch: Batch) -> Raw:
+        """The model's raw outputs for a prepared batch."""
+
+    @abstractmethod
+    def finish(self, raw: Raw) -> Outputs:
+        """One output per item from the raw outputs: pooled, normalised, decoded."""
+
+    def no_outputs(self) -> Outputs:
+        """The outputs of no items."""
+        return []  # type: ignore[return-value]  # outputs are a list unless they are rows (Embedder)
+
+
+class Embedder(LoadedModel[Item, Batch, Raw, np.ndarray]):
+    """A model whose outputs are unit-length float32 rows of `dimension` floats, so a dot product is a cosine."""
+
+    @property
+    @abstractmethod
+    def dimension(self) -> int: ...
+
+    def no_outputs(self) -> np.ndarray:
+        return np.zeros((0, self.dimension), np.float32)
+
+
+class TorchModel(LoadedModel[Item, Batch, Raw, Outputs]):
     """A torch model on one device, with torch's CPU threads set for the process and for each forward."""
 
     def __init__(self, model_id: str, revision: str, device: str, threads: int | None) -> None:
@@ -41,9 +87,13 @@ class TorchModel(LoadedModel):
         torch.set_num_threads(self._threads)
         self._device = torch.device(device)
 
-    def _use_threads(self) -> None:
-        """The thread count is per OS thread under OpenMP: a forward run from an executor thread needs it again."""
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Where a forward runs: without autograd, and with this model's threads, which OpenMP counts per OS thread
+        (a forward run from an executor thread needs them set again)."""
         import torch
 
         if torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
+        with torch.inference_mode():
+            yield

@@ -4,17 +4,20 @@ cached hub id. Rows are unit float32, so a dot product is a cosine."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoProcessor
 
-from models.base import TorchModel
+from models.base import Embedder, TorchModel
 from models.images import open_rgb
 
 
-class ClipEmbedder(TorchModel):
+class ClipEmbedder(
+    TorchModel[bytes, torch.Tensor, torch.Tensor, np.ndarray], Embedder[bytes, torch.Tensor, torch.Tensor]
+):
     """One loaded CLIP/SigLIP model. Not thread-safe: one forward at a time (a model actor serialises them)."""
 
     def __init__(
@@ -35,26 +38,26 @@ class ClipEmbedder(TorchModel):
     def dimension(self) -> int:
         return self._dimension
 
-    def embed_images(self, images: list[bytes]) -> np.ndarray:
-        """Unit-length float32 rows, one per encoded image, in order."""
-        if not images:
-            return np.zeros((0, self._dimension), np.float32)
-        self._use_threads()
-        batch = self._processor(images=[open_rgb(data) for data in images], return_tensors="pt")
-        with torch.inference_mode():
-            features = self._model.get_image_features(pixel_values=batch["pixel_values"].to(self._device))
-            return _unit(features.pooler_output)
+    def prepare(self, items: Sequence[bytes]) -> torch.Tensor:
+        """The pixels of each encoded image, resized and normalised as the model was trained."""
+        return self._processor(images=[open_rgb(data) for data in items], return_tensors="pt")["pixel_values"]
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        with self._inference():
+            return self._model.get_image_features(pixel_values=batch.to(self._device)).pooler_output
+
+    def finish(self, raw: torch.Tensor) -> np.ndarray:
+        return _unit(raw)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 rows in the images' space, one per text (a query for text-to-image search)."""
         if not texts:
-            return np.zeros((0, self._dimension), np.float32)
-        self._use_threads()
+            return self.no_outputs()
         batch = self._processor.tokenizer(
             texts, padding=self._padding, truncation=True, max_length=self._max_length, return_tensors="pt"
         )
         inputs = {key: batch[key].to(self._device) for key in ("input_ids", "attention_mask") if key in batch}
-        with torch.inference_mode():
+        with self._inference():
             return _unit(self._model.get_text_features(**inputs).pooler_output)
 
 

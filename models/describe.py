@@ -11,6 +11,7 @@ Generation is greedy and bounded, so the same image and model give the same desc
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +91,19 @@ def prompt_for(category: str) -> Prompt:
     return PROMPTS.get(category, GENERAL)
 
 
-class Describer(TorchModel):
+@dataclass(frozen=True)
+class _Group:
+    """Items the model generates for together: their indices, inputs, and the prompt's length in the output."""
+
+    rows: list[int]
+    inputs: BatchFeature
+    prompt_length: int  # tokens the output repeats before the description (a captioner's caption start: kept)
+
+
+_Generated = list[tuple[_Group, torch.Tensor]]  # each group with its output token ids
+
+
+class Describer(TorchModel[tuple[bytes, str], list[_Group], _Generated, list[str]]):
     """One loaded vision-language model. Not thread-safe: one generation at a time (a model actor serialises)."""
 
     def __init__(
@@ -115,34 +128,31 @@ class Describer(TorchModel):
         if self._chat:  # decoder-only: prompts of different lengths line up at the end, where generation starts
             self._processor.tokenizer.padding_side = "left"
 
-    def describe(self, items: list[tuple[bytes, str]]) -> list[str]:
-        """One description per (encoded image, content_category), in order."""
-        if not items:
-            return []
-        self._use_threads()
+    def prepare(self, items: Sequence[tuple[bytes, str]]) -> list[_Group]:
+        """Per (encoded image, content_category): the image with its category's prompt, in as few groups as the
+        model can generate together."""
         images = [open_rgb(data) for data, _ in items]
         prompts = [prompt_for(category) for _, category in items]
         if self._chat:
-            return self._converse(images, [prompt.instruction for prompt in prompts])
+            return [self._conversation(images, [prompt.instruction for prompt in prompts])]
         # A captioner's prompt is the start of its output: rows of one batch must share it (padding inside the
-        # decoder's prefix would be generated from), so each distinct caption start is one batch.
+        # decoder's prefix would be generated from), so each distinct caption start is one group.
         rows: dict[str | None, list[int]] = defaultdict(list)
         for index, prompt in enumerate(prompts):
             rows[prompt.caption].append(index)
-        descriptions = [""] * len(items)
+        groups = []
         for caption, indices in rows.items():
             texts = [caption] * len(indices) if caption is not None else None
-            batch = self._processor(images=[images[i] for i in indices], text=texts, return_tensors="pt")
-            for index, text in zip(indices, self._generate(batch, keep_prompt=True), strict=True):
-                descriptions[index] = text
-        return descriptions
+            inputs = self._processor(images=[images[i] for i in indices], text=texts, return_tensors="pt")
+            groups.append(_Group(indices, inputs, prompt_length=0))
+        return groups
 
-    def _converse(self, images: list[Image.Image], instructions: list[str]) -> list[str]:
+    def _conversation(self, images: list[Image.Image], instructions: list[str]) -> _Group:
         conversations = [
             [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": text}]}]
             for image, text in zip(images, instructions, strict=True)
         ]
-        batch = self._processor.apply_chat_template(
+        inputs = self._processor.apply_chat_template(
             conversations,
             add_generation_prompt=True,
             tokenize=True,
@@ -150,17 +160,26 @@ class Describer(TorchModel):
             return_tensors="pt",
             processor_kwargs={"padding": True},
         )
-        return self._generate(batch, keep_prompt=False)
+        # A decoder-only model returns the prompt before the new tokens.
+        return _Group(list(range(len(images))), inputs, prompt_length=inputs["input_ids"].shape[1])
 
-    def _generate(self, batch: BatchFeature, *, keep_prompt: bool) -> list[str]:
-        batch = batch.to(self._device, dtype=self._model.dtype)  # casts the pixels only, not the token ids
-        with torch.inference_mode():
-            sequences = self._model.generate(
-                **batch,
-                max_new_tokens=self._max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-            )
-        if not keep_prompt:  # a decoder-only model returns the prompt before the new tokens
-            sequences = sequences[:, batch["input_ids"].shape[1] :]
-        return [text.strip() for text in self._processor.batch_decode(sequences, skip_special_tokens=True)]
+    def forward(self, batch: list[_Group]) -> _Generated:
+        """Each group with its generated token ids: greedy and bounded."""
+        generated = []
+        for group in batch:
+            inputs = group.inputs.to(self._device, dtype=self._model.dtype)  # casts the pixels, not the token ids
+            with self._inference():
+                sequences = self._model.generate(
+                    **inputs, max_new_tokens=self._max_new_tokens, do_sample=False, num_beams=1
+                )
+            generated.append((group, sequences))
+        return generated
+
+    def finish(self, raw: _Generated) -> list[str]:
+        """The descriptions, in the items' order: what each group generated, less any prompt it repeats, as text."""
+        descriptions = [""] * sum(len(group.rows) for group, _ in raw)
+        for group, sequences in raw:
+            texts = self._processor.batch_decode(sequences[:, group.prompt_length :], skip_special_tokens=True)
+            for index, text in zip(group.rows, texts, strict=True):
+                descriptions[index] = text.strip()
+        return descriptions

@@ -4,13 +4,14 @@ kind)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from models.base import LoadedModel
+from models.base import Embedder
 from models.images import open_rgb
 
 # The perceptual descriptor: every part is computed from one 64×64 thumbnail (area averages of the upright image).
@@ -25,7 +26,7 @@ _HISTOGRAM_SIZE = _HUES * _CHROMATIC_SATURATIONS * _VALUES + _VALUES
 _WEIGHTS = {"layout": 0.5, "hash": 0.25, "histogram": 0.25}
 
 
-class PerceptualEmbedder(LoadedModel):
+class PerceptualEmbedder(Embedder[bytes, list[Image.Image], list[dict[str, np.ndarray]]]):
     """A weight-free perceptual descriptor, deterministic and fast (~ a millisecond per image past decoding),
     so that near-duplicate detection and `/similar` work on a fresh machine.
 
@@ -58,23 +59,29 @@ class PerceptualEmbedder(LoadedModel):
     def dimension(self) -> int:
         return self.DIMENSION
 
-    def embed_images(self, images: list[bytes]) -> np.ndarray:
-        """Unit-length float32 rows, one per encoded image, in order."""
-        rows = np.zeros((len(images), self.DIMENSION), np.float32)
-        for index, data in enumerate(images):
-            rows[index] = describe_pixels(open_rgb(data, at_least=_THUMB))
-        return rows
+    def prepare(self, items: Sequence[bytes]) -> list[Image.Image]:
+        """Each image upright, averaged down to the thumbnail every part is computed from."""
+        return [open_rgb(data, at_least=_THUMB).resize((_THUMB, _THUMB), Image.Resampling.BOX) for data in items]
+
+    def forward(self, batch: list[Image.Image]) -> list[dict[str, np.ndarray]]:
+        """The parts of each thumbnail's descriptor."""
+        return [_parts(thumb) for thumb in batch]
+
+    def finish(self, raw: list[dict[str, np.ndarray]]) -> np.ndarray:
+        """Each descriptor: its parts, each at unit length and weighted, joined, at unit length."""
+        return np.stack([_descriptor(parts) for parts in raw])
 
 
-def describe_pixels(image: Image.Image) -> np.ndarray:
-    """The perceptual descriptor of an upright RGB image."""
-    thumb = image.resize((_THUMB, _THUMB), Image.Resampling.BOX)
+def _parts(thumb: Image.Image) -> dict[str, np.ndarray]:
     ycbcr = (np.asarray(thumb.convert("YCbCr"), np.float64) - 128.0) / 128.0
-    parts = {
+    return {
         "layout": _colour_layout(ycbcr),
         "hash": _perceptual_hash(ycbcr[..., 0]),
         "histogram": _colour_histogram(np.asarray(thumb.convert("HSV"))),
     }
+
+
+def _descriptor(parts: dict[str, np.ndarray]) -> np.ndarray:
     descriptor = np.concatenate([np.sqrt(_WEIGHTS[name]) * _unit_vector(part) for name, part in parts.items()])
     return _unit_vector(descriptor).astype(np.float32)
 

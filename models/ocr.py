@@ -14,10 +14,12 @@ images on a thread each.
 from __future__ import annotations
 
 import queue
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from rapidocr import RapidOCR
 
 from models.base import LoadedModel, usable_cpus
@@ -25,9 +27,11 @@ from models.images import open_rgb
 
 DETECTION_SIDE = 960
 
+_Read = tuple[Any, tuple[int, int]]  # rapidocr's result for an image, and the image's width and height
 
-class OcrEngine(LoadedModel):
-    """PP-OCR pipelines, one per thread (`threads`: all usable CPUs when None), so `concurrency` calls of `read` may
+
+class OcrEngine(LoadedModel[bytes, list[Image.Image], list[_Read], list[dict[str, Any]]]):
+    """PP-OCR pipelines, one per thread (`threads`: all usable CPUs when None), so `concurrency` calls of `predict` may
     run at once from different threads. It runs on the CPU whatever `device` says: we install onnxruntime's CPU
     build, and PP-OCR's small models are fast there."""
 
@@ -40,14 +44,21 @@ class OcrEngine(LoadedModel):
         for _ in range(self.concurrency):
             self._idle.put(_pipeline(path))
 
-    def read(self, images: list[bytes]) -> list[dict[str, Any]]:
-        """Per image: {"text": all lines in reading order, "regions": [{"text", "confidence", "bounding_box":
-        {"x", "y", "w", "h"}}]}, boxes normalised to 0–1 of the upright image."""
+    def prepare(self, items: Sequence[bytes]) -> list[Image.Image]:
+        return [open_rgb(data) for data in items]
+
+    def forward(self, batch: list[Image.Image]) -> list[_Read]:
+        """Each image's detections, with the image's size; read by an idle pipeline, one image after another."""
         engine = self._idle.get()
         try:
-            return [_read_one(engine, data) for data in images]
+            return [(engine(image), image.size) for image in batch]
         finally:
             self._idle.put(engine)
+
+    def finish(self, raw: list[_Read]) -> list[dict[str, Any]]:
+        """Per image: {"text": all lines in reading order, "regions": [{"text", "confidence", "bounding_box":
+        {"x", "y", "w", "h"}}]}, boxes normalised to 0–1 of the upright image."""
+        return [_regions(result, *size) for result, size in raw]
 
 
 def _pipeline(path: Path) -> RapidOCR:
@@ -63,12 +74,9 @@ def _pipeline(path: Path) -> RapidOCR:
     )
 
 
-def _read_one(engine: RapidOCR, data: bytes) -> dict[str, Any]:
-    image = open_rgb(data)
-    result = engine(image)
+def _regions(result: Any, width: int, height: int) -> dict[str, Any]:
     if result.boxes is None or result.txts is None:  # no text detected
         return {"text": "", "regions": []}
-    width, height = image.size
     regions = [
         {"text": text, "confidence": round(float(score), 4), "bounding_box": _normalised(box, width, height)}
         for box, text, score in zip(result.boxes, result.txts, result.scores, strict=True)

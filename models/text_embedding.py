@@ -7,16 +7,19 @@ directly so that any local directory of the same architecture loads through the 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel, AutoTokenizer, BatchEncoding
 
-from models.base import TorchModel
+from models.base import Embedder, TorchModel
+
+_Raw = tuple[torch.Tensor, torch.Tensor]  # the last hidden states and the attention mask
 
 
-class TextEmbedder(TorchModel):
+class TextEmbedder(TorchModel[str, BatchEncoding, _Raw, np.ndarray], Embedder[str, BatchEncoding, _Raw]):
     """One loaded encoder. Not thread-safe: one forward at a time (a model actor serialises them)."""
 
     def __init__(
@@ -36,19 +39,22 @@ class TextEmbedder(TorchModel):
         """Tokens the model reads per text, special tokens included; longer texts are truncated."""
         return self._max_length
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 rows, one per text, in order."""
-        if not texts:
-            return np.zeros((0, self.dimension), np.float32)
-        self._use_threads()
-        batch = self._tokenizer(
-            texts, padding=True, truncation=True, max_length=self._max_length, return_tensors="pt"
-        ).to(self._device)
-        with torch.inference_mode():
-            hidden = self._model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=1).float().cpu().numpy()
+    def prepare(self, items: Sequence[str]) -> BatchEncoding:
+        return self._tokenizer(
+            list(items), padding=True, truncation=True, max_length=self._max_length, return_tensors="pt"
+        )
+
+    def forward(self, batch: BatchEncoding) -> _Raw:
+        batch = batch.to(self._device)
+        with self._inference():
+            return self._model(**batch).last_hidden_state, batch["attention_mask"]
+
+    def finish(self, raw: _Raw) -> np.ndarray:
+        """The attention-masked mean of the hidden states, at unit length: a float32 row per text."""
+        hidden, attention_mask = raw
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=1).float().cpu().numpy()
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` without special tokens or truncation, so a chunker can tell what would be cut."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cluster.actors import EmbedderClient
+from cluster.model_clients import EmbedderClient
 from pipelines.document import plan as document
 from pipelines.engine.step import Step
 from pipelines.image import plan as image

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster.actors import EmbedderClient
+from cluster.model_clients import EmbedderClient
 from pipelines.engine.step import FileRef
 from pipelines.inference.clients import ModelClients
 from store import documents, embeddings

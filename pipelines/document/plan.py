@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cluster.actors import EmbedderClient
+from cluster.model_clients import EmbedderClient
 from pipelines.document import scanned_pages
 from pipelines.document.chunk_embedding import embed_chunks, mark_failed
 from pipelines.document.text import (

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pymupdf
 
-from cluster.vision import OcrClient
+from cluster.model_clients import OcrClient
 from pipelines.document.digitize import COMPLETED, FAILED, NEEDS_OCR
 from pipelines.document.extraction import DocumentError, extract, with_ocr
 from pipelines.document.text import EMBED_STEP, DocumentOptions, document_result, save_document

@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cluster.actors import InferenceUnavailable
-from cluster.vision import DescriberClient
+from cluster.model_clients import DescriberClient
+from cluster.model_pool import InferenceUnavailable
 from models.registry import ModelUnavailable, Task
 from pipelines.engine.step import FileRef
 from pipelines.image.source import image_bytes, image_source

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster.vision import ImageEmbedderClient
+from cluster.model_clients import ImageEmbedderClient
 from models.registry import Task
 from pipelines.engine.step import FileRef
 from pipelines.image.source import image_of

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster.vision import OcrClient
+from cluster.model_clients import OcrClient
 from pipelines.engine.step import FileRef
 from pipelines.image.source import image_of
 from store import ai_outputs

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from cluster.actors import ModelPool
+from cluster.model_pool import ModelPool
 from models.registry import Task
 from pipelines.inference.in_use import models_to_fill
 from store.settings import Settings

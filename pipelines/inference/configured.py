@@ -6,8 +6,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from cluster.actors import Batching, EmbedderClient, InferenceUnavailable, ModelPool, Recycling
-from cluster.vision import DescriberClient, ImageEmbedderClient, OcrClient
+from cluster.model_actor import Batching, Recycling
+from cluster.model_clients import DescriberClient, EmbedderClient, ImageEmbedderClient, OcrClient
+from cluster.model_pool import InferenceUnavailable, ModelPool
 from models.registry import Task
 from pipelines.inference.clients import ModelClients
 from store.errors import Misconfigured

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cluster.actors import EmbedderClient, InferenceUnavailable
+from cluster.model_clients import EmbedderClient
+from cluster.model_pool import InferenceUnavailable
 from cluster.runtime import ensure_ray
 from models.registry import ModelUnavailable, Task
 from pipelines.inference.clients import ModelClients

@@ -13,7 +13,7 @@ import numpy as np
 import pymupdf
 import pytest
 
-from cluster.actors import EmbedderClient
+from cluster.model_clients import EmbedderClient
 from models.registry import resolve
 from pipelines.document.plan import EMBED_CHUNKS
 from pipelines.engine.runner import Engine, EngineConfig

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import ray
 
-from cluster.actors import NAMESPACE, Batching, EmbedderClient, InferenceUnavailable, Recycling
+from cluster.model_actor import Batching, Recycling
+from cluster.model_clients import EmbedderClient, OcrClient
+from cluster.model_pool import NAMESPACE, InferenceUnavailable
 from cluster.runtime import ensure_ray
-from cluster.vision import OcrClient
 from models.registry import Task, load, resolve
 from models.text_embedding import TextEmbedder
 from tests.photos import text_photo
@@ -57,10 +58,10 @@ async def test_concurrent_requests_are_batched_and_equal_the_in_process_forward(
     pool: EmbedderClient, reference: TextEmbedder
 ) -> None:
     rows = await asyncio.gather(*(pool.embed([text]) for text in TEXTS))
-    np.testing.assert_allclose(np.concatenate(rows), reference.embed(TEXTS), atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(rows), reference.predict(TEXTS), atol=1e-5)
     assert max((await pool.stats())["recent_batch_sizes"]) > 1
     several = await pool.embed(TEXTS[:20], lane="batch")  # bigger than a batch: split, then joined in order
-    np.testing.assert_allclose(several, reference.embed(TEXTS[:20]), atol=1e-5)
+    np.testing.assert_allclose(several, reference.predict(TEXTS[:20]), atol=1e-5)
 
 
 async def test_replacement_after_n_batches_fails_no_request(pool: EmbedderClient, reference: TextEmbedder) -> None:
@@ -74,7 +75,7 @@ async def test_replacement_after_n_batches_fails_no_request(pool: EmbedderClient
             done.append(await in_flight.popleft())
         await asyncio.sleep(0.25)  # leave the successor CPU to load its model
     done.extend(await asyncio.gather(*in_flight))
-    expected = reference.embed(TEXTS[:12])
+    expected = reference.predict(TEXTS[:12])
     for rows in done:
         np.testing.assert_allclose(np.concatenate(rows), expected, atol=1e-5)
     await pool.close()
@@ -91,7 +92,7 @@ async def test_an_actor_killed_mid_batch_is_replaced_and_its_requests_retried(
         await asyncio.sleep(0.01)
     ray.kill(pool.actor)
     rows = await asyncio.gather(*requests)
-    np.testing.assert_allclose(np.concatenate(rows), reference.embed(LONG), atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(rows), reference.predict(LONG), atol=1e-5)
     assert (await pool.stats())["pid"] != before["pid"]
 
 
@@ -106,7 +107,7 @@ async def test_ocr_copies_share_the_queue() -> None:
     whole burst), so requests are read side by side, and a request split between copies is joined in order."""
     ensure_ray(num_cpus=2)
     images = [text_photo(word, (0.1, 0.3), size=(600, 250))[0] for word in ("PUMP", "VALVE", "CRANE", "BOILER")]
-    expected = load(resolve(Task.OCR), threads=1).read(images)
+    expected = load(resolve(Task.OCR), threads=1).predict(images)
     assert [row["text"] for row in expected] == ["PUMP", "VALVE", "CRANE", "BOILER"]
     ocr = OcrClient(name=f"test-ocr-{uuid.uuid4().hex[:8]}", threads=2)
     try:

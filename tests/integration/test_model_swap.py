@@ -22,7 +22,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from cluster.actors import EmbedderClient
+from cluster.model_clients import EmbedderClient
 from models.registry import MINILM
 from pipelines.inference.in_use import STATE_TTL_SECONDS
 from store import documents, embeddings, model_state

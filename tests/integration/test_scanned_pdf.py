@@ -10,7 +10,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from cluster.vision import OcrClient
+from cluster.model_clients import OcrClient
 from pipelines.document.plan import DOCUMENT_OCR, DOCUMENT_TEXT
 from pipelines.document.text import extract_document
 from pipelines.engine.step import FileRef

@@ -24,7 +24,7 @@ from litestar.middleware.base import DefineMiddleware
 from api.auth import ApiKeyAuth
 from api.controllers.search import SearchController
 from api.errors import EXCEPTION_HANDLERS
-from cluster.actors import EmbedderClient
+from cluster.model_clients import EmbedderClient
 from cluster.runtime import ensure_ray
 from pipelines.inference.query_embedding import QueryEmbedder
 from store import documents, embeddings, model_state, tenant_indexes

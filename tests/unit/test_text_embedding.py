@@ -25,25 +25,25 @@ def test_default_is_the_packaged_minilm(minilm: TextEmbedder) -> None:
 
 
 def test_paraphrases_are_closer_than_unrelated_texts(minilm: TextEmbedder) -> None:
-    query, paraphrase, unrelated = minilm.embed(["damaged equipment", "broken machinery", "a recipe for lemon cake"])
+    query, paraphrase, unrelated = minilm.predict(["damaged equipment", "broken machinery", "a recipe for lemon cake"])
     assert query @ paraphrase > 0.5
     assert query @ paraphrase > query @ unrelated + 0.3
 
 
 def test_rows_are_unit_float32_and_independent_of_padding(minilm: TextEmbedder) -> None:
     texts = ["short", "a much longer sentence that forces the short one to be padded in the batch"]
-    rows = minilm.embed(texts)
+    rows = minilm.predict(texts)
     assert rows.dtype == np.float32 and rows.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(rows[0], minilm.embed(texts[:1])[0], atol=1e-5)
-    assert minilm.embed([]).shape == (0, 384)
+    np.testing.assert_allclose(rows[0], minilm.predict(texts[:1])[0], atol=1e-5)
+    assert minilm.predict([]).shape == (0, 384)
 
 
 def test_token_counts_come_from_the_model_tokenizer(minilm: TextEmbedder) -> None:
     assert minilm.count_tokens("Hello, world!") == 4  # hello , world !
     long = "word " * 400
     assert minilm.count_tokens(long) == 400  # not truncated: the chunker must see what would be cut
-    assert minilm.embed([long]).shape == (1, 384)  # but the forward truncates
+    assert minilm.predict([long]).shape == (1, 384)  # but the forward truncates
 
 
 def test_a_local_directory_of_the_same_architecture_loads_through_the_same_code(
@@ -60,7 +60,7 @@ def test_a_local_directory_of_the_same_architecture_loads_through_the_same_code(
     tiny = load(spec)
     assert isinstance(tiny, TextEmbedder)
     assert tiny.revision.startswith("sha256:")
-    rows = tiny.embed(["damaged equipment", "broken machinery"])
+    rows = tiny.predict(["damaged equipment", "broken machinery"])
     assert rows.shape == (2, 32)
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
     assert tiny.count_tokens("damaged equipment") == minilm.count_tokens("damaged equipment")

@@ -86,19 +86,19 @@ def test_a_batch_gives_one_description_per_item_the_same_as_one_at_a_time(
 ) -> None:
     describer = describers[architecture]
     items = [(pictures[0], "general"), (pictures[1], "blueprint"), (pictures[2], "map"), (pictures[0], "blueprint")]
-    batch = describer.describe(items)
+    batch = describer.predict(items)
     assert len(batch) == len(items) and all(isinstance(text, str) and text for text in batch)
     # Batching (left padding of different prompt lengths for LLaVA, a batch per caption start for BLIP) changes
     # nothing: greedy decoding gives each item what it gets alone.
-    assert batch == [describer.describe([item])[0] for item in items]
-    assert describer.describe([]) == []
+    assert batch == [describer.predict([item])[0] for item in items]
+    assert describer.predict([]) == []
 
 
 def test_a_captioner_starts_its_caption_with_the_category(
     describers: dict[str, Describer], pictures: list[bytes]
 ) -> None:
     categories = ["blueprint", "map", "general", "no-such-category"]
-    blueprint, a_map, general, unknown = describers["blip"].describe([(pictures[0], c) for c in categories])
+    blueprint, a_map, general, unknown = describers["blip"].predict([(pictures[0], c) for c in categories])
     assert blueprint.startswith(PROMPTS["blueprint"].caption + " ")
     assert a_map.startswith(PROMPTS["map"].caption + " ")
     assert general == unknown  # an unknown category gets the general prompt: a plain caption
@@ -118,7 +118,7 @@ def test_a_chat_model_gets_the_category_instruction_next_to_the_image(
         return batch
 
     monkeypatch.setattr(processor, "apply_chat_template", spy)
-    general, blueprint, unknown = describer.describe(
+    general, blueprint, unknown = describer.predict(
         [(pictures[0], "general"), (pictures[0], "blueprint"), (pictures[0], "no-such-category")]
     )
     assert words(PROMPTS["blueprint"].instruction) in words(rendered[1])
@@ -165,7 +165,7 @@ def test_the_packaged_pp_ocr_is_the_offline_default() -> None:
 def test_ocr_reads_rendered_text_in_reading_order_with_boxes_where_the_text_is(ocr: OcrEngine) -> None:
     lines = [("STRUCTURAL DAMAGE", (0.05, 0.1)), ("Exit 12", (0.05, 0.6)), ("closed", (0.6, 0.6))]
     image, truth = rendered_text(lines)
-    (result,) = ocr.read([encode(image, "JPEG", quality=90)])
+    (result,) = ocr.predict([encode(image, "JPEG", quality=90)])
     assert result["text"] == "STRUCTURAL DAMAGE\nExit 12 closed"  # one line per row, left to right
     assert [region["text"] for region in result["regions"]] == [text for text, _ in lines]
     for region in result["regions"]:
@@ -187,7 +187,7 @@ def overlap(box: dict[str, float], left: float, top: float, right: float, bottom
 def test_ocr_boxes_are_in_the_displayed_image_of_an_exif_rotated_photo(ocr: OcrEngine) -> None:
     image, truth = rendered_text([("WARNING", (0.55, 0.7))])
     blank = encode(Image.new("RGB", (300, 200), "white"), "PNG")
-    rotated, empty = ocr.read([with_orientation(image, 6), blank])
+    rotated, empty = ocr.predict([with_orientation(image, 6), blank])
     assert [region["text"] for region in rotated["regions"]] == ["WARNING"]
     assert overlap(rotated["regions"][0]["bounding_box"], *truth["WARNING"]) > 0.5
     assert empty == {"text": "", "regions": []}
@@ -209,8 +209,8 @@ def test_the_perceptual_descriptor_is_the_default_image_embedding(perceptual: Pe
 
 def test_a_resized_re_encoded_copy_is_nearer_than_every_other_photo(perceptual: PerceptualEmbedder) -> None:
     photos = [photo(seed) for seed in range(6)]
-    originals = perceptual.embed_images([encode(image, "PNG") for image in photos])
-    copies = perceptual.embed_images([near_copy(image) for image in photos])
+    originals = perceptual.predict([encode(image, "PNG") for image in photos])
+    copies = perceptual.predict([near_copy(image) for image in photos])
     similarity = copies @ originals.T
     assert list(similarity.argmax(axis=1)) == list(range(len(photos)))
     assert similarity.diagonal().min() > 0.95
@@ -222,11 +222,11 @@ def test_perceptual_rows_are_unit_float32_and_deterministic(perceptual: Perceptu
         encode(photo(7), "PNG"),
         encode(Image.new("RGB", (50, 50), (128, 128, 128)), "PNG"),
     ]  # flat grey: no structure
-    rows = perceptual.embed_images(images)
+    rows = perceptual.predict(images)
     assert rows.dtype == np.float32 and rows.shape == (2, perceptual.dimension)
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-6)
-    assert np.array_equal(rows, perceptual.embed_images(images))
-    assert perceptual.embed_images([]).shape == (0, perceptual.dimension)
+    assert np.array_equal(rows, perceptual.predict(images))
+    assert perceptual.predict([]).shape == (0, perceptual.dimension)
 
 
 @pytest.mark.parametrize(("architecture", "dimension"), [("clip", 24), ("siglip", 32)])
@@ -238,13 +238,13 @@ def test_a_local_clip_or_siglip_directory_embeds_images_and_texts_in_one_space(
     embedder = load(spec)
     assert isinstance(embedder, ClipEmbedder) and embedder.dimension == dimension
     images = [encode(photo(seed, (120, 90)), "PNG") for seed in range(2)]
-    rows = embedder.embed_images(images)
+    rows = embedder.predict(images)
     assert rows.dtype == np.float32 and rows.shape == (2, dimension)
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(rows, embedder.embed_images(images), atol=1e-6)
-    np.testing.assert_allclose(rows[1], embedder.embed_images(images[1:])[0], atol=1e-5)
+    np.testing.assert_allclose(rows, embedder.predict(images), atol=1e-6)
+    np.testing.assert_allclose(rows[1], embedder.predict(images[1:])[0], atol=1e-5)
     assert not np.allclose(rows[0], rows[1])
     texts = embedder.embed_texts(["a damaged pillar", "a very long text " * 40])  # truncated to the positions
     assert texts.shape == (2, dimension)
     np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
-    assert embedder.embed_images([]).shape == embedder.embed_texts([]).shape == (0, dimension)
+    assert embedder.predict([]).shape == embedder.embed_texts([]).shape == (0, dimension)
