@@ -2,12 +2,13 @@
 
 One ``weed`` process (master, volume server, filer and S3 gateway) bound to 127.0.0.1, with S3
 authentication on, so presigned URLs are really checked (signature and expiry) as they would be
-by a real S3. The key pair is generated once per data directory.
+by a real S3. The key pair is generated once per data directory. Its internal ports demand a client
+certificate and signed tokens (store/embedded_s3_doors.py): only signed S3 requests reach the bytes.
 
 Layout under ``data_dir/s3``: ``data/`` (weed's own files), ``identities.json`` (the key pair, in
 weed's ``-s3.config`` format, mode 0600), ``server.json`` (pid, owner pid, ports and endpoint, so
 that other ``scopix`` commands attach to a running server), ``weed.log`` (+ ``.1`` from the run
-before) and ``lock``.
+before), ``lock``, and ``tls/`` and ``security.toml`` (store/embedded_s3_doors.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import psutil
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from store.embedded_s3_doors import Tls, close_side_doors
 from store.processes import (
     LOCALHOST,
     file_lock,
@@ -161,6 +163,7 @@ def _launch(
     if log.exists():
         log.replace(root / "weed.log.1")
     (root / "data").mkdir(exist_ok=True)
+    tls = close_side_doors(root)
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             _command(root, ports),
@@ -174,7 +177,7 @@ def _launch(
     endpoint_url = f"http://{LOCALHOST}:{ports['s3.port']}"
     try:
         client = _client(endpoint_url, access_key_id, secret_access_key)
-        _wait_until_ready(process, client, f"http://{LOCALHOST}:{ports['master.port']}", log)
+        _wait_until_ready(process, client, f"https://{LOCALHOST}:{ports['master.port']}", tls, log)
     except BaseException:
         _terminate(process)
         raise
@@ -266,22 +269,22 @@ def _answers(client: Any) -> bool:
     return True
 
 
-def _has_volume_server(master_url: str) -> bool:
+def _has_volume_server(master_url: str, tls: Tls) -> bool:
     """Whether a volume server has registered with the master.
 
     S3 may answer before that (on a restart the volume server retries its first heartbeat after
     5 s), and the first upload would then wait for it.
     """
     try:
-        with urllib.request.urlopen(f"{master_url}/dir/status", timeout=1) as response:
+        with urllib.request.urlopen(f"{master_url}/dir/status", timeout=1, context=tls.client_context()) as response:
             return json.load(response)["Topology"]["Max"] > 0
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
-def _wait_until_ready(process: subprocess.Popen[bytes], client: Any, master_url: str, log: Path) -> None:
+def _wait_until_ready(process: subprocess.Popen[bytes], client: Any, master_url: str, tls: Tls, log: Path) -> None:
     deadline = time.monotonic() + _READY_TIMEOUT_S
-    while not (_has_volume_server(master_url) and _answers(client)):
+    while not (_has_volume_server(master_url, tls) and _answers(client)):
         if process.poll() is not None:
             raise RuntimeError(f"weed exited with status {process.returncode}; {_tail(log)}")
         if time.monotonic() > deadline:

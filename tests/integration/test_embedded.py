@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -204,6 +206,54 @@ async def test_s3_multipart_upload(s3: EmbeddedS3) -> None:
         )
         response = await client.get_object(Bucket=BUCKET, Key="multi")
         assert await response["Body"].read() == b"".join(parts)
+
+
+# weed's own HTTP APIs (master, volume server, filer), each with a call that would answer without a client
+# certificate: the object itself, on the filer; the topology; a volume server's status.
+SIDE_DOORS = {"filer": "/buckets/{bucket}/side-door", "master": "/dir/status", "volume": "/status"}
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")  # + empty SETTINGS
+
+
+def grpc_answers(port: int, context: ssl.SSLContext | None) -> bool:
+    """Whether a gRPC port answers an HTTP/2 client (its SETTINGS frame) over TLS with `context`, or in plain text."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        try:
+            stream = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
+            stream.sendall(HTTP2_PREFACE)
+            reply = stream.recv(9)
+        except (ssl.SSLError, ConnectionError):
+            return False
+        return len(reply) == 9 and reply[3] == 0x04  # a SETTINGS frame
+
+
+async def test_s3_side_doors_are_closed(s3: EmbeddedS3, data_dir: Path) -> None:
+    """Only signed S3 requests reach the bytes: weed's internal HTTP and gRPC ports refuse a caller without our
+    client certificate, and the filer refuses even a certified caller without a signed token."""
+    async with s3_client(s3) as client:
+        await client.put_object(Bucket=BUCKET, Key="side-door", Body=b"a tenant's original")
+    ports = read_state(data_dir / "s3" / "server.json")["ports"]
+    tls = data_dir / "s3" / "tls"
+    certified = ssl.create_default_context(cafile=str(tls / "ca.crt"))
+    certified.load_cert_chain(str(tls / "node.crt"), str(tls / "node.key"))
+    anonymous = ssl.create_default_context(cafile=str(tls / "ca.crt"))
+    for service, path in SIDE_DOORS.items():
+        url = f"127.0.0.1:{ports[f'{service}.port']}{path.format(bucket=BUCKET)}"
+        async with httpx.AsyncClient(timeout=5) as http:
+            assert (await http.get(f"http://{url}")).status_code == 400  # a TLS port: plain HTTP is refused
+        async with httpx.AsyncClient(timeout=5, verify=anonymous) as http:
+            with pytest.raises((httpx.TransportError, ssl.SSLError)):  # no client certificate: refused
+                await http.get(f"https://{url}")
+        async with httpx.AsyncClient(timeout=5, verify=certified) as http:
+            response = await http.get(f"https://{url}")
+            # With the certificate the door opens (so the refusals above are the certificate's doing), except the
+            # filer's, which also wants a signed token.
+            assert response.status_code == (401 if service == "filer" else 200), (service, response.status_code)
+    for service in ("filer", "master", "volume", "s3"):
+        port = ports[f"{service}.port.grpc"]
+        assert not grpc_answers(port, None) and not grpc_answers(port, anonymous), service
+        assert grpc_answers(port, certified), service
+    assert (data_dir / "s3" / "security.toml").stat().st_mode & 0o777 == 0o600
+    assert (tls / "node.key").stat().st_mode & 0o777 == 0o600
 
 
 def test_s3_second_start_attaches(s3: EmbeddedS3, data_dir: Path) -> None:
