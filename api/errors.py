@@ -1,5 +1,7 @@
-"""One JSON shape for every error: {"detail", "code", "status_code", ...extra}. Domain errors are
-mapped to status codes here and nowhere else."""
+"""One JSON shape for every error, {"detail", "code", "status_code", ...extra}, and one table from exception class
+to status and code, read by one handler. A client's error (4xx) answers in the domain error's own words; a server's
+(5xx) answers a generic detail and its text goes to the log: an unavailable database or storage as a warning, a
+misconfiguration as an error, anything unexpected with its traceback."""
 
 from __future__ import annotations
 
@@ -7,16 +9,18 @@ import logging
 from typing import Any
 
 import asyncpg
+import botocore.exceptions
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from store.blob_store import BlobStoreError
 from store.errors import (
     AlreadyEnded,
     Conflict,
     DomainError,
     InvalidInput,
     MalformedRequest,
+    Misconfigured,
     NotFound,
     TooLarge,
     Unavailable,
@@ -26,16 +30,27 @@ from store.errors import (
 
 log = logging.getLogger(__name__)
 
-_STATUS: dict[type[DomainError], int] = {
-    MalformedRequest: 400,
-    AlreadyEnded: 400,
-    WrongMediaType: 400,
-    NotFound: 404,
-    Conflict: 409,
-    TooLarge: 413,
-    UnsupportedMedia: 415,
-    InvalidInput: 422,
-    Unavailable: 503,
+# The nearest class in the exception's MRO decides; a domain error's own code, when it has one, is more specific.
+STATUS: dict[type[BaseException], tuple[int, str]] = {
+    MalformedRequest: (400, "malformed_request"),
+    AlreadyEnded: (400, "already_ended"),
+    WrongMediaType: (400, "wrong_media_type"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    TooLarge: (413, "payload_too_large"),
+    UnsupportedMedia: (415, "unsupported_media_type"),
+    InvalidInput: (422, "validation_error"),
+    DomainError: (400, "error"),
+    Misconfigured: (500, "misconfigured"),
+    # A backing service (the database, storage, the model actors) cannot serve now: the client may retry.
+    Unavailable: (503, "service_unavailable"),
+    BlobStoreError: (503, "service_unavailable"),
+    botocore.exceptions.ConnectionError: (503, "service_unavailable"),  # EndpointConnectionError, connect timeout
+    botocore.exceptions.HTTPClientError: (503, "service_unavailable"),  # connection closed, read timeout
+    asyncpg.PostgresConnectionError: (503, "service_unavailable"),  # the connection failed or was lost
+    asyncpg.OperatorInterventionError: (503, "service_unavailable"),  # shutting down, starting, backend terminated
+    ConnectionError: (503, "service_unavailable"),  # a socket to Postgres or S3 refused or reset
+    Exception: (500, "internal_error"),
 }
 
 _HTTP_CODES = {
@@ -48,7 +63,11 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
-    503: "service_unavailable",
+}
+
+_GENERIC = {
+    500: "internal server error",
+    503: "a backing service is unavailable; retry later",
 }
 
 
@@ -59,46 +78,33 @@ def error_response(status: int, detail: str, code: str, **extra: Any) -> Respons
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def _status_of(exc: DomainError) -> int:
-    for kind in type(exc).__mro__:
-        if kind in _STATUS:
-            return _STATUS[kind]
-    return 400
+def status_of(exc: BaseException) -> tuple[int, str]:
+    """The status and code an exception answers (Litestar's own exceptions carry their status)."""
+    if isinstance(exc, HTTPException):
+        status = (422 if exc.extra else 400) if isinstance(exc, ValidationException) else exc.status_code
+        return status, _HTTP_CODES.get(status, "error" if status < 500 else "internal_error")
+    status, code = next(STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS)
+    interrupted = exc.__cause__ or exc.__context__
+    if status == 500 and interrupted is not None and status_of(interrupted)[0] == 503:
+        return status_of(interrupted)  # cleaning up after a lost connection failed too (a rollback on it)
+    return status, exc.code if isinstance(exc, DomainError) and exc.code else code
 
 
-def domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
-    return error_response(_status_of(exc), exc.detail, exc.code, **exc.extra)
+def handle(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """The one exception handler: the table's answer; a server's own error is logged, never shown."""
+    status, code = status_of(exc)
+    if status < 500 and isinstance(exc, HTTPException):
+        errors = exc.extra if isinstance(exc, ValidationException) else None
+        return error_response(status, str(exc.detail), code, errors=errors or None)
+    if status < 500 and isinstance(exc, DomainError):
+        return error_response(status, exc.detail, code, **exc.extra)
+    if status == 503:
+        log.warning("%s: %s", code, exc, exc_info=exc)
+    elif isinstance(exc, Misconfigured):
+        log.error("misconfigured: %s", exc)
+    else:
+        log.exception("unhandled error", exc_info=exc)
+    return error_response(status, _GENERIC.get(status, _GENERIC[500]), code)
 
 
-def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    status = exc.status_code
-    extra: dict[str, Any] = {}
-    if isinstance(exc, ValidationException):
-        status = 422 if exc.extra else 400
-        extra["errors"] = exc.extra or None
-    code = _HTTP_CODES.get(status, "error" if status < 500 else "internal_error")
-    return error_response(status, str(exc.detail), code, **extra)
-
-
-def service_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.error("backing service unavailable: %s", exc)
-    return error_response(
-        503, "a backing service (database or storage) is unavailable; retry later", "service_unavailable"
-    )
-
-
-def unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error", "internal_error")
-
-
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
-    DomainError: domain_error,
-    HTTPException: http_error,
-    asyncpg.PostgresConnectionError: service_down,
-    asyncpg.InterfaceError: service_down,
-    asyncpg.CannotConnectNowError: service_down,
-    ConnectionError: service_down,
-    OSError: service_down,
-    Exception: unexpected,
-}
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {Exception: handle}

@@ -26,7 +26,7 @@ from pipelines.inference.in_use import serving_image_model
 from pipelines.inference.query_embedding import QueryEmbedder
 from store import files, image_embeddings
 from store.blob_store import BlobStore
-from store.errors import Conflict, Unavailable, WrongMediaType
+from store.errors import Conflict, Misconfigured, Unavailable, WrongMediaType
 from store.files import FileQuery
 from store.image_embeddings import Neighbour
 from store.settings import Settings
@@ -102,7 +102,7 @@ async def _text_similarities(
     wanted = [own, *dict.fromkeys(text for text in texts if text)]
     try:
         vectors = await asyncio.gather(*(embedder.embed(text) for text in wanted))
-    except Unavailable as error:
+    except (Unavailable, Misconfigured) as error:
         log.warning("similar images ranked by their vectors alone: %s", error)
         return [None] * len(rows)
     by_text = {text: query.vector for text, query in zip(wanted, vectors, strict=True)}

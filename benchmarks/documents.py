@@ -1,30 +1,60 @@
-"""Pages per second of our document pipeline (`extract` + `digitize` + `chunk`, whitespace token counter) on a
-generated 200-page report, against a bare pymupdf `page.get_text()` loop and pdfminer.six's `extract_text`,
-on the same bytes in one run. A `get_text("dict")` loop is shown too: the one MuPDF pass we build on (font sizes
-and weights, tables), so the floor of any structured extraction with pymupdf. Each contender first runs once
-untimed (imports, the language model); then the runs are interleaved (a busy machine slows all alike) and the
-medians reported; pdfminer, ~30× slower, runs fewer times.
+"""Pages per second and heading recall of our document pipeline (`extract` + `digitize` + `chunk`, whitespace
+token counter) against pymupdf4llm's `to_markdown`, the structure-aware Markdown on the same MuPDF that users
+reach for, on a generated 200-page report and on real PDFs that carry an outline (the manuals Debian ships in
+`libtasn1-doc` and `shared-mime-info`; an input that is not installed is skipped, with the reason in the JSON).
 
-    .venv/bin/python benchmarks/documents.py [--pages 200] [--runs 5] [--pdfminer-runs 1]
+pymupdf4llm runs as installed: with pymupdf-layout (its ONNX layout model, what `pip install pymupdf4llm` brings)
+and, as `pymupdf4llm_legacy`, on its older heuristic path (`use_layout(False)`), the faster of the two. Heading
+recall is the share of the PDF's own outline (`get_toc()`) found among our heading elements and among
+pymupdf4llm's Markdown `#` headings; titles are compared without case, spacing or a leading section number
+("2.1", "Appendix A"), which outlines often drop. A bare `page.get_text()` loop, a `get_text("dict")` loop (the
+one MuPDF pass we build on: the floor of any structured extraction with pymupdf) and pdfminer.six's
+`extract_text` are shown as context: they find no structure. Each contender first runs once untimed (imports,
+models; pymupdf4llm on one page); then the runs are interleaved (a busy machine slows all alike) and the
+medians reported; the slow ones (pymupdf4llm, pdfminer) run fewer times.
 
-pdfminer.six is optional (the `bench` extra); without it its figures are null. The last line of output is one
-JSON object with the figures.
+    .venv/bin/python benchmarks/documents.py [--pages 200] [--runs 5] [--slow-runs 1]
+
+pymupdf4llm and pdfminer.six are optional (the `bench` extra); without them their figures are null. Debian's
+PDFs: `apt-get install libtasn1-doc shared-mime-info`. The last line of output is one JSON object with the
+figures per input.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
+import re
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pymupdf
 
 from pipelines.document.chunking import chunk
-from pipelines.document.digitize import digitize
+from pipelines.document.digitize import Digitization, digitize
 from pipelines.document.extraction import extract
+
+try:
+    import pymupdf4llm
+except ImportError:
+    pymupdf4llm = None
+try:
+    from pdfminer.high_level import extract_text as pdfminer_text
+except ImportError:
+    pdfminer_text = None
+
+# name -> (path, Debian package that ships it)
+DEBIAN_PDFS = {
+    "libtasn1": (Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf"), "libtasn1-doc"),
+    "shared-mime-info": (Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf"), "shared-mime-info"),
+}
+_SECTION_NUMBER = re.compile(r"^(?:(?:chapter|appendix|section|part)\s+)?(?:\d+|[a-z])(?:\.\d+)*\.?\s+")
+_MD_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*$", re.MULTILINE)
+_MD_EMPHASIS = re.compile(r"\*+|`+|(?<!\w)_+|_+(?!\w)")
 
 PARAGRAPH = (
     "Inspections of the {n} site follow the quarterly schedule agreed with the facilities team. Every finding "
@@ -35,8 +65,8 @@ PARAGRAPH = (
 
 
 def report(pages: int) -> bytes:
-    """A report-like PDF: on every page a heading and paragraphs; a bulleted list on every second page,
-    "Key: value" lines on every third, a ruled table on every fourth, an image on every tenth."""
+    """A report-like PDF: on every page a heading (in the outline too) and paragraphs; a bulleted list on every
+    second page, "Key: value" lines on every third, a ruled table on every fourth, an image on every tenth."""
     document = pymupdf.open()
     pixmap = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 64, 64), False)
     pixmap.clear_with(160)
@@ -62,6 +92,7 @@ def report(pages: int) -> bytes:
         if number % 10 == 0:
             page.insert_image(pymupdf.Rect(72, y, 272, y + 120), pixmap=pixmap)
             page.insert_text((72, y + 134), f"Figure {number}: Site map", fontsize=8)
+    document.set_toc([[1, f"Section {number}: Site inspection", number] for number in range(1, pages + 1)])
     return document.tobytes()
 
 
@@ -78,9 +109,25 @@ def _table(page: pymupdf.Page, top: float, number: int) -> float:
     return top + len(rows) * height + 16
 
 
-def ours(data: bytes) -> int:
-    document = extract(data, "pdf")
-    return len(chunk(digitize(document), lambda text: len(text.split())))
+def inputs(pages: int) -> dict[str, bytes | str]:
+    """Each input's bytes, or why it is skipped."""
+    found: dict[str, bytes | str] = {"report": report(pages)}
+    for name, (path, package) in DEBIAN_PDFS.items():
+        found[name] = path.read_bytes() if path.is_file() else f"{path} not found: apt-get install {package}"
+    return found
+
+
+def ours(data: bytes) -> Digitization:
+    digitization = digitize(extract(data, "pdf"))
+    chunk(digitization, lambda text: len(text.split()))
+    return digitization
+
+
+def markdown(data: bytes, layout: bool, pages: list[int] | None = None) -> str:
+    """pymupdf4llm's Markdown, with or without its layout model (which reports its OCR engine on each call)."""
+    pymupdf4llm.use_layout(layout)
+    with pymupdf.open(stream=data, filetype="pdf") as document:
+        return pymupdf4llm.to_markdown(document, pages=pages, show_progress=False)
 
 
 def pymupdf_text(data: bytes, mode: str = "text") -> int:
@@ -88,68 +135,100 @@ def pymupdf_text(data: bytes, mode: str = "text") -> int:
         return sum(len(page.get_text(mode)) for page in document)
 
 
-def median_seconds(contenders: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+def median_seconds(contenders: dict[str, Callable[[], object]], runs: dict[str, int]) -> tuple[dict, dict]:
+    """Each contender's median seconds over its runs, interleaved with the others' (a slow one runs in the first
+    rounds only), and what it returned."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    returned = {}
+    for round_ in range(max(runs.values())):
+        for name, work in contenders.items():
+            if round_ < runs[name]:
+                start = time.perf_counter()
+                returned[name] = work()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}, returned
+
+
+def title(text: str) -> str:
+    """A heading or outline title as compared: lower case, single spaces, no leading section number."""
+    return _SECTION_NUMBER.sub("", " ".join(text.lower().split()), count=1)
+
+
+def recall(outline: list[str], headings: set[str]) -> float | None:
+    """The share of the outline's titles among the headings (None without an outline)."""
+    return round(sum(entry in headings for entry in outline) / len(outline), 3) if outline else None
+
+
+def headings(output: Digitization | str) -> set[str]:
+    """The titles of our heading elements, or of the `#` headings in pymupdf4llm's Markdown."""
+    if isinstance(output, str):
+        return {title(_MD_EMPHASIS.sub("", text)) for text in _MD_HEADING.findall(output)}
+    return {title(element.content) for page in output.pages for element in page.elements if element.type == "heading"}
+
+
+def measure(data: bytes, fast_runs: int, slow_runs: int) -> dict[str, object]:
+    """One input's pages/s per contender, and heading recall for ours and pymupdf4llm's."""
+    with pymupdf.open(stream=data, filetype="pdf") as document:
+        pages = document.page_count
+        outline = [title(entry[1]) for entry in document.get_toc()]
+    contenders: dict[str, Callable[[], object]] = {
+        "ours": lambda: ours(data),
+        "pymupdf": lambda: pymupdf_text(data),
+        "pymupdf_dict": lambda: pymupdf_text(data, "dict"),
+    }
     for work in contenders.values():
         work()  # untimed: imports, caches, the language model
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(runs):
-        for name, work in contenders.items():
-            start = time.perf_counter()
-            work()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    runs = dict.fromkeys(contenders, fast_runs)
+    if pymupdf4llm is not None:
+        modes = {"pymupdf4llm_legacy": False}
+        if importlib.util.find_spec("pymupdf.layout") is not None:
+            modes = {"pymupdf4llm": True} | modes
+        for name, layout in modes.items():
+            markdown(data, layout, pages=[0])  # untimed: the layout and OCR models
+            contenders[name], runs[name] = (lambda layout=layout: markdown(data, layout)), slow_runs
+    if pdfminer_text is not None:
+        contenders["pdfminer"], runs["pdfminer"] = (lambda: pdfminer_text(io.BytesIO(data))), slow_runs
+    seconds, returned = median_seconds(contenders, runs)
+    rate = {name: pages / value for name, value in seconds.items()}
+    figures: dict[str, object] = {"pages": pages, "outline_titles": len(outline)}
+    for name in ("ours", "pymupdf4llm", "pymupdf4llm_legacy", "pymupdf", "pymupdf_dict", "pdfminer"):
+        figures[f"{name}_pages_s"] = round(rate[name], 1) if name in rate else None
+    for name in ("ours", "pymupdf4llm", "pymupdf4llm_legacy"):
+        output = returned.get(name)
+        figures[f"{name}_heading_recall"] = None if output is None else recall(outline, headings(output))
+    for name in ("pymupdf4llm", "pymupdf4llm_legacy", "pymupdf", "pymupdf_dict", "pdfminer"):
+        figures[f"ratio_vs_{name}"] = round(rate["ours"] / rate[name], 2) if name in rate else None
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--pages", type=int, default=200, help="pages of the generated report")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--pdfminer-runs", type=int, default=1)
+    parser.add_argument("--slow-runs", type=int, default=1, help="runs of pymupdf4llm and pdfminer.six")
     args = parser.parse_args()
 
-    data = report(args.pages)
-    digitization = digitize(extract(data, "pdf"))
-    kinds = sorted({element.type for page in digitization.pages for element in page.elements})
+    sources = inputs(args.pages)
+    kinds = sorted({element.type for page in ours(sources["report"]).pages for element in page.elements})
     assert kinds == ["figure", "heading", "key_value", "list", "paragraph", "table"], kinds
+    for name, missing in (("pymupdf4llm", pymupdf4llm), ("pdfminer.six", pdfminer_text)):
+        if missing is None:
+            print(f"{name} is not installed (pip install 'scopix[bench]'); its figures are null")
 
-    seconds = median_seconds(
-        {
-            "ours": lambda: ours(data),
-            "pymupdf": lambda: pymupdf_text(data),
-            "pymupdf_dict": lambda: pymupdf_text(data, "dict"),
-        },
-        args.runs,
-    )
-    try:
-        from pdfminer.high_level import extract_text
-
-        seconds |= median_seconds({"pdfminer": lambda: extract_text(io.BytesIO(data))}, args.pdfminer_runs)
-    except ImportError:
-        print("pdfminer.six is not installed (pip install 'scopix[bench]'); reporting pymupdf only")
-    rate = {name: args.pages / value for name, value in seconds.items()}
-    pdfminer = rate.get("pdfminer")
-
-    print(f"{args.pages}-page report ({len(data) / 1e6:.1f} MB), pymupdf {pymupdf.VersionBind}, median of runs:")
-    print(f"  {'extract + digitize + chunk (ours)':36} {rate['ours']:8.0f} pages/s")
-    print(f"  {'pymupdf page.get_text() loop':36} {rate['pymupdf']:8.0f} pages/s")
-    print(f"  {'pymupdf page.get_text(dict) loop':36} {rate['pymupdf_dict']:8.0f} pages/s")
-    if pdfminer is not None:
-        print(f"  {'pdfminer.six extract_text':36} {pdfminer:8.0f} pages/s")
-    print(
-        json.dumps(
-            {
-                "ours_pages_s": round(rate["ours"], 1),
-                "pymupdf_pages_s": round(rate["pymupdf"], 1),
-                "pymupdf_dict_pages_s": round(rate["pymupdf_dict"], 1),
-                "pdfminer_pages_s": None if pdfminer is None else round(pdfminer, 1),
-                "ratio_vs_pymupdf": round(rate["ours"] / rate["pymupdf"], 3),
-                "ratio_vs_pymupdf_dict": round(rate["ours"] / rate["pymupdf_dict"], 3),  # our floor: its one pass
-                "speedup_vs_pdfminer": None if pdfminer is None else round(rate["ours"] / pdfminer, 1),
-                "pages": args.pages,
-                "pymupdf_version": pymupdf.VersionBind,
-            }
-        )
-    )
+    results: dict[str, object] = {}
+    for name, data in sources.items():
+        if isinstance(data, str):
+            print(f"{name}: skipped, {data}")
+            results[name] = {"skipped": data}
+            continue
+        figures = results[name] = measure(data, args.runs, args.slow_runs)
+        print(f"{name} ({figures['pages']} pages, {figures['outline_titles']} outline titles), median of runs:")
+        for contender in ("ours", "pymupdf4llm", "pymupdf4llm_legacy", "pymupdf", "pymupdf_dict", "pdfminer"):
+            pages_s, found = figures[f"{contender}_pages_s"], figures.get(f"{contender}_heading_recall")
+            if pages_s is not None:
+                print(f"  {contender:20} {pages_s:8.1f} pages/s" + ("" if found is None else f"  recall {found:.3f}"))
+    version = None if pymupdf4llm is None else pymupdf4llm.version
+    print(json.dumps({"inputs": results, "pymupdf_version": pymupdf.VersionBind, "pymupdf4llm_version": version}))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Domain errors: what went wrong, in words and a stable code, without HTTP. The API maps each
-kind to a status code in one place (api/errors.py)."""
+"""Domain errors: what went wrong, in words, without HTTP. The API maps each kind to a status and a machine code
+in one table (api/errors.py); an error may name a more specific code of its own."""
 
 from __future__ import annotations
 
@@ -9,20 +9,15 @@ from typing import Any
 class DomainError(Exception):
     """Base of every error a client may cause or be told about."""
 
-    code = "error"
-
     def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
-        if code is not None:
-            self.code = code
+        self.code = code
         self.extra = extra
 
 
 class InvalidInput(DomainError):
     """A request that is well formed but whose values are not acceptable."""
-
-    code = "validation_error"
 
     def __init__(self, detail: str, *, field: str | None = None, code: str | None = None) -> None:
         errors = [{"field": field, "message": detail}] if field else None
@@ -30,44 +25,37 @@ class InvalidInput(DomainError):
 
 
 class MalformedRequest(DomainError):
-    code = "malformed_request"
+    """A request the API cannot read or act on as sent (a broken multipart body, an unknown variant)."""
 
 
 class NotFound(DomainError):
-    code = "not_found"
+    """No such resource for this tenant."""
 
 
 class Conflict(DomainError):
-    code = "conflict"
+    """The request contradicts the resource's state (an ambiguous id prefix, a file being processed)."""
 
 
 class TooLarge(DomainError):
-    code = "payload_too_large"
+    """A body or file over its limit."""
 
 
 class UnsupportedMedia(DomainError):
-    code = "unsupported_media_type"
+    """Content we do not take (refused by sniffing, or a type we do not process)."""
 
 
 class WrongMediaType(DomainError):
     """A media-specific operation on a file of another media type."""
 
-    code = "wrong_media_type"
-
 
 class AlreadyEnded(DomainError):
     """An operation on work that has already ended (cancelling a finished upload session): the spec's 400."""
 
-    code = "already_ended"
-
 
 class Unavailable(DomainError):
-    """A backing service (database, S3) could not serve the request; the client may retry."""
-
-    code = "service_unavailable"
+    """A backing service (database, S3, the model actors) could not serve the request; the client may retry."""
 
 
 class Misconfigured(DomainError):
-    """A setting names something that cannot be used here (a model whose weights are not on this machine)."""
-
-    code = "misconfigured"
+    """A setting names something that cannot be used here (a model whose weights are not on this machine): the
+    operator's to fix, not the client's."""

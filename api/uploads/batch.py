@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from api.errors import status_of
 from api.schemas.sessions import BatchFileResult, BatchRejection, BatchUploadResponse
 from api.uploads.fields import UploadOptions, build_options, parse_field, safe_filename
 from api.uploads.form import FieldCollector, PartEnd, PartStart, form_events
@@ -158,7 +159,7 @@ def _session_file(entry: _Entry, result: BatchFileResult | None) -> sessions.Ses
 
 def _response(session_id: uuid.UUID, entries: list[_Entry], results: list[BatchFileResult]) -> BatchUploadResponse:
     rejections = [
-        BatchRejection(entry.incoming.filename, entry.error.detail, entry.error.code)
+        BatchRejection(entry.incoming.filename, entry.error.detail, status_of(entry.error)[1])
         for entry in entries
         if entry.error is not None
     ]

@@ -11,7 +11,7 @@ from functools import cache
 
 from models.registry import ModelSpec, ModelUnavailable, Task, resolve
 from store import model_state
-from store.errors import Unavailable
+from store.errors import Misconfigured
 from store.model_state import ModelState
 from store.settings import Settings
 
@@ -44,12 +44,11 @@ async def serving_image_model(settings: Settings) -> ModelSpec:
 
 
 async def serving_model(settings: Settings, task: Task, *, fresh: bool = False) -> ModelSpec:
-    """The task's active model (as active_model reads it); Unavailable (a 503) when this machine cannot provide
-    it."""
+    """The task's active model (as active_model reads it); Misconfigured when this machine cannot provide it."""
     try:
         return await active_model(settings, task, fresh=fresh)
     except ModelUnavailable as error:
-        raise Unavailable(f"the active {task} model: {error}", code="model_unavailable") from error
+        raise Misconfigured(f"the active {task} model: {error}") from error
 
 
 async def models_to_fill(settings: Settings, task: Task) -> list[str]:

@@ -20,7 +20,7 @@ from models.registry import ModelUnavailable, Task
 from pipelines.inference.clients import ModelClients
 from pipelines.inference.configured import text_embedders
 from pipelines.inference.in_use import active_model
-from store.errors import Unavailable
+from store.errors import Misconfigured, Unavailable
 from store.settings import Settings
 
 
@@ -34,7 +34,8 @@ class QueryVector:
 
 
 class QueryEmbedder:
-    """One per API process; `embed` raises store.errors.Unavailable when no embedder can serve."""
+    """One per API process; `embed` raises store.errors.Misconfigured when the active model is not on this machine,
+    Unavailable when no embedder can serve now."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -44,8 +45,11 @@ class QueryEmbedder:
     async def embed(self, text: str) -> QueryVector:
         try:
             spec = await active_model(self._settings, Task.EMBED_TEXT)
+        except ModelUnavailable as error:
+            raise Misconfigured(f"the text embedder: {error}") from error
+        try:
             rows = await (await self._connected()).get(spec.model_id).embed([text], lane="interactive")
-        except (InferenceUnavailable, ModelUnavailable) as error:
+        except InferenceUnavailable as error:
             raise Unavailable(f"the text embedder cannot serve now: {error}", code="embedder_unavailable") from error
         return QueryVector(spec.model_id, int(rows.shape[1]), rows[0])
 

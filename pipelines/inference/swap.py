@@ -22,7 +22,7 @@ from datetime import datetime
 from models.registry import ModelUnavailable, Task, resolve, supported
 from pipelines.inference.in_use import configured_model, serving_model
 from store import ai_outputs, embeddings, model_state
-from store.errors import InvalidInput, Unavailable
+from store.errors import InvalidInput, Misconfigured, Unavailable
 from store.model_state import Adopt, ModelState, Progress
 from store.settings import Settings
 
@@ -150,7 +150,7 @@ async def _settings_model(settings: Settings, task: Task) -> str | None:
     """The model the settings make active; None when there is none (a task without a default, not configured)."""
     try:
         return (await serving_model(settings, task, fresh=True)).model_id
-    except Unavailable:
+    except Misconfigured:
         return None
 
 

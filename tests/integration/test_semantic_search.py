@@ -1,6 +1,6 @@
 """Semantic search over document chunks. Through the route, on documents seeded through store with real MiniLM
 vectors: meaning over words, document scoping, tenant isolation, thresholds, deleted documents, validation and
-an embedder that cannot serve. Through store.embeddings.search, on a space shared by many tenants: the HNSW
+a misconfigured embedder. Through store.embeddings.search, on a space shared by many tenants: the HNSW
 iterative scan returns `limit` rows equal to the exact search's, and small tenants are searched exactly; large
 tenants get HNSW indexes of their own from the engines' upkeep, which searches use (with the exact fallback) and
 pruning drops. Then the real flow: upload, the engine's extraction and embedding, search."""
@@ -8,6 +8,7 @@ pruning drops. Then the real flow: upload, the engine's extraction and embedding
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from cluster.model_clients import EmbedderClient
 from cluster.runtime import ensure_ray
 from pipelines.inference.query_embedding import QueryEmbedder
 from store import documents, embeddings, model_state, tenant_indexes
-from store.errors import Unavailable
+from store.errors import Misconfigured
 from store.tables import Chunk, File
 from store.tenant_indexes import TenantIndexKeeper
 from tests.calls import until_terminal, uploaded
@@ -242,11 +243,12 @@ async def test_requests_without_a_key_or_json_are_refused(http, corpus) -> None:
     assert garbled.status_code == 400
 
 
-async def test_an_embedder_that_cannot_serve_is_a_503(services, server) -> None:
-    """A model the machine lacks: the route answers 503 with the reason (the app's routes and error mapping,
+async def test_a_misconfigured_embedder_is_a_500_and_a_bad_query_still_a_4xx(services, server, caplog) -> None:
+    """A configured model this machine lacks, found at run time, is the operator's to fix: a 500 that says nothing
+    of it, the reason logged at ERROR; a bad query is still the client's 4xx (the app's routes and error mapping,
     served in process; the database pool is the session server's)."""
     missing = QueryEmbedder(msgspec.structs.replace(services, embed_text_model="/nonexistent/embedding-model"))
-    with pytest.raises(Unavailable):
+    with pytest.raises(Misconfigured):
         await missing.embed("pumps")
     caller = await new_caller()
     app = Litestar(
@@ -255,11 +257,21 @@ async def test_an_embedder_that_cannot_serve_is_a_503(services, server) -> None:
         middleware=[DefineMiddleware(ApiKeyAuth)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
+    url = "/api/v2/files/search"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://in-process") as client:
-        response = await client.post("/api/v2/files/search", headers=caller.headers, json={"query": "pumps"})
-    assert response.status_code == 503, response.text
-    assert response.json()["code"] == "embedder_unavailable"
-    assert "/nonexistent/embedding-model" in response.json()["detail"]
+        errors_log = logging.getLogger("api.errors")  # the server's logging config may keep it from the root
+        errors_log.addHandler(caplog.handler)
+        try:
+            response = await client.post(url, headers=caller.headers, json={"query": "pumps"})
+        finally:
+            errors_log.removeHandler(caplog.handler)
+        empty = await client.post(url, headers=caller.headers, json={"query": ""})
+        negative = await client.post(url, headers=caller.headers, json={"query": "pumps", "limit": -1})
+    assert response.status_code == 500, response.text
+    assert response.json() == {"detail": "internal server error", "code": "misconfigured", "status_code": 500}
+    logged = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert any("/nonexistent/embedding-model" in message for message in logged), logged
+    assert (empty.status_code, negative.status_code) == (422, 422), (empty.text, negative.text)
 
 
 # --- the store's search on a space shared by many tenants ---------------------------------------------------
