@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,8 +25,10 @@ _TSV = {
     "metadata": "metadata_tsv",
     "visible_text": "content_tsv",
 }
-# Beyond this many matching files a listing's total is Postgres's estimate (files._total).
-COUNT_EXACT_UP_TO = 10_000
+# Beyond this many matching files a listing's total is Postgres's estimate (`_total`). Counting is a walk over the
+# matches, and a filter's matches are read from the heap: 1,000 of them take a few ms; 10,000 took 7 ms on the
+# index alone and 27 ms with a tag filter (benchmarks/listing.py).
+COUNT_EXACT_UP_TO = 1000
 # What a listed file shows (api.file_views.list_item, its variant URLs and primary status); not the text, search
 # vectors or full descriptions, which can be large and which the list does not show.
 LIST_COLUMNS = (
@@ -216,6 +218,14 @@ async def get_file(tenant_id: uuid.UUID, ref: str) -> dict[str, Any]:
     if row is None:  # deleted between the two reads
         raise NotFound(f"file {ref} not found")
     return row
+
+
+async def filenames(tenant_id: uuid.UUID, file_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The names of those of `file_ids` that are the tenant's live files."""
+    if not file_ids:
+        return {}
+    rows = await File.select(File.id, File.filename).where(_live(tenant_id) & File.id.is_in(list(file_ids)))
+    return {row["id"]: row["filename"] for row in rows}
 
 
 async def find_by_sha256(tenant_id: uuid.UUID, sha256: str) -> uuid.UUID | None:

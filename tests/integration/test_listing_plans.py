@@ -90,7 +90,7 @@ async def test_no_listing_sorts_or_scans_the_tenant(crowd, name):
     if name == "deep_offset":  # the offset is walked in the narrow index, without reading the rows it skips
         walks = [node for node in _nodes(page) if node.get("Index Name") == "file_tenant_newest"]
         assert [node["Node Type"] for node in walks] == ["Index Only Scan"], page
-        assert walks[0]["Heap Fetches"] == 0
+        assert walks[0]["Heap Fetches"] <= query.offset // 100  # pages written since the vacuum, if any
 
 
 async def _spec_page(tenant_id: uuid.UUID, where: str, order: str, limit: int, offset: int, *args: Any) -> list[str]:
@@ -128,7 +128,10 @@ EXPECTED = [
 
 
 @pytest.mark.parametrize(("params", "where", "order", "args"), EXPECTED)
-async def test_order_and_totals_are_the_specs(http, crowd, params, where, order, args):
+async def test_order_and_totals_are_the_specs(http, crowd, monkeypatch, params, where, order, args):
+    from store import files
+
+    monkeypatch.setattr(files, "COUNT_EXACT_UP_TO", FILES)  # every total exact, to compare with count(*)
     page = await listing(http, crowd, limit=20, **params)
     offset = params.get("offset", 0)
     order_args = args if "ts_rank" in order else ()
@@ -141,7 +144,7 @@ async def test_order_and_totals_are_the_specs(http, crowd, params, where, order,
 async def test_totals_past_the_exact_range_are_estimates_and_has_more_stays_exact(http, crowd, monkeypatch):
     from store import files
 
-    monkeypatch.setattr(files, "COUNT_EXACT_UP_TO", 1000)
+    monkeypatch.setattr(files, "COUNT_EXACT_UP_TO", 1000)  # below the tenant, above its tag's files
     first = await listing(http, crowd, limit=20)
     assert first["has_more"] is True and first["total_count"] > 1000
     assert abs(first["total_count"] - FILES) < FILES // 10  # the planner's estimate, from fresh statistics
