@@ -135,15 +135,19 @@ def page_query(tenant_id: uuid.UUID, q: FileQuery) -> Select:
     """The page, and one row more to tell whether another follows. The page is chosen on ids alone, in a subquery
     that the indexes serve (the default order walks `file_tenant_newest`, index-only for a deep offset; search and
     tags start from their GIN indexes); only its rows are then read whole, and put in order."""
-    ids = _ordered(File.select(File.id).where(*_filters(tenant_id, q)), q).limit(q.limit + 1).offset(q.offset)
+    ids = _ordered(matching(tenant_id, q), q).limit(q.limit + 1).offset(q.offset)
     columns = _columns(q.columns) if q.columns else LIST_COLUMNS
     return _ordered(File.select(*columns).where(WhereRaw('"file"."id" IN ({})', ids.querystrings[0])), q)
 
 
+def matching(tenant_id: uuid.UUID, q: FileQuery) -> Select:
+    """The ids of the files that `q` matches, in no order."""
+    return File.select(File.id).where(*_filters(tenant_id, q))
+
+
 def count_query(tenant_id: uuid.UUID, q: FileQuery, cap: int) -> QueryString:
     """The number of matching files, counting at most `cap` of them."""
-    capped = File.select(File.id).where(*_filters(tenant_id, q)).limit(cap)
-    return QueryString("SELECT count(*) AS n FROM ({}) AS capped", capped.querystrings[0])
+    return QueryString("SELECT count(*) AS n FROM ({}) AS capped", matching(tenant_id, q).limit(cap).querystrings[0])
 
 
 def count_cap(offset: int, shown: int, more: bool) -> int | None:
@@ -178,8 +182,7 @@ async def _total(tenant_id: uuid.UUID, q: FileQuery, shown: int, more: bool) -> 
 
 async def _estimate(tenant_id: uuid.UUID, q: FileQuery) -> int:
     """The planner's estimate of the matching files (from the table's statistics; no row is read)."""
-    query = File.select(File.id).where(*_filters(tenant_id, q))
-    rows = await File.raw("EXPLAIN (FORMAT JSON) {}", query.querystrings[0])
+    rows = await File.raw("EXPLAIN (FORMAT JSON) {}", matching(tenant_id, q).querystrings[0])
     plan = rows[0]["QUERY PLAN"]
     return int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
 
