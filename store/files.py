@@ -133,8 +133,9 @@ async def list_files(tenant_id: uuid.UUID, q: FileQuery) -> tuple[list[dict[str,
 
 def page_query(tenant_id: uuid.UUID, q: FileQuery) -> Select:
     """The page, and one row more to tell whether another follows. The page is chosen on ids alone, in a subquery
-    that the indexes serve (the default order walks `file_tenant_newest`, index-only for a deep offset; search and
-    tags start from their GIN indexes); only its rows are then read whole, and put in order."""
+    that the indexes serve (the default order walks `file_tenant_newest`, index-only for a deep offset, and each
+    other order an index of its own; search and tags may start from their GIN indexes); only its rows are then read
+    whole, and put in order."""
     ids = _ordered(matching(tenant_id, q), q).limit(q.limit + 1).offset(q.offset)
     columns = _columns(q.columns) if q.columns else LIST_COLUMNS
     return _ordered(File.select(*columns).where(WhereRaw('"file"."id" IN ({})', ids.querystrings[0])), q)
