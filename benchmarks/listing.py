@@ -6,10 +6,11 @@ three variants and so three presigned URLs in a listing, as processed images hav
 measure the listing alone), one in five documents with 2 KB of extracted text; titles, tags and texts drawn from
 small vocabularies so that a tag filter matches 5% of the tenant and a search word 1%. Four listings, each loaded
 by `--clients` concurrent httpx clients for `--seconds` (after a warm-up): the default order (newest first), a tag
-filter, a full-text search (relevance order) and a deep offset (50,000). For each: RPS, p50, p99 and the time of
-its SQL alone: EXPLAIN ANALYZE (planning plus execution, median of 5, unloaded) of the statements the request
-runs, the page (store.files.page_query), its capped count where the total needs one (store.files.count_query) and
-the planning of the estimate where the total is past the exact range.
+filter, a full-text search (relevance order) and a deep offset (50,000). For each: RPS, p50 and p99; p50 and p99
+of one client alone (the request's own time, without queueing); and the time of its SQL alone: EXPLAIN ANALYZE
+(planning plus execution, median of 5, unloaded) of the statements the request runs, the page
+(store.files.page_query), its capped count where the total needs one (store.files.count_query) and the planning
+of the estimate where the total is past the exact range.
 
     .venv/bin/python benchmarks/listing.py [--files 100000] [--tenants 50] [--other-files 1000] [--clients 16]
         [--seconds 10] [--no-variants]
@@ -191,6 +192,8 @@ async def measure(service: Any, args: argparse.Namespace) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for name, params in QUERIES.items():
             figures = await load(service.base, service.key, params, args.clients, args.seconds)
+            alone = await load(service.base, service.key, params, 1, min(args.seconds, 5.0))
+            figures |= {"one_client_p50_ms": alone["p50_ms"], "one_client_p99_ms": alone["p99_ms"]}
             estimated = figures["total_count"] > files.COUNT_EXACT_UP_TO
             figures |= await sql_ms(big, params, figures.pop("shown"), figures["has_more"], estimated)
             figures["p50_over_sql"] = round(figures["p50_ms"] / figures["sql_ms"], 1)
