@@ -3,6 +3,7 @@ tenant's files, by EXPLAIN), and its order and totals are those of the spec's or
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -63,8 +64,6 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 async def _plan(statement: Any) -> dict[str, Any]:
-    import json
-
     from store.tables import File
 
     rows = await File.raw("EXPLAIN (ANALYZE, FORMAT JSON) {}", statement)
