@@ -67,7 +67,7 @@ def list_item(row: Row, urls: dict[str, str | None]) -> FileListItem:
         visible_text=row["visible_text"],
         created_at=row["created_at"],
         content_created_at=row["content_created_at"],
-        has_full_description=bool(row["full_descriptions"]),
+        has_full_description=row["has_full_description"],
         dimensions=_dimensions(row),
         format=row["format"],
         variant_status=row["variant_status"],
