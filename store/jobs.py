@@ -249,21 +249,23 @@ async def complete(
     also: Callable[[], Awaitable[None]] | None = None,
     follow_ups: Sequence[str] = (),
 ) -> bool:
-    """Mark the job completed, apply its results to the file row, store its other results (`also`) and queue
-    its follow-up steps in the job's lane (none for a file of a cancelled upload session), all together; False,
-    with nothing applied, when this worker no longer holds the job (another attempt owns the results). Follow-ups
-    keep the job's place in the queue (its `available_at`): a file under way finishes before files queued after it
-    start, so one file's model steps run beside the next file's Ray task instead of waiting behind a whole backlog
-    of them."""
+    """Mark the job completed, store its step's results (`also`: the step's save), apply its results to the file
+    row and queue its follow-up steps in the job's lane (none for a file of a cancelled upload session), all in one
+    transaction; False, with nothing applied, when this worker no longer holds the job (another attempt owns the
+    results). Whatever `also` raises rolls all of it back and propagates. Follow-ups keep the job's place in the
+    queue (its `available_at`): a file under way finishes before files queued after it start, so one file's model
+    steps run beside the next file's Ray task instead of waiting behind a whole backlog of them."""
     changes = _file_changes(file_changes)
     async with _transaction():
         rows = await JobRow.raw(_COMPLETE, job_id, worker_id)
         if not rows:
             return False
         job = rows[0]
-        await _apply_file_changes(job["file_id"], changes)
+        # The step's own writes come before the file row's: a lock they take (store/model_state.hold_models) is
+        # then never requested while this transaction holds a row that its holder may be waiting for.
         if also is not None:
             await also()
+        await _apply_file_changes(job["file_id"], changes)
         if follow_ups and await sessions.in_cancelled_session(job["file_id"]):
             await sessions.skip_unstarted([job["file_id"]], datetime.now(UTC))
             follow_ups = ()

@@ -32,6 +32,11 @@ SPACES: dict[str, tuple[str, str]] = {
 # What a flip does besides making the target active, in its transaction: (model id, its revision).
 Adopt = Callable[[str, "str | None"], Awaitable[None]]
 
+# Which models a task uses changes (a swap starts, flips or is given up) only under this lock, taken alone; a step
+# that saves outputs holds it shared from its check of the models in use to its commit (`hold_models`).
+_MODELS_LOCK = "SELECT {}(hashtextextended('models:' || {{}}::text, 0))"
+_CHANGING, _HOLDING = _MODELS_LOCK.format("pg_advisory_xact_lock"), _MODELS_LOCK.format("pg_advisory_xact_lock_shared")
+
 _COLUMNS = "task, active_model_id, active_revision, target_model_id, target_revision, backfill_started_at, activated_at"
 
 
@@ -95,6 +100,14 @@ async def get(task: str) -> ModelState | None:
     return _state(rows[0]) if rows else None
 
 
+async def hold_models(task: str) -> None:
+    """Take the task's models lock shared until the caller's transaction ends: no swap starts, flips or is given up
+    before the caller commits, so outputs saved for the models in use as read after this are seen by whatever
+    changes them next (a new swap's backfill, a flip's check). Only inside a transaction, before it locks any row
+    of `file` (a flip updates files under the lock)."""
+    await Job.raw(_HOLDING, task)
+
+
 async def swapping() -> list[ModelState]:
     """The tasks with a swap in progress."""
     rows = await Job.raw(f"SELECT {_COLUMNS} FROM model_state WHERE target_model_id IS NOT NULL ORDER BY task")
@@ -116,6 +129,7 @@ async def start_swap(
     (`queue_backfill`), together; the active model given is recorded only when the task has no row yet (it is the
     settings' model then). Returns the state and how many files were queued."""
     async with Job._meta.db.transaction():
+        await Job.raw(_CHANGING, task)
         rows = await Job.raw(
             f"""
             INSERT INTO model_state (task, active_model_id, active_revision, target_model_id, target_revision,
@@ -135,16 +149,18 @@ async def start_swap(
 
 async def cancel_swap(task: str) -> str | None:
     """Forget the target (its space stays until pruned); the target that was, if any."""
-    rows = await Job.raw(
-        """
-        UPDATE model_state s SET target_model_id = NULL, target_revision = NULL, backfill_started_at = NULL,
-            updated_at = now()
-        FROM (SELECT task, target_model_id FROM model_state WHERE task = {} FOR UPDATE) old
-        WHERE s.task = old.task AND old.target_model_id IS NOT NULL
-        RETURNING old.target_model_id
-        """,
-        task,
-    )
+    async with Job._meta.db.transaction():
+        await Job.raw(_CHANGING, task)
+        rows = await Job.raw(
+            """
+            UPDATE model_state s SET target_model_id = NULL, target_revision = NULL, backfill_started_at = NULL,
+                updated_at = now()
+            FROM (SELECT task, target_model_id FROM model_state WHERE task = {} FOR UPDATE) old
+            WHERE s.task = old.task AND old.target_model_id IS NOT NULL
+            RETURNING old.target_model_id
+            """,
+            task,
+        )
     return rows[0]["target_model_id"] if rows else None
 
 
@@ -154,6 +170,7 @@ async def flip(task: str, table: str, target_model_id: str, adopt: Adopt | None 
     True when it flipped."""
     relation, _ = _table(table)
     async with Job._meta.db.transaction():
+        await Job.raw(_CHANGING, task)
         rows = await Job.raw(
             f"""
             UPDATE model_state s SET active_model_id = s.target_model_id, active_revision = s.target_revision,

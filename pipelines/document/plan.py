@@ -1,15 +1,17 @@
-"""A document's plan: its text, digitization and chunks first; then the OCR of a PDF's scanned pages when it has
-any; then its chunks' embedding."""
+"""A document's plan: its text, digitization and chunks first (a Ray task); then the OCR of a PDF's scanned pages
+when it has any; then its chunks' embedding (both through model actors: their load, run and save are in the step
+modules)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from cluster.model_clients import EmbedderClient
+from cluster.model_clients import EmbedderClient, OcrClient
 from pipelines.document import scanned_pages
-from pipelines.document.chunk_embedding import embed_chunks, mark_failed
+from pipelines.document.chunk_embedding import EmbedChunks, mark_failed
 from pipelines.document.text import (
     COLUMNS,
+    EMBED_STEP,
     OCR_STEP,
     DocumentOptions,
     after_extraction,
@@ -18,7 +20,7 @@ from pipelines.document.text import (
     save_document,
 )
 from pipelines.engine.plan import MediaPlan
-from pipelines.engine.step import Step
+from pipelines.engine.step import InProcess, RayTask, Step
 from pipelines.inference import configured
 from pipelines.inference.clients import ModelClients
 from store.settings import Settings
@@ -28,38 +30,52 @@ DOCUMENT_TEXT = Step(
     name="document_text",
     component="text_extraction_status",
     more_components=("digitization_status",),
-    run=extract_document,
-    args=(DocumentOptions(),),
+    run=RayTask(extract_document, (DocumentOptions(),)),
     columns=(*COLUMNS, "embedding_status"),
     failure_extra={"embedding_status": "skipped", "ocr_status": "skipped"},
     save=save_document,
     follow_ups=after_extraction,
 )
-# A PDF's scanned pages, read after its text layer. The text, digitization and embedding wait for it; the DELETE
-# of the file too.
-DOCUMENT_OCR = Step(
-    name=OCR_STEP,
-    component="ocr_status",
-    more_components=("text_extraction_status", "digitization_status"),
-    run_inline=scanned_pages.read_scanned_pages,
-    columns=(*COLUMNS, "embedding_status"),
-    save=scanned_pages.save_scanned_pages,
-    follow_ups=embed_when_chunked,
-    on_failure=scanned_pages.give_up,
-)
-# Without its embedders (steps) it cannot run: a client per model in use.
-EMBED_CHUNKS = Step(name="embed_chunks", component="embedding_status", run_inline=embed_chunks, on_failure=mark_failed)
 
 PLAN = MediaPlan("document", first_steps=(DOCUMENT_TEXT,))
 
 
+def document_ocr_step(location: S3Location, options: DocumentOptions, ocr: OcrClient) -> Step:
+    """A PDF's scanned pages, read after its text layer. The text, digitization and embedding wait for it; the
+    DELETE of the file too."""
+    reader = scanned_pages.ReadScannedPages(location, options, ocr)
+    return Step(
+        OCR_STEP,
+        "ocr_status",
+        InProcess(reader.run),
+        load=reader.load,
+        save=scanned_pages.save_scanned_pages,
+        more_components=("text_extraction_status", "digitization_status"),
+        columns=(*COLUMNS, "embedding_status"),
+        follow_ups=embed_when_chunked,
+        on_failure=scanned_pages.give_up,
+    )
+
+
+def embed_chunks_step(embedders: ModelClients[EmbedderClient] | EmbedderClient) -> Step:
+    """Without its embedders it cannot run: a client per model in use, or one that pins the model."""
+    embed = EmbedChunks(embedders)
+    return Step(
+        EMBED_STEP, "embedding_status", InProcess(embed.run), load=embed.load, save=embed.save, on_failure=mark_failed
+    )
+
+
+def document_options(settings: Settings) -> DocumentOptions:
+    return DocumentOptions(settings.embed_text_model, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+
+
 def steps(settings: Settings, embedder: ModelClients[EmbedderClient] | EmbedderClient | None = None) -> dict[str, Step]:
     """The document steps with the settings' chunk sizes, OCR client and text embedders (or `embedder`)."""
-    options = DocumentOptions(settings.embed_text_model, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+    options = document_options(settings)
     location = S3Location.from_settings(settings)
     configured_steps = (
-        replace(DOCUMENT_TEXT, args=(options,)),
-        replace(DOCUMENT_OCR, args=(location, options, configured.ocr_client(settings))),
-        replace(EMBED_CHUNKS, args=(embedder or configured.text_embedders(settings),)),
+        replace(DOCUMENT_TEXT, run=RayTask(extract_document, (options,))),
+        document_ocr_step(location, options, configured.ocr_client(settings)),
+        embed_chunks_step(embedder or configured.text_embedders(settings)),
     )
     return {step.name: step for step in configured_steps}

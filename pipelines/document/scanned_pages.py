@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pymupdf
@@ -36,25 +37,40 @@ T = TypeVar("T")
 _ONE_AT_A_TIME = threading.Lock()
 
 
-async def read_scanned_pages(
-    file: FileRef, location: S3Location, options: DocumentOptions, ocr: OcrClient
-) -> dict[str, Any]:
-    if file.document_type is None:
-        raise StepFailed(f"not a document: {file.content_type}")
-    raw = await asyncio.to_thread(_read, location, file.object_key)
-    try:
-        document = await _off_the_loop(extract, raw, file.document_type)
-    except DocumentError as error:
-        raise StepFailed(str(error)) from None
-    scanned = [page.number for page in document.pages if page.needs_ocr]
-    regions: dict[int, list[dict[str, Any]]] = {}
-    for start in range(0, len(scanned), PAGES_PER_REQUEST):
-        numbers = scanned[start : start + PAGES_PER_REQUEST]
-        found = await ocr.read(await _off_the_loop(render, raw, numbers), lane="batch")
-        regions.update(zip(numbers, (page["regions"] for page in found), strict=True))
-    result = await _off_the_loop(lambda: document_result(with_ocr(document, regions), options))
-    model = await ocr.provenance() if scanned else None
-    return {**result, "ocr_status": "completed" if scanned else None, "model": model}
+@dataclass(frozen=True)
+class Scan:
+    raw: bytes  # the whole PDF
+    document_type: str
+
+
+@dataclass(frozen=True)
+class ReadScannedPages:
+    """`load`: the PDF's bytes; `run`: parse, render the scanned pages, have the actor read them, and make the
+    document's text, pages and chunks."""
+
+    location: S3Location
+    options: DocumentOptions
+    ocr: OcrClient
+
+    async def load(self, file: FileRef) -> Scan:
+        if file.document_type is None:
+            raise StepFailed(f"not a document: {file.content_type}")
+        return Scan(await asyncio.to_thread(_read, self.location, file.object_key), file.document_type)
+
+    async def run(self, scan: Scan) -> dict[str, Any]:
+        try:
+            document = await _off_the_loop(extract, scan.raw, scan.document_type)
+        except DocumentError as error:
+            raise StepFailed(str(error)) from None
+        scanned = [page.number for page in document.pages if page.needs_ocr]
+        regions: dict[int, list[dict[str, Any]]] = {}
+        for start in range(0, len(scanned), PAGES_PER_REQUEST):
+            numbers = scanned[start : start + PAGES_PER_REQUEST]
+            found = await self.ocr.read(await _off_the_loop(render, scan.raw, numbers), lane="batch")
+            regions.update(zip(numbers, (page["regions"] for page in found), strict=True))
+        result = await _off_the_loop(lambda: document_result(with_ocr(document, regions), self.options))
+        model = await self.ocr.provenance() if scanned else None
+        return {**result, "ocr_status": "completed" if scanned else None, "model": model}
 
 
 async def save_scanned_pages(file: FileRef, result: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The job engine: claims durable jobs from Postgres and runs their steps as Ray tasks.
+"""The job engine: claims durable jobs from Postgres and runs their steps (pipelines/engine/step.py): load, run (a
+Ray task or model-actor calls), then save inside the transaction that completes the job.
 
 Interactive jobs (uploads) are claimed before backfill jobs, and backfill never takes the last of
 several slots, so a large backlog never delays a new upload. Leases are renewed while a step runs; a
@@ -24,8 +25,7 @@ from functools import partial
 from opentelemetry.trace import SpanKind
 
 from cluster import tracing
-from cluster.tasks import cancel, submit, task_id
-from pipelines.engine.step import FileRef, Step, StepFailed
+from pipelines.engine.step import FileRef, Outdated, RunContext, Step, StepFailed
 from store import files, jobs
 from store.step_objects import S3Location
 
@@ -151,16 +151,21 @@ class Engine:
             tracing.record_outcome(await jobs.fail(job.id, self.worker_id, error, retryable=False), error)
             return
         file: FileRef | None = None
-        reference = None
+        context = RunContext(self.location, step.name, partial(jobs.add_task_id, job.id, self.worker_id))
         try:
             file = FileRef(**await files.start_processing(job.file_id, step.components, datetime.now(UTC)))
-            if step.run_inline is not None:
-                result = await step.run_inline(file, *step.args)
-            else:
-                reference = submit(step.run, self.location, file, *step.args, num_cpus=step.num_cpus, name=step.name)
-                await jobs.add_task_id(job.id, self.worker_id, task_id(reference))
-                result = await reference
-            follow_ups = step.follow_ups(result)
+            while (held := await self._attempt(job, step, file, context)) is None:
+                log.info("job %s: what %s loaded changed before its save; running it again", job.id, step.name)
+            tracing.record_outcome("completed" if held else "lost")
+        except Exception as exc:  # a cancelled run (a lost lease, a stop) is no failure: it propagates
+            await self._failed(job, step, file, exc)
+
+    async def _attempt(self, job: jobs.Job, step: Step, file: FileRef, context: RunContext) -> bool | None:
+        """Load, run, and save with the job's completion; whether this worker still held the job, or None when the
+        step's inputs changed before the save (nothing was committed: run it again)."""
+        result = await step.run(await step.load(file), context)
+        follow_ups = step.follow_ups(result)
+        try:
             held = await jobs.complete(
                 job.id,
                 self.worker_id,
@@ -168,15 +173,11 @@ class Engine:
                 also=None if step.save is None else partial(step.save, file, result),
                 follow_ups=follow_ups,
             )
-            tracing.record_outcome("completed" if held else "lost")
-            if follow_ups:
-                self.wake()
-        except asyncio.CancelledError:
-            if reference is not None:
-                cancel(reference)
-            raise
-        except Exception as exc:
-            await self._failed(job, step, file, exc)
+        except Outdated:
+            return None
+        if follow_ups:
+            self.wake()
+        return held
 
     async def _failed(self, job: jobs.Job, step: Step, file: FileRef | None, exc: Exception) -> None:
         permanent = isinstance(exc, StepFailed) or isinstance(getattr(exc, "cause", None), StepFailed)

@@ -1,19 +1,39 @@
-"""What a processing step is: a function run for one file (a Ray task near the bytes, or a coroutine in the
-engine's process that calls model actors), the component statuses it drives, and how its result becomes
-columns of the file row, rows of other tables, and follow-up steps."""
+"""What a processing step is, in one shape for every step:
+
+- `load(file) -> inputs`: reads what the work needs (rows, bytes from S3, which models are in use); async, no
+  writes beyond idempotent set-up (a model's embedding space). Nothing at all for a Ray task, which reads its bytes
+  near the worker: its inputs are the file itself.
+- `run(inputs) -> result`: the work, and nothing else: a Ray task (`RayTask`, CPU work near the bytes) or
+  model-actor calls in the engine's process (`InProcess`). The engine calls both the same way.
+- `save(file, result)`: database writes only, made inside the transaction that completes the job, together with
+  the file's columns and the follow-up jobs. A crash anywhere before that commit leaves nothing of the attempt: the
+  job is retried; after it, the job is completed with all its outputs.
+
+A step also names the component statuses it drives, the result keys that become file columns, the steps that
+follow it, and what happens to the file when it fails for good.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from cluster.tasks import cancel, submit, task_id
+from store.step_objects import S3Location
 
 Result = Mapping[str, Any]
 
 
 class StepFailed(Exception):
     """A failure that retrying cannot fix (corrupt input, a decompression bomb): fail at once."""
+
+
+class Outdated(Exception):
+    """What the step loaded changed before its save could commit (a model swap started, flipped or was given up):
+    its result no longer covers what the file needs. The engine loads and runs it again, in the same attempt."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +48,57 @@ class FileRef:
     document_type: str | None = None
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What the engine gives a run: where the bytes are, the step's name, and a way to record a Ray task's id
+    (the processing ids the API reports)."""
+
+    location: S3Location
+    name: str
+    started_task: Callable[[str], Awaitable[None]]
+
+
+class Runner(Protocol):
+    async def __call__(self, inputs: Any, context: RunContext) -> Result: ...
+
+
+@dataclass(frozen=True)
+class RayTask:
+    """CPU work as a Ray task, `function(location, inputs, *args)`: bytes travel by S3 key, only small facts come
+    back. `args` are options, picklable. Cancelling the run cancels the task."""
+
+    function: Callable[..., Result]
+    args: tuple[Any, ...] = ()
+    num_cpus: float = 1.0
+
+    async def __call__(self, inputs: Any, context: RunContext) -> Result:
+        reference = submit(
+            self.function, context.location, inputs, *self.args, num_cpus=self.num_cpus, name=context.name
+        )
+        try:
+            await context.started_task(task_id(reference))
+            return await reference
+        except asyncio.CancelledError:
+            cancel(reference)
+            raise
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """Work in the engine's process, `function(inputs)`: a coroutine that calls model actors (the actors do the
+    work), with no database access of its own."""
+
+    function: Callable[[Any], Awaitable[Result]]
+
+    async def __call__(self, inputs: Any, context: RunContext) -> Result:
+        return await self.function(inputs)
+
+
+async def the_file(file: FileRef) -> FileRef:
+    """The load of a step that needs nothing but the file (a Ray task reads its own bytes)."""
+    return file
+
+
 def _no_follow_ups(result: Result) -> tuple[str, ...]:
     return ()
 
@@ -36,24 +107,15 @@ def _no_follow_ups(result: Result) -> tuple[str, ...]:
 class Step:
     name: str
     component: str  # the status column this step drives, e.g. "variant_status"
-    # A Ray task `run(location, file, *args)`; bytes travel by S3 key, only small facts come back.
-    run: Callable[..., Result] | None = None
+    run: Runner
+    load: Callable[[FileRef], Awaitable[Any]] = the_file
+    save: Callable[[FileRef, Result], Awaitable[None]] | None = None  # in the transaction that completes the job
     columns: tuple[str, ...] = ()  # result keys written to the file row as they are
-    num_cpus: float = 1.0
     error_column: str = "error_message"
     more_components: tuple[str, ...] = ()  # further status columns it drives (marked with the first)
     failure_extra: Mapping[str, Any] = field(default_factory=dict)  # file columns set when it fails for good
-    # A coroutine `run_inline(file, *args)` in the engine's process, for steps that call model actors.
-    run_inline: Callable[..., Awaitable[Result]] | None = None
-    args: tuple[Any, ...] = ()  # passed after the file: options (picklable for Ray tasks), model clients
-    # Stores what is not a file column (pages, chunks), in the transaction that completes the job.
-    save: Callable[[FileRef, Result], Awaitable[None]] | None = None
     follow_ups: Callable[[Result], tuple[str, ...]] = _no_follow_ups  # steps queued on completion
     on_failure: Callable[[FileRef], Awaitable[None]] | None = None  # cleanup when it fails for good
-
-    def __post_init__(self) -> None:
-        if (self.run is None) == (self.run_inline is None):
-            raise ValueError(f"step {self.name!r} needs exactly one of run (a Ray task) or run_inline")
 
     @property
     def components(self) -> tuple[str, ...]:

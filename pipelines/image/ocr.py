@@ -7,6 +7,7 @@ Regions are stored in the spec's shape, `{"text", "confidence", "bounding_box": 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cluster.model_clients import OcrClient
@@ -18,13 +19,23 @@ from store.step_objects import S3Location
 COLUMNS = ("visible_text", "text_regions")
 
 
-async def read_text(file: FileRef, location: S3Location, ocr: OcrClient) -> dict[str, Any]:
-    [found] = await ocr.read([await image_of(location, file)], lane="batch")
-    return {
-        "visible_text": found["text"] or None,
-        "text_regions": [_region(region) for region in found["regions"]],
-        "model": await ocr.provenance(),
-    }
+@dataclass(frozen=True)
+class ReadText:
+    """`load`: the image's bytes; `run`: the actor reads them."""
+
+    location: S3Location
+    ocr: OcrClient
+
+    async def load(self, file: FileRef) -> bytes:
+        return await image_of(self.location, file)
+
+    async def run(self, image: bytes) -> dict[str, Any]:
+        [found] = await self.ocr.read([image], lane="batch")
+        return {
+            "visible_text": found["text"] or None,
+            "text_regions": [_region(region) for region in found["regions"]],
+            "model": await self.ocr.provenance(),
+        }
 
 
 def _region(region: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,9 @@ what a job missed (a document whose job started before the swap did). Meanwhile 
 only (models_in_use), and writers fill both spaces, so uploads during the swap are never left behind. All of
 it is derived from the database, so a restart in the middle simply carries on.
 
-A task can be swapped once its step fills the outputs of every model in use (ModelClients.fill) and its outputs
-are a kind of store/model_state.SPACES: `SWAPS` says which. A flip also makes the files show the new model's
-outputs where they show one (a description, the provenance of an embedding), in the same transaction.
+A task can be swapped once its step fills the outputs of every model in use (ModelClients.in_use, still_in_use)
+and its outputs are a kind of store/model_state.SPACES: `SWAPS` says which. A flip also makes the files show the new
+model's outputs where they show one (a description, the provenance of an embedding), in the same transaction.
 """
 
 from __future__ import annotations

@@ -1,12 +1,19 @@
-"""Steps that exist only for the engine tests. They run in Ray worker processes, so they keep
+"""Steps that exist only for the engine tests. The Ray ones run in Ray worker processes, so they keep
 their state where every process sees it: marker objects in S3 under the file's prefix."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
-from pipelines.engine.step import FileRef, Step
+import msgspec
+
+from pipelines.document.plan import embed_chunks_step
+from pipelines.engine.step import FileRef, RayTask, Result, Step
+from pipelines.inference import configured
+from store.settings import Settings
 from store.step_objects import S3Location, _client, put
 
 
@@ -40,8 +47,27 @@ def sleepy(location: S3Location, file: FileRef) -> dict[str, Any]:
 
 # Run by the session's engine.
 TEST_STEPS = {
-    "flaky": Step("flaky", "crawl_status", run=flaky, columns=("visible_text",)),
-    "sleepy": Step("sleepy", "crawl_status", run=sleepy),
+    "flaky": Step("flaky", "crawl_status", RayTask(flaky), columns=("visible_text",)),
+    "sleepy": Step("sleepy", "crawl_status", RayTask(sleepy)),
 }
 # Run only by the engines of the lost-worker test (the one it kills, the one that takes over).
-STALL_STEPS = {"stall": Step("stall", "crawl_status", run=stall, columns=("visible_text",))}
+STALL_STEPS = {"stall": Step("stall", "crawl_status", RayTask(stall), columns=("visible_text",))}
+
+EMBED_CHUNKS_HELD = "embed_chunks_held"
+
+
+def embedding_chunks(settings: Settings, *, hold: bool) -> dict[str, Step]:
+    """The real `embed_chunks` step (its model actor reserves no CPU), under a name of its own. `hold`: once its save
+    has written the vectors, inside the transaction that completes the job, it prints "saved" and never returns:
+    the crash test kills its process there."""
+    embedders = configured.text_embedders(msgspec.structs.replace(settings, model_actor_num_cpus=0.0))
+    step = embed_chunks_step(embedders)
+    save = step.save
+    assert save is not None
+
+    async def save_and_hold(file: FileRef, result: Result) -> None:
+        await save(file, result)
+        print("saved", flush=True)
+        await asyncio.Event().wait()
+
+    return {EMBED_CHUNKS_HELD: replace(step, name=EMBED_CHUNKS_HELD, save=save_and_hold if hold else save)}

@@ -15,7 +15,7 @@ import pytest
 
 from cluster.model_clients import EmbedderClient
 from models.registry import resolve
-from pipelines.document.plan import EMBED_CHUNKS
+from pipelines.document.plan import embed_chunks_step
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.engine.step import Step
 from store import documents, embeddings, jobs
@@ -107,7 +107,7 @@ async def test_a_job_whose_inference_is_unavailable_never_completes(client, alic
     chunk_ids = [c["id"] for c in await documents.chunks_of(file_id)]
     await documents.set_embedding_status(file_id, "pending", only_pending=False)  # as before a re-embedding
     missing = EmbedderClient("/nonexistent/embedding-model")
-    step = replace(EMBED_CHUNKS, name="embed_chunks_unavailable", args=(missing,))
+    step = replace(embed_chunks_step(missing), name="embed_chunks_unavailable")
     job = await run_alone(engine, step, file_id, alice, client)
 
     assert job["status"] == "failed" and job["attempts"] == 3

@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 
 from pipelines.engine.runner import Engine, EngineConfig
-from pipelines.engine.step import FileRef, Step
+from pipelines.engine.step import FileRef, InProcess, Step
 from tests import samples
 from tests.calls import status, until_terminal, upload, uploaded
-from tests.integration.engine_steps import STALL_STEPS
+from tests.integration.engine_steps import EMBED_CHUNKS_HELD, STALL_STEPS, embedding_chunks
 from tests.rows import insert_file
 
 pytestmark = pytest.mark.integration
@@ -187,6 +187,84 @@ async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs
     )
 
 
+async def test_a_worker_killed_before_its_commit_leaves_no_vectors_and_the_retry_saves_them_once(
+    alice, engine, settings
+):
+    """An engine process runs the real `embed_chunks` up to its save, which writes the vectors inside the
+    transaction that completes the job and is SIGKILLed there: no vector is stored and the job is not completed.
+    Once its lease expires another engine completes the job, with one vector per chunk and model in use."""
+    import ray
+
+    from models.registry import Task
+    from pipelines.inference.in_use import models_to_fill
+    from store import documents, jobs
+    from store.tables import Chunk, File
+
+    texts = [f"Boiler log {number}: the pressure valve was checked, the gauge read {number} bar." for number in "123"]
+    file_id = await insert_file(alice.tenant_id, "held.txt", text_extraction_status="completed")
+    await documents.replace(file_id, alice.tenant_id, [], [chunk_row(index, text) for index, text in enumerate(texts)])
+    chunk_ids = {row["id"] for row in await documents.chunks_of(file_id)}
+    models = await models_to_fill(settings, Task.EMBED_TEXT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.engine_worker", ray.get_runtime_context().gcs_address, "2"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert worker.stdout.readline().strip() == b"ready"
+        job_id, _ = await jobs.enqueue(file_id, alice.tenant_id, EMBED_CHUNKS_HELD, max_attempts=3)
+        await asyncio.wait_for(printed(worker, b"saved"), 120)  # the vectors are written, not committed
+        assert not await Chunk.raw("SELECT 1 FROM chunk_embedding WHERE file_id = {}", file_id)
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    row = next(row for row in await jobs.jobs_of_file(file_id) if row["id"] == job_id)
+    assert row["status"] == "running" and row["attempts"] == 1, row
+    assert not await Chunk.raw("SELECT 1 FROM chunk_embedding WHERE file_id = {}", file_id)
+    assert {chunk["embedding_status"] for chunk in await documents.chunks_of(file_id)} == {"pending"}
+    status = await File.select(File.embedding_status).where(File.id == file_id).first()
+    assert status["embedding_status"] != "completed"
+
+    successor = Engine(
+        engine.location, embedding_chunks(settings, hold=False), EngineConfig(lease_seconds=10, poll_seconds=0.1)
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(successor.run(stop))
+    try:
+        row = await wait_for_job(job_id, file_id, 120)
+    finally:
+        stop.set()
+        await running
+    assert row["status"] == "completed" and row["attempts"] == 2 and row["worker_id"] == successor.worker_id, row
+    stored = await Chunk.raw(
+        "SELECT chunk_id, model_id, count(*) AS n FROM chunk_embedding WHERE file_id = {} GROUP BY chunk_id, model_id",
+        file_id,
+    )
+    assert sorted((r["chunk_id"], r["model_id"], r["n"]) for r in stored) == sorted(
+        (chunk_id, model, 1) for chunk_id in chunk_ids for model in models
+    )
+    assert {chunk["embedding_status"] for chunk in await documents.chunks_of(file_id)} == {"completed"}
+    status = await File.select(File.embedding_status).where(File.id == file_id).first()
+    assert status["embedding_status"] == "completed"
+
+
+def chunk_row(index: int, text: str) -> dict:
+    return {
+        "chunk_index": index,
+        "content": text,
+        "chunk_type": "paragraph",
+        "heading_hierarchy": [],
+        "page_numbers": [],
+        "token_count": len(text.split()),
+    }
+
+
+async def printed(worker: subprocess.Popen, line: bytes) -> None:
+    """Until the process prints `line` (Ray may print its workers' lines to it too)."""
+    while (read := await asyncio.to_thread(worker.stdout.readline)) and read.strip() != line:
+        pass
+    assert read, f"the process ended before it printed {line!r}"
+
+
 async def test_a_job_claimed_while_leases_are_renewed_is_not_abandoned(alice, engine, monkeypatch):
     """A renewal answers for the jobs it was sent: one claimed meanwhile has not lost its lease (abandoning it
     would leave it running nowhere until its lease expired)."""
@@ -206,7 +284,7 @@ async def test_a_job_claimed_while_leases_are_renewed_is_not_abandoned(alice, en
     monkeypatch.setattr(jobs, "extend_leases", slow_renewal)
     files = [await insert_file(alice.tenant_id, f"brief-{i}.txt") for i in range(12)]
     job_ids = [(await jobs.enqueue(file_id, alice.tenant_id, "brief"))[0] for file_id in files]
-    steps = {"brief": Step("brief", "crawl_status", run_inline=brief)}
+    steps = {"brief": Step("brief", "crawl_status", InProcess(brief))}
     renewing = Engine(engine.location, steps, EngineConfig(max_in_flight=2, lease_seconds=0.9, poll_seconds=0.05))
     stop = asyncio.Event()
     running = asyncio.create_task(renewing.run(stop))

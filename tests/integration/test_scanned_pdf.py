@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from cluster.model_clients import OcrClient
-from pipelines.document.plan import DOCUMENT_OCR, DOCUMENT_TEXT
+from pipelines.document.plan import DOCUMENT_TEXT, document_ocr_step, document_options
 from pipelines.document.text import extract_document
 from pipelines.engine.step import FileRef
 from store import documents, files
@@ -108,11 +108,11 @@ async def test_a_mixed_pdf_keeps_its_page_order(http, owner, processed) -> None:
     assert joined.index("within two weeks.") < joined.index(SCANNED_LINES[1])
 
 
-async def test_an_ocr_that_cannot_run_fails_the_scanned_pages_only(http, owner, engine) -> None:
+async def test_an_ocr_that_cannot_run_fails_the_scanned_pages_only(http, owner, engine, services) -> None:
     """The state document_text leaves (page 2 `needs_ocr`), then an OCR whose model is not on this machine: the
     job retries and fails, DELETE is refused meanwhile, the scanned page fails with the reason, and the text
     page's chunks are still embedded."""
-    location, options, _ = engine.steps[DOCUMENT_OCR.name].args
+    location, options = engine.location, document_options(services)
     file_id = await insert_file(owner.tenant_id, "unreadable.pdf", content_type="application/pdf", document_type="pdf")
     row = await files.get_file(owner.tenant_id, str(file_id))
     file = FileRef(file_id, owner.tenant_id, row["object_key"], "document", row["content_type"], "pdf")
@@ -122,9 +122,7 @@ async def test_an_ocr_that_cannot_run_fails_the_scanned_pages_only(http, owner, 
     await files.set_columns(file_id, DOCUMENT_TEXT.file_changes(extracted))
     assert (await documents.page_statuses(file_id)) == {1: "completed", 2: "needs_ocr"}
 
-    step = replace(
-        DOCUMENT_OCR, name="document_ocr_unavailable", args=(location, options, OcrClient("/nonexistent/ocr"))
-    )
+    step = replace(document_ocr_step(location, options, OcrClient("/nonexistent/ocr")), name="document_ocr_unavailable")
     job = await run_alone(engine, step, file_id, owner, http)
     final = await until_terminal(http, owner, str(file_id), seconds=120)
 

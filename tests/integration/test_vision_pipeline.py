@@ -18,6 +18,8 @@ from models.registry import PERCEPTUAL, PP_OCR, Task, resolve
 from pipelines.catalog import steps_for
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.engine.step import Step
+from pipelines.image.plan import describe_step
+from pipelines.inference import configured
 from pipelines.intake.plan import DESCRIPTION_UNAVAILABLE
 from store import image_embeddings, jobs
 from store.tables import File
@@ -101,12 +103,13 @@ def describers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def describing(services, engine, describers: dict[str, str]) -> AsyncIterator[dict[str, Step]]:
-    """An engine whose describe steps come from steps_for(settings naming each model), under step names that the
+    """An engine whose describe steps have the describers of settings naming each model, under step names that the
     session's engine does not claim (the API's settings configure no describe model)."""
-    steps = {}
+    steps, clients = {}, []
     for name, model in describers.items():
         settings = msgspec.structs.replace(services, describe_model=model, model_actor_num_cpus=0.0)
-        steps[name] = replace(steps_for(settings)["describe"], name=name)
+        clients.append(configured.describers(settings))
+        steps[name] = replace(describe_step(engine.location, clients[-1]), name=name)
     config = EngineConfig(max_in_flight=2, lease_seconds=10, poll_seconds=0.05, backoff_base_seconds=0.2)
     own = Engine(engine.location, steps, config)
     stop = asyncio.Event()
@@ -114,8 +117,8 @@ async def describing(services, engine, describers: dict[str, str]) -> AsyncItera
     yield steps
     stop.set()
     await running
-    for step in steps.values():
-        await step.args[1].close(kill=True)
+    for client in clients:
+        await client.close(kill=True)
 
 
 async def run_step(file_id: str, caller: Caller, step: str, seconds: float = 120) -> dict:
