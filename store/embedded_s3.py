@@ -274,7 +274,7 @@ def _has_volume_server(master_url: str) -> bool:
     """
     try:
         with urllib.request.urlopen(f"{master_url}/dir/status", timeout=1) as response:
-            return json.load(response)["Topology"]["Max"] > 0
+            return bool(json.load(response)["Topology"]["Max"] > 0)
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
