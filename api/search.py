@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 from api.document_views import chunk_text
-from api.schemas.search import ChunkMetadata, SearchHit, SearchRequest, SearchResponse
+from api.schemas.search import SearchHit, SearchRequest, SearchResponse
+from api.shaping import shaped
 from pipelines.inference.query_embedding import QueryEmbedder
 from store import documents, embeddings
 from store.errors import InvalidInput
+from store.rows import ChunkRow
 from store.tables import File
 from store.tenants import TenantRef
 
@@ -51,9 +52,7 @@ async def _filenames(tenant_id: uuid.UUID, file_ids: set[uuid.UUID]) -> dict[uui
     return {row["id"]: row["filename"] for row in rows}
 
 
-def _hit(chunk: dict[str, Any], filename: str, similarity: float) -> SearchHit:
-    return SearchHit(
-        **chunk_text(chunk, filename),
-        similarity_score=round(similarity, 6),
-        metadata=ChunkMetadata(chunk_type=chunk["chunk_type"]),
+def _hit(chunk: ChunkRow, filename: str, similarity: float) -> SearchHit:
+    return shaped(
+        SearchHit, chunk, **chunk_text(chunk, filename), similarity_score=round(similarity, 6), metadata=chunk
     )

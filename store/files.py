@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from piccolo.columns import Column
 from piccolo.columns.combination import WhereRaw
 from piccolo.querystring import QueryString
 
 from store import jobs
 from store.errors import Conflict, NotFound
+from store.rows import ExpiredFile, FileRow, PatchedFile, R, as_row, as_rows, column_names
 from store.status import UNFINISHED, any_component_in
 from store.tables import File
 
@@ -94,7 +96,7 @@ def _order(q: FileQuery) -> list[tuple[QueryString, bool]]:
     ]
 
 
-async def list_files(tenant_id: uuid.UUID, q: FileQuery) -> tuple[list[dict[str, Any]], int]:
+async def list_files(tenant_id: uuid.UUID, q: FileQuery) -> tuple[list[FileRow], int]:
     """One page of the tenant's live files and the total number matching."""
     conditions = _filters(tenant_id, q)
     query = File.select(*_columns(q.columns)).where(*conditions)
@@ -102,7 +104,7 @@ async def list_files(tenant_id: uuid.UUID, q: FileQuery) -> tuple[list[dict[str,
         query = query.order_by(expression, ascending=ascending)
     rows = await query.limit(q.limit).offset(q.offset).output(load_json=True)
     total = await File.count().where(*conditions)
-    return rows, total
+    return as_rows(FileRow, rows), total
 
 
 def _columns(names: Sequence[str]) -> list[Any]:
@@ -130,15 +132,16 @@ async def resolve_id(tenant_id: uuid.UUID, ref: str, *, deleted: bool = False) -
         raise NotFound(f"file {ref} not found")
     if len(rows) > 1:
         raise Conflict(f"prefix {ref} matches more than one file; use the full id", code="ambiguous_prefix")
-    return rows[0]["id"]
+    found: uuid.UUID = rows[0]["id"]
+    return found
 
 
-async def get_file(tenant_id: uuid.UUID, ref: str) -> dict[str, Any]:
+async def get_file(tenant_id: uuid.UUID, ref: str) -> FileRow:
     file_id = await resolve_id(tenant_id, ref)
     row = await File.select().where((File.id == file_id) & (File.tenant == tenant_id)).output(load_json=True).first()
     if row is None:  # deleted between the two reads
         raise NotFound(f"file {ref} not found")
-    return row
+    return as_row(FileRow, row)
 
 
 async def find_by_sha256(tenant_id: uuid.UUID, sha256: str) -> uuid.UUID | None:
@@ -153,28 +156,34 @@ async def existing_sha256(tenant_id: uuid.UUID, hashes: Sequence[str]) -> set[st
     return {row["sha256"] for row in rows}
 
 
-async def rows_for_export(
+async def live_rows(
     tenant_id: uuid.UUID,
-    columns: Sequence[str],
-    file_ids: Sequence[uuid.UUID] | None,
-    folder_id: uuid.UUID | None,
+    kind: type[R],
+    *,
+    file_ids: Sequence[uuid.UUID] | None = None,
+    folder_id: uuid.UUID | None = None,
     limit: int,
-) -> list[dict[str, Any]]:
-    """The tenant's live files (those of `file_ids`, in `folder_id`, when given), oldest first, with `columns`."""
-    query = File.select(*(File._meta.get_column_by_name(name) for name in columns)).where(_live(tenant_id))
+) -> list[R]:
+    """The tenant's live files (those of `file_ids`, in `folder_id`, when given), oldest first, as `kind` (a
+    projection of the row: only its fields are read)."""
+    query = File.select(*_columns(column_names(kind))).where(_live(tenant_id))
     if file_ids is not None:
         query = query.where(File.id.is_in(list(file_ids)))
     if folder_id is not None:
         query = query.where(File.folder_id == folder_id)
-    return await query.order_by(File.created_at).limit(limit).output(load_json=True)
+    return as_rows(kind, await query.order_by(File.created_at).limit(limit).output(load_json=True))
 
 
-async def update_file(tenant_id: uuid.UUID, file_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply changes to a live file and return its new row."""
-    rows = await File.update(changes).where(_live(tenant_id) & (File.id == file_id)).returning(*File._meta.columns)
+async def update_file(tenant_id: uuid.UUID, file_id: uuid.UUID, changes: dict[Column | str, Any]) -> PatchedFile:
+    """Apply changes to a live file and return what they changed."""
+    rows = (
+        await File.update(changes)
+        .where(_live(tenant_id) & (File.id == file_id))
+        .returning(*_columns(column_names(PatchedFile)))
+    )
     if not rows:
         raise NotFound(f"file {file_id} not found")
-    return rows[0]
+    return as_row(PatchedFile, rows[0])
 
 
 async def soft_delete(tenant_id: uuid.UUID, file_id: uuid.UUID, now: datetime) -> datetime:
@@ -195,7 +204,8 @@ async def soft_delete(tenant_id: uuid.UUID, file_id: uuid.UUID, now: datetime) -
         .returning(File.deleted_at)
     )
     if rows:
-        return rows[0]["deleted_at"]
+        deleted_at: datetime = rows[0]["deleted_at"]
+        return deleted_at
     if await File.exists().where(_live(tenant_id) & (File.id == file_id)):
         raise Conflict("the file's text is being extracted or embedded; retry when it finishes", code="file_busy")
     raise NotFound(f"file {file_id} not found")
@@ -220,14 +230,15 @@ async def restore(tenant_id: uuid.UUID, file_id: uuid.UUID, not_before: datetime
     raise NotFound(f"file {file_id} not found or past its restore window")
 
 
-async def expired(deleted_before: datetime, limit: int) -> list[dict[str, Any]]:
+async def expired(deleted_before: datetime, limit: int) -> list[ExpiredFile]:
     """Soft-deleted files past retention, oldest first."""
-    return (
-        await File.select(File.id, File.tenant, File.object_key)
+    rows = (
+        await File.select(*_columns(column_names(ExpiredFile)))
         .where(File.deleted_at.is_not_null() & (File.deleted_at < deleted_before))
         .order_by(File.deleted_at)
         .limit(limit)
     )
+    return as_rows(ExpiredFile, rows)
 
 
 async def delete_rows(file_ids: Sequence[uuid.UUID]) -> None:
@@ -258,7 +269,7 @@ async def insert_unless_duplicate(
 async def start_processing(file_id: uuid.UUID, components: Sequence[str], now: datetime) -> dict[str, Any]:
     """Mark components `processing` and return what a step needs to know of the file, in one
     round trip (deleted or not: a restore may follow)."""
-    marked = {File._meta.get_column_by_name(component): "processing" for component in components}
+    marked: dict[Column | str, Any] = {File._meta.get_column_by_name(c): "processing" for c in components}
     rows = (
         await File.update({**marked, File.processing_started_at: now})
         .where(File.id == file_id)
@@ -266,7 +277,7 @@ async def start_processing(file_id: uuid.UUID, components: Sequence[str], now: d
     )
     if not rows:
         raise NotFound(f"file {file_id} not found")
-    row = rows[0]
+    row: dict[str, Any] = rows[0]
     row["tenant_id"] = row.pop("tenant")
     return row
 
@@ -280,14 +291,15 @@ async def set_columns(file_id: uuid.UUID, changes: dict[str, Any]) -> None:
 _UNFINISHED = any_component_in(UNFINISHED)
 
 
-async def idle_unfinished(tenant_id: uuid.UUID, idle_since: datetime, limit: int) -> list[dict[str, Any]]:
+async def idle_unfinished(tenant_id: uuid.UUID, idle_since: datetime, limit: int) -> list[FileRow]:
     """The tenant's live files with unfinished components and no progress (file or job update)
     since `idle_since`, longest idle first."""
     last_progress = "greatest(updated_at, (SELECT max(j.updated_at) FROM job j WHERE j.file_id = file.id))"
-    return (
+    rows = (
         await File.select()
         .where(_live(tenant_id), WhereRaw(_UNFINISHED), WhereRaw(f"{last_progress} < {{}}", idle_since))
         .order_by(QueryString(last_progress))
         .limit(limit)
         .output(load_json=True)
     )
+    return as_rows(FileRow, rows)
