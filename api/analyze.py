@@ -8,7 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from api.schemas.analyze import (
     AnalyzeAccepted,
@@ -19,15 +19,16 @@ from api.schemas.analyze import (
     AnalyzeSkipped,
     JobStatus,
 )
+from api.shaping import shaped
 from api.uploads.streaming import StoredUpload, UploadRules, store_upload
 from pipelines.document.text import OCR_STEP
 from store import files, jobs
 from store.blob_store import BlobStore
 from store.errors import NotFound, Unavailable
+from store.rows import FileRow, JobRow
 from store.settings import MIB, Settings
 from store.tenants import TenantRef
 
-Row = dict[str, Any]
 Shape = TypeVar("Shape", AnalyzeCompleted, AnalyzeSkipped)
 
 MAX_BYTES = 10 * MIB
@@ -74,7 +75,7 @@ def poll_url(job_id: uuid.UUID) -> str:
     return f"/api/v2/job/{job_id}"
 
 
-async def _text_job(file_id: uuid.UUID) -> Row:
+async def _text_job(file_id: uuid.UUID) -> JobRow:
     job = await jobs.latest_job(file_id, TEXT_STEP)
     if job is None:  # documents stored before text extraction existed
         raise Unavailable(f"document {file_id} has no text extraction job", code="no_text_job")
@@ -84,10 +85,10 @@ async def _text_job(file_id: uuid.UUID) -> Row:
 async def accepted(stored: StoredUpload) -> AnalyzeAccepted:
     """analyze/async: the job to poll (a skipped duplicate's is its existing copy's)."""
     job = await _text_job(stored.file_id)
-    return AnalyzeAccepted(job_id=job["id"], status="processing", poll_url=poll_url(job["id"]))
+    return AnalyzeAccepted(job_id=job.id, status="processing", poll_url=poll_url(job.id))
 
 
-async def wait_for_job(tenant_id: uuid.UUID, job_id: uuid.UUID, seconds: float) -> Row:
+async def wait_for_job(tenant_id: uuid.UUID, job_id: uuid.UUID, seconds: float) -> JobRow:
     """The job's row once it has ended, or as it stands when `seconds` have passed."""
     deadline = time.monotonic() + seconds
     while True:
@@ -95,7 +96,7 @@ async def wait_for_job(tenant_id: uuid.UUID, job_id: uuid.UUID, seconds: float) 
         if job is None:
             raise NotFound(f"job {job_id} not found")
         left = deadline - time.monotonic()
-        if job["status"] in _ENDED or left <= 0:
+        if job.status in _ENDED or left <= 0:
             return job
         await asyncio.sleep(min(POLL_SECONDS, left))
 
@@ -106,32 +107,24 @@ async def outcome(tenant_id: uuid.UUID, stored: StoredUpload, started: float) ->
         row = await files.get_file(tenant_id, str(stored.file_id))
         return _document(AnalyzeSkipped, row, _elapsed_ms(started))
     timeout = stored.fields.get("timeout", DEFAULT_TIMEOUT)
-    job = await wait_for_job(tenant_id, (await _text_job(stored.file_id))["id"], timeout)
-    if job["status"] == "completed":  # a PDF with scanned pages has its text once their OCR has ended
+    job = await wait_for_job(tenant_id, (await _text_job(stored.file_id)).id, timeout)
+    if job.status == "completed":  # a PDF with scanned pages has its text once their OCR has ended
         ocr = await jobs.latest_job(stored.file_id, OCR_STEP)
-        if ocr is not None and ocr["created_at"] >= job["created_at"]:
-            job = await wait_for_job(tenant_id, ocr["id"], timeout - _elapsed_ms(started) / 1000)
+        if ocr is not None and ocr.created_at >= job.created_at:
+            job = await wait_for_job(tenant_id, ocr.id, timeout - _elapsed_ms(started) / 1000)
     row = await files.get_file(tenant_id, str(stored.file_id))
-    if row["text_extraction_status"] == "completed":
+    if row.text_extraction_status == "completed":
         return _document(AnalyzeCompleted, row, _elapsed_ms(started))
-    if job["status"] in _ENDED:
-        return AnalyzeFailed(
-            document_id=row["id"],
-            job_id=job["id"],
-            filename=row["filename"],
-            size_bytes=row["size_bytes"],
+    if job.status in _ENDED:
+        return shaped(
+            AnalyzeFailed,
+            row,
+            document_id=row.id,
+            job_id=job.id,
             processing_time_ms=_elapsed_ms(started),
-            document_type=row["document_type"],
-            text_extraction_status=row["text_extraction_status"],
-            error_message=job["error"] or row["error_message"] or f"the text extraction was {job['status']}",
+            error_message=job.error or row.error_message or f"the text extraction was {job.status}",
         )
-    return AnalyzeProcessing(
-        document_id=row["id"],
-        job_id=job["id"],
-        poll_url=poll_url(job["id"]),
-        document_type=row["document_type"],
-        text_extraction_status=row["text_extraction_status"],
-    )
+    return shaped(AnalyzeProcessing, row, document_id=row.id, job_id=job.id, poll_url=poll_url(job.id))
 
 
 async def job_status(tenant_id: uuid.UUID, ref: str) -> JobStatus:
@@ -145,41 +138,31 @@ async def job_status(tenant_id: uuid.UUID, ref: str) -> JobStatus:
     if job is None:
         raise missing
     try:
-        row = await files.get_file(tenant_id, str(job["file_id"]))
+        row = await files.get_file(tenant_id, str(job.file_id))
     except NotFound:
         raise missing from None
     # The text job of a PDF with scanned pages is done once their OCR is: till then its text is still coming.
-    awaits_ocr = job["step"] == TEXT_STEP and row["text_extraction_status"] == "processing"
+    awaits_ocr = job.step == TEXT_STEP and row.text_extraction_status == "processing"
     result = None
-    completed = job["status"] == "completed"  # the row, read after the job, may be further along than it
-    if completed and job["step"] in (TEXT_STEP, OCR_STEP) and row["text_extraction_status"] == "completed":
-        took = (job["finished_at"] - job["created_at"]).total_seconds() * 1000
+    completed = job.status == "completed"  # the row, read after the job, may be further along than it
+    text_done = job.step in (TEXT_STEP, OCR_STEP) and row.text_extraction_status == "completed"
+    if completed and text_done and job.finished_at is not None:
+        took = (job.finished_at - job.created_at).total_seconds() * 1000
         result = _document(AnalyzeCompleted, row, round(took, 1))
-    return JobStatus(
-        job_id=job["id"],
-        status="processing" if job["status"] in jobs.ACTIVE or awaits_ocr else job["status"],
-        document_id=job["file_id"],
-        step=job["step"],
-        created_at=job["created_at"],
-        updated_at=job["updated_at"],
-        retry_count=max(job["attempts"] - 1, 0),
-        error_message=job["error"],
+    return shaped(
+        JobStatus,
+        job,
+        job_id=job.id,
+        status="processing" if job.status in jobs.ACTIVE or awaits_ocr else job.status,
+        document_id=job.file_id,
+        retry_count=max(job.attempts - 1, 0),
+        error_message=job.error,
         result=result,
     )
 
 
-def _document(kind: type[Shape], row: Row, processing_time_ms: float) -> Shape:
-    return kind(
-        document_id=row["id"],
-        filename=row["filename"],
-        size_bytes=row["size_bytes"],
-        processing_time_ms=processing_time_ms,
-        document_type=row["document_type"],
-        text_extraction_status=row["text_extraction_status"],
-        page_count=row["page_count"],
-        chunk_count=row["chunk_count"],
-        extracted_text=row["extracted_text"],
-    )
+def _document(kind: type[Shape], row: FileRow, processing_time_ms: float) -> Shape:
+    return shaped(kind, row, document_id=row.id, processing_time_ms=processing_time_ms)
 
 
 def _elapsed_ms(started: float) -> float:

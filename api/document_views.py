@@ -7,99 +7,82 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import msgspec
-
 from api.schemas.documents import (
-    ChunkMetadata,
     Digitization,
     DigitizationStatus,
     DigitizedPage,
     DocumentChunk,
     DocumentChunks,
     DocumentText,
-    Element,
     TextMetadata,
 )
-
-Row = dict[str, Any]
+from api.shaping import shaped
+from store.rows import ChunkRow, FileRow, PageRow
 
 EMBEDDING_STATUSES = ("completed", "pending", "failed")
 
 
-def document_text(row: Row) -> DocumentText:
+def document_text(row: FileRow) -> DocumentText:
     return DocumentText(
-        document_id=row["id"],
-        filename=row["filename"],
-        text=row["extracted_text"] or "",  # a document without any text layer extracts to nothing
-        page_count=row["page_count"],
-        metadata=TextMetadata(language=row["language"]),
+        document_id=row.id,
+        filename=row.filename,
+        text=row.extracted_text or "",  # a document without any text layer extracts to nothing
+        page_count=row.page_count,
+        metadata=TextMetadata(language=row.language),
     )
 
 
-def chunk_text(chunk: Row, filename: str) -> dict[str, Any]:
-    """The ChunkText fields of a chunk row."""
-    return {
-        "chunk_id": chunk["id"],
-        "document_id": chunk["file_id"],
-        "document_filename": filename,
-        "chunk_index": chunk["chunk_index"],
-        "content": chunk["content"],
-        "page_numbers": list(chunk["page_numbers"] or []),
-        "heading_hierarchy": list(chunk["heading_hierarchy"] or []),
-    }
+def chunk_text(chunk: ChunkRow, filename: str) -> dict[str, Any]:
+    """The ChunkText fields of a chunk row that it does not name as they are."""
+    return {"chunk_id": chunk.id, "document_id": chunk.file_id, "document_filename": filename}
 
 
 def document_chunks(
-    row: Row, chunk_rows: Sequence[Row], vectors: dict[uuid.UUID, list[float]] | None = None
+    row: FileRow, chunk_rows: Sequence[ChunkRow], vectors: dict[uuid.UUID, list[float]] | None = None
 ) -> DocumentChunks:
     """The chunks; with `vectors` (the active model's, by chunk id) each carries its embedding and the
     answer counts the chunks per embedding status."""
     chunks = [
-        DocumentChunk(
-            **chunk_text(chunk, row["filename"]),
+        shaped(
+            DocumentChunk,
+            chunk,
+            **chunk_text(chunk, row.filename),
             similarity_score=None,
-            metadata=ChunkMetadata(chunk["token_count"], chunk["chunk_type"], chunk["embedding_status"]),
-            embedding=msgspec.UNSET if vectors is None else vectors.get(chunk["id"]),
+            metadata=chunk,  # its token count, type and embedding status
+            **({} if vectors is None else {"embedding": vectors.get(chunk.id)}),
         )
         for chunk in chunk_rows
     ]
     if vectors is None:
-        return DocumentChunks(document_id=row["id"], chunks=chunks, total_chunks=len(chunks))
-    counts = Counter(chunk["embedding_status"] for chunk in chunk_rows)
+        return DocumentChunks(document_id=row.id, chunks=chunks, total_chunks=len(chunks))
+    counts = Counter(chunk.embedding_status for chunk in chunk_rows)
     return DocumentChunks(
-        document_id=row["id"],
+        document_id=row.id,
         chunks=chunks,
         total_chunks=len(chunks),
         status_counts={status: 0 for status in EMBEDDING_STATUSES} | dict(counts),
     )
 
 
-def digitization_status_of(row: Row) -> str:
+def digitization_status_of(row: FileRow) -> str:
     """The spec's pending | processing | completed | failed: a queued digitization is still pending."""
-    status = row["digitization_status"] or "pending"
+    status = row.digitization_status or "pending"
     return "pending" if status == "queued" else status
 
 
-def digitized_page(page: Row) -> DigitizedPage:
-    elements = msgspec.convert(page["elements"], list[Element])
-    return DigitizedPage(
-        page_number=page["page_number"],
-        status=page["status"],
-        element_count=len(elements),
-        elements=elements,
-        error_message=page["error_message"],
-    )
+def digitized_page(page: PageRow) -> DigitizedPage:
+    return shaped(DigitizedPage, page, element_count=len(page.elements))
 
 
-def _total_pages(row: Row, page_numbers: Iterable[int]) -> int:
+def _total_pages(row: FileRow, page_numbers: Iterable[int]) -> int:
     """The extracted page count, or more when digitization found more pages (never fewer than listed)."""
-    return max(row["page_count"] or 0, *page_numbers, 0)
+    return max(row.page_count or 0, *page_numbers, 0)
 
 
-def digitization(row: Row, pages: Sequence[Row]) -> Digitization:
+def digitization(row: FileRow, pages: Sequence[PageRow]) -> Digitization:
     shapes = [digitized_page(page) for page in pages]
     return Digitization(
-        document_id=row["id"],
+        document_id=row.id,
         status=digitization_status_of(row),
         total_pages=_total_pages(row, (page.page_number for page in shapes)),
         completed_pages=sum(page.status == "completed" for page in shapes),
@@ -108,10 +91,10 @@ def digitization(row: Row, pages: Sequence[Row]) -> Digitization:
     )
 
 
-def digitization_status(row: Row, page_statuses: dict[int, str]) -> DigitizationStatus:
+def digitization_status(row: FileRow, page_statuses: dict[int, str]) -> DigitizationStatus:
     total = _total_pages(row, page_statuses)
     return DigitizationStatus(
-        document_id=row["id"],
+        document_id=row.id,
         status=digitization_status_of(row),
         total_pages=total,
         page_statuses={str(number): page_statuses.get(number, "pending") for number in range(1, total + 1)},

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from store import files
 from store.blob_store import BlobStore
 from store.errors import InvalidInput
 from store.keys import export_key
-from store.status import ALL_COMPONENTS, primary_status_of
+from store.rows import Dimensions, FileStatusRow
+from store.status import primary_status_of
 
 MAX_RECORDS = 10_000
 DOWNLOAD_SECONDS = 3600
@@ -34,24 +36,42 @@ _CHUNK = 1024 * 1024
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+class _Source(FileStatusRow):
+    """What the columns are read from: the component statuses (the status) and these."""
+
+    filename: str
+    title: str | None
+    content_type: str
+    size_bytes: int
+    upload_description: str | None
+    user_description: str | None
+    tags: list[str]
+    visible_text: str | None
+    dimensions: Dimensions | None
+    content_created_at: datetime | None
+    document_type: str | None
+    page_count: int | None
+    language: str | None
+
+
 @dataclass(frozen=True)
 class Column:
     key: str
     name: str
     group: str
-    value: Callable[[dict[str, Any]], Any]
+    value: Callable[[_Source], Any]
 
 
-def _plain(key: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda row: row[key]
+def _plain(key: str) -> Callable[[_Source], Any]:
+    return attrgetter(key)
 
 
-def _dimension(axis: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda row: (row["dimensions"] or {}).get(axis)
+def _dimension(axis: str) -> Callable[[_Source], Any]:
+    return lambda row: getattr(row.dimensions, axis) if row.dimensions else None
 
 
 _COLUMNS = [
-    Column("id", "ID", "basic", lambda row: str(row["id"])),
+    Column("id", "ID", "basic", lambda row: str(row.id)),
     Column("filename", "Filename", "basic", _plain("filename")),
     Column("title", "Title", "basic", _plain("title")),
     Column("media_type", "Media Type", "basic", _plain("media_type")),
@@ -73,11 +93,6 @@ _COLUMNS = [
     Column("error_message", "Error", "processing", _plain("error_message")),
 ]
 COLUMNS = {column.key: column for column in _COLUMNS}
-_SOURCE_COLUMNS = (
-    "id", "filename", "title", "media_type", "content_type", "size_bytes", "created_at", "updated_at",
-    "upload_description", "user_description", "tags", "visible_text", "dimensions", "content_created_at",
-    "document_type", "page_count", "language", "error_message", *ALL_COMPONENTS,  # the components: the status
-)  # fmt: skip
 
 
 def export_columns() -> ExportColumns:
@@ -97,7 +112,9 @@ async def export(tenant_id: uuid.UUID, request: ExportRequest, blobs: BlobStore)
     unknown = [column.field_key for column in request.columns if column.field_key not in COLUMNS]
     if unknown:
         raise InvalidInput(f"unknown columns {unknown}; see /api/v2/files/export/columns", field="columns")
-    rows = await files.rows_for_export(tenant_id, _SOURCE_COLUMNS, request.file_ids, request.folder_id, MAX_RECORDS + 1)
+    rows = await files.live_rows(
+        tenant_id, _Source, file_ids=request.file_ids, folder_id=request.folder_id, limit=MAX_RECORDS + 1
+    )
     if len(rows) > MAX_RECORDS:
         raise InvalidInput(
             f"an export holds at most {MAX_RECORDS:,} files; narrow it with file_ids or folder_id", field="file_ids"

@@ -18,6 +18,7 @@ from api.schemas.files import (
     FilePatchResult,
     FileRestored,
 )
+from api.shaping import shaped
 from api.uploads.fields import clean_tags
 from store import files
 from store.errors import Conflict, InvalidInput, NotFound
@@ -42,14 +43,7 @@ async def patch_file(tenant: TenantRef, ref: str, patch: FilePatch) -> FilePatch
     changes = _changes(patch)
     changes[File.updated_at] = datetime.now(UTC)
     row = await files.update_file(tenant.id, file_id, changes)
-    return FilePatchResult(
-        id=row["id"],
-        title=row["title"],
-        tags=row["tags"] or [],
-        user_description=row["user_description"],
-        upload_description=row["upload_description"],
-        updated_at=row["updated_at"],
-    )
+    return shaped(FilePatchResult, row)
 
 
 async def delete_file(tenant: TenantRef, ref: str) -> FileDeleted:

@@ -4,13 +4,14 @@ nearest chunks of the tenant's live documents, and shape them with their documen
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from api.document_views import chunk_text
-from api.schemas.search import ChunkMetadata, SearchHit, SearchRequest, SearchResponse
+from api.schemas.search import SearchHit, SearchRequest, SearchResponse
+from api.shaping import shaped
 from pipelines.inference.query_embedding import QueryEmbedder
 from store import documents, embeddings, files
 from store.errors import InvalidInput
+from store.rows import ChunkRow
 from store.tenants import TenantRef
 
 
@@ -40,9 +41,7 @@ async def search_chunks(tenant: TenantRef, request: SearchRequest, embedder: Que
     return SearchResponse(query=request.query, items=items, total_count=len(items), search_time_ms=elapsed_ms)
 
 
-def _hit(chunk: dict[str, Any], filename: str, similarity: float) -> SearchHit:
-    return SearchHit(
-        **chunk_text(chunk, filename),
-        similarity_score=round(similarity, 6),
-        metadata=ChunkMetadata(chunk_type=chunk["chunk_type"]),
+def _hit(chunk: ChunkRow, filename: str, similarity: float) -> SearchHit:
+    return shaped(
+        SearchHit, chunk, **chunk_text(chunk, filename), similarity_score=round(similarity, 6), metadata=chunk
     )

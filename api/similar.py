@@ -16,19 +16,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
+from datetime import datetime
 
+import msgspec
 import numpy as np
 
 from api.schemas.similar import SimilarImage, SimilarImages
+from api.shaping import shaped
 from api.variant_urls import variant_urls
 from pipelines.inference.in_use import serving_image_model
 from pipelines.inference.query_embedding import QueryEmbedder
 from store import files, image_embeddings
 from store.blob_store import BlobStore
 from store.errors import Conflict, Misconfigured, Unavailable, WrongMediaType
-from store.files import FileQuery
 from store.image_embeddings import Neighbour
+from store.rows import FileRow, Variant
 from store.settings import Settings
 from store.tenants import TenantRef
 
@@ -37,28 +39,39 @@ log = logging.getLogger(__name__)
 VECTOR_WEIGHT = 0.7
 CANDIDATES_PER_RESULT = 3
 MAX_CANDIDATES = 150
-_COLUMNS = ("id", "title", "user_description", "upload_description", "visible_text", "variants", "folder_id",
-            "created_at")  # fmt: skip
+
+
+class _Candidate(msgspec.Struct):
+    """What ranking and showing a similar image read of its file row."""
+
+    id: uuid.UUID
+    title: str | None
+    user_description: str | None
+    upload_description: str | None
+    visible_text: str | None
+    variants: dict[str, Variant] | None
+    folder_id: uuid.UUID | None
+    created_at: datetime
 
 
 async def similar_images(
     tenant: TenantRef, ref: str, limit: int, settings: Settings, blobs: BlobStore, embedder: QueryEmbedder
 ) -> SimilarImages:
     reference = await files.get_file(tenant.id, ref)
-    if reference["media_type"] != "image":
-        raise WrongMediaType(f"similar images are found for images only; this file is a {reference['media_type']}")
+    if reference.media_type != "image":
+        raise WrongMediaType(f"similar images are found for images only; this file is a {reference.media_type}")
     model = await serving_image_model(settings)
-    vector = await image_embeddings.vector_of(reference["id"], model.model_id)
+    vector = await image_embeddings.vector_of(reference.id, model.model_id)
     if vector is None:
         raise Conflict(
-            f"the image is not embedded yet (embedding_status: {reference['embedding_status']}); retry once it is "
+            f"the image is not embedded yet (embedding_status: {reference.embedding_status}); retry once it is "
             "completed",
             code="embedding_not_ready",
-            embedding_status=reference["embedding_status"],
+            embedding_status=reference.embedding_status,
         )
     wanted = min(limit * CANDIDATES_PER_RESULT, MAX_CANDIDATES)
     neighbours = await image_embeddings.similar(
-        tenant.id, model.model_id, int(model.dimension or len(vector)), vector, wanted, exclude=reference["id"]
+        tenant.id, model.model_id, int(model.dimension or len(vector)), vector, wanted, exclude=reference.id
     )
     rows = await _rows(tenant.id, [n.file_id for n in neighbours])
     neighbours = [n for n in neighbours if n.file_id in rows]  # deleted since the search found it
@@ -68,7 +81,7 @@ async def similar_images(
         key=lambda pair: (-pair[0], -pair[1].similarity, pair[1].file_id),
     )[:limit]
     items = [await _item(rows[n.file_id], score, n, blobs) for score, n in ranked]
-    return SimilarImages(reference_image_id=reference["id"], items=items, total_count=len(items))
+    return SimilarImages(reference_image_id=reference.id, items=items, total_count=len(items))
 
 
 def relevance(vector_similarity: float, text_similarity: float | None) -> float:
@@ -77,23 +90,21 @@ def relevance(vector_similarity: float, text_similarity: float | None) -> float:
     return VECTOR_WEIGHT * vector_similarity + (1 - VECTOR_WEIGHT) * max(text_similarity, 0.0)
 
 
-def said_about(row: dict[str, Any]) -> str | None:
+def said_about(row: FileRow | _Candidate) -> str | None:
     """What is said about an image: its description (the user's over the AI's) and its visible text."""
-    parts = [row["user_description"] or row["upload_description"], row["visible_text"]]
+    parts = [row.user_description or row.upload_description, row.visible_text]
     return "\n".join(part.strip() for part in parts if part and part.strip()) or None
 
 
-async def _rows(tenant_id: uuid.UUID, file_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+async def _rows(tenant_id: uuid.UUID, file_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Candidate]:
+    """The live files among the neighbours (image embeddings are of images only)."""
     if not file_ids:
         return {}
-    query = FileQuery(ids=file_ids, media_types=("image",), limit=len(file_ids), columns=_COLUMNS)
-    rows, _ = await files.list_files(tenant_id, query)
-    return {row["id"]: row for row in rows}
+    rows = await files.live_rows(tenant_id, _Candidate, file_ids=file_ids, limit=len(file_ids))
+    return {row.id: row for row in rows}
 
 
-async def _text_similarities(
-    reference: dict[str, Any], rows: list[dict[str, Any]], embedder: QueryEmbedder
-) -> list[float | None]:
+async def _text_similarities(reference: FileRow, rows: list[_Candidate], embedder: QueryEmbedder) -> list[float | None]:
     """Each row's text similarity to the reference; None where either has no text (or no embedder serves)."""
     texts = [said_about(row) for row in rows]
     own = said_about(reference)
@@ -109,14 +120,13 @@ async def _text_similarities(
     return [None if text is None else float(np.dot(by_text[own], by_text[text])) for text in texts]
 
 
-async def _item(row: dict[str, Any], score: float, neighbour: Neighbour, blobs: BlobStore) -> SimilarImage:
-    return SimilarImage(
-        image_id=row["id"],
-        title=row["title"],
-        description=row["user_description"] or row["upload_description"],
+async def _item(row: _Candidate, score: float, neighbour: Neighbour, blobs: BlobStore) -> SimilarImage:
+    return shaped(
+        SimilarImage,
+        row,
+        image_id=row.id,
+        description=row.user_description or row.upload_description,
         relevance_score=round(score, 6),
         vector_similarity=round(neighbour.similarity, 6),
         **await variant_urls(blobs, row),
-        folder_id=row["folder_id"],
-        created_at=row["created_at"],
     )

@@ -104,7 +104,7 @@ async def seed(rng: np.random.Generator, sizes: list[int], spaces: np.ndarray) -
                 for i in range(len(vectors))
             ]  # fmt: skip
             await documents.replace(file_id, tenant_id, [], chunks)
-            ids = [row["id"] for row in await documents.chunks_of(file_id)]
+            ids = [row.id for row in await documents.chunks_of(file_id)]
             await embeddings.save(MODEL, tenant_id, file_id, ids, vectors)
             return ids
 

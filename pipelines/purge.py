@@ -22,8 +22,8 @@ async def purge_expired(blobs: BlobStore, retention_days: int, batch: int = 100)
     purged = 0
     while rows := await files.expired(cutoff, batch):
         for row in rows:
-            await blobs.delete_prefix(file_prefix(row["object_key"]))
-        await files.delete_rows([row["id"] for row in rows])
+            await blobs.delete_prefix(file_prefix(row.object_key))
+        await files.delete_rows([row.id for row in rows])
         purged += len(rows)
     if purged:
         log.info("purged %d files deleted before %s", purged, cutoff.isoformat())

@@ -109,7 +109,8 @@ class BlobStore:
             params["ResponseContentDisposition"] = content_disposition(filename)
         if content_type is not None:
             params["ResponseContentType"] = content_type
-        return await self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        url: str = await self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        return url
 
     async def read_chunks(self, key: str, chunk_bytes: int = 1024 * 1024) -> AsyncIterator[bytes]:
         response = await self.client.get_object(Bucket=self.bucket, Key=key)
@@ -170,7 +171,7 @@ class _PartBody(io.RawIOBase):
         self._view.release()
         super().close()
 
-    def read(self, size: int | None = -1) -> memoryview:  # type: ignore[override]
+    def read(self, size: int | None = -1) -> memoryview:
         """Slices of the part itself: the request signer and the HTTP client only hash and send
         what they read, so a copy would be wasted."""
         stop = len(self._view) if size is None or size < 0 else min(len(self._view), self._position + size)

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from store.rows import ChunkRow, PageRow, as_row, as_rows
 from store.tables import Chunk
 
 _INSERT_PAGES = """
@@ -81,15 +82,17 @@ async def fail_pages(file_id: uuid.UUID, status: str, reason: str) -> None:
 
 
 async def has_chunks(file_id: uuid.UUID) -> bool:
-    return await Chunk.exists().where(Chunk.file_id == file_id)
+    found: bool = await Chunk.exists().where(Chunk.file_id == file_id)
+    return found
 
 
-def _page(row: dict[str, Any]) -> dict[str, Any]:
-    row["elements"] = json.loads(row["elements"]) if isinstance(row["elements"], str) else row["elements"]
-    return row
+def _page(row: Mapping[str, Any]) -> PageRow:
+    """The page, its elements decoded (raw SQL hands JSON over as text)."""
+    elements = row["elements"]
+    return as_row(PageRow, {**row, "elements": json.loads(elements) if isinstance(elements, str) else elements})
 
 
-async def pages_of(file_id: uuid.UUID) -> list[dict[str, Any]]:
+async def pages_of(file_id: uuid.UUID) -> list[PageRow]:
     """Every digitized page of the document, in order."""
     rows = await Chunk.raw(
         f"SELECT {_PAGE_COLUMNS} FROM document_page WHERE file_id = {{}} ORDER BY page_number", file_id
@@ -97,7 +100,7 @@ async def pages_of(file_id: uuid.UUID) -> list[dict[str, Any]]:
     return [_page(row) for row in rows]
 
 
-async def page_of(file_id: uuid.UUID, page_number: int) -> dict[str, Any] | None:
+async def page_of(file_id: uuid.UUID, page_number: int) -> PageRow | None:
     rows = await Chunk.raw(
         f"SELECT {_PAGE_COLUMNS} FROM document_page WHERE file_id = {{}} AND page_number = {{}}", file_id, page_number
     )
@@ -111,14 +114,14 @@ async def page_statuses(file_id: uuid.UUID) -> dict[int, str]:
     return {row["page_number"]: row["status"] for row in rows}
 
 
-async def chunks_of(file_id: uuid.UUID) -> list[dict[str, Any]]:
+async def chunks_of(file_id: uuid.UUID) -> list[ChunkRow]:
     """The document's chunks in order."""
-    return await Chunk.select().where(Chunk.file_id == file_id).order_by(Chunk.chunk_index)
+    return as_rows(ChunkRow, await Chunk.select().where(Chunk.file_id == file_id).order_by(Chunk.chunk_index))
 
 
-async def chunks_by_id(chunk_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    rows = await Chunk.select().where(Chunk.id.is_in(list(chunk_ids))) if chunk_ids else []
-    return {row["id"]: row for row in rows}
+async def chunks_by_id(chunk_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ChunkRow]:
+    rows = as_rows(ChunkRow, await Chunk.select().where(Chunk.id.is_in(list(chunk_ids)))) if chunk_ids else []
+    return {row.id: row for row in rows}
 
 
 async def set_embedding_status(file_id: uuid.UUID, status: str, only_pending: bool = True) -> None:

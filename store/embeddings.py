@@ -131,7 +131,7 @@ def _text(vector: np.ndarray) -> str:
 
 async def unembedded(file_id: uuid.UUID, model_id: str) -> list[dict[str, Any]]:
     """The document's chunks without a vector in the model's space (id, content, heading_hierarchy)."""
-    return await Chunk.raw(
+    rows: list[dict[str, Any]] = await Chunk.raw(
         """
         SELECT c.id, c.content, c.heading_hierarchy FROM chunk c
         WHERE c.file_id = {} AND NOT EXISTS (
@@ -141,6 +141,7 @@ async def unembedded(file_id: uuid.UUID, model_id: str) -> list[dict[str, Any]]:
         file_id,
         model_id,
     )
+    return rows
 
 
 async def vectors_of(file_id: uuid.UUID, model_id: str) -> dict[uuid.UUID, list[float]]:
@@ -265,4 +266,5 @@ async def _nearest(
                 f" set_config('hnsw.ef_search', '{int(route.ef_search)}', true),"
                 f" set_config('hnsw.max_scan_tuples', '{int(MAX_SCAN_TUPLES)}', true)"
             )
-        return await Chunk.raw(sql, np.asarray(query, np.float32), *args, limit)
+        rows: list[dict[str, Any]] = await Chunk.raw(sql, np.asarray(query, np.float32), *args, limit)
+        return rows

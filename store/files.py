@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from piccolo.columns import Column
 from piccolo.columns.combination import WhereRaw
 from piccolo.query.methods.select import Select, SelectRaw
 from piccolo.querystring import QueryString
 
 from store import jobs
 from store.errors import Conflict, NotFound
-from store.status import ALL_COMPONENTS, UNFINISHED, any_component_in
+from store.rows import ExpiredFile, FileListRow, FileRow, PatchedFile, R, as_row, as_rows, column_names
+from store.status import UNFINISHED, any_component_in
 from store.tables import File
 
 SORT_COLUMNS = ("created_at", "content_created_at", "title", "size_bytes")
@@ -29,22 +31,11 @@ _TSV = {
 # matches, and a filter's matches are read from the heap: 1,000 of them take a few ms; 10,000 took 7 ms on the
 # index alone and 27 ms with a tag filter (benchmarks/listing.py).
 COUNT_EXACT_UP_TO = 1000
-# What a listed file shows (api.file_views.list_item, its variant URLs and primary status); not the text, search
-# vectors or full descriptions, which can be large and which the list does not show.
+# What a listed file shows (FileListRow): its columns, and whether it has full descriptions without reading them.
 LIST_COLUMNS = (
-    *(
-        File._meta.get_column_by_name(name)
-        for name in (
-            "id", "media_type", "title", "filename", "tags", "size_bytes", "content_type", "content_category",
-            "folder_id", "project_id", *ALL_COMPONENTS, "description_error", "upload_description",
-            "user_description", "visible_text", "created_at", "content_created_at", "dimensions", "format",
-            "variants", "variant_count", "blur_hash", "document_type", "page_count", "chunk_count",
-            "duration_seconds", "frame_rate", "video_codec", "resolution", "source_url", "domain", "og_metadata",
-            "favicon_url", "extracted_images", "extracted_images_count",
-        )
-    ),
+    *(File._meta.get_column_by_name(name) for name in column_names(FileListRow) if name != "has_full_description"),
     SelectRaw("coalesce(jsonb_array_length(full_descriptions) > 0, false) AS has_full_description"),
-)  # fmt: skip
+)
 # Work that must not have its file pulled from under it.
 _BUSY = ("processing",)
 
@@ -68,7 +59,6 @@ class FileQuery:
     sort_order: str = "desc"
     limit: int = 20
     offset: int = 0
-    columns: Sequence[str] = field(default_factory=tuple)  # none: LIST_COLUMNS
 
 
 def _live(tenant_id: uuid.UUID) -> Any:
@@ -122,13 +112,12 @@ def _ordered(query: Select, q: FileQuery) -> Select:
     return query
 
 
-async def list_files(tenant_id: uuid.UUID, q: FileQuery) -> tuple[list[dict[str, Any]], int]:
-    """One page of the tenant's live files (`q.columns`, else what the list shows) and the total number matching
-    (see `_total`)."""
+async def list_files(tenant_id: uuid.UUID, q: FileQuery) -> tuple[list[FileListRow], int]:
+    """One page of the tenant's live files and the total number matching (see `_total`)."""
     rows = await page_query(tenant_id, q).output(load_json=True)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
-    return rows, await _total(tenant_id, q, len(rows), more)
+    return as_rows(FileListRow, rows), await _total(tenant_id, q, len(rows), more)
 
 
 def page_query(tenant_id: uuid.UUID, q: FileQuery) -> Select:
@@ -137,8 +126,7 @@ def page_query(tenant_id: uuid.UUID, q: FileQuery) -> Select:
     other order an index of its own; search and tags may start from their GIN indexes); only its rows are then read
     whole, and put in order."""
     ids = _ordered(matching(tenant_id, q), q).limit(q.limit + 1).offset(q.offset)
-    columns = _columns(q.columns) if q.columns else LIST_COLUMNS
-    return _ordered(File.select(*columns).where(WhereRaw('"file"."id" IN ({})', ids.querystrings[0])), q)
+    return _ordered(File.select(*LIST_COLUMNS).where(WhereRaw('"file"."id" IN ({})', ids.querystrings[0])), q)
 
 
 def matching(tenant_id: uuid.UUID, q: FileQuery) -> Select:
@@ -213,15 +201,16 @@ async def resolve_id(tenant_id: uuid.UUID, ref: str, *, deleted: bool = False) -
         raise NotFound(f"file {ref} not found")
     if len(rows) > 1:
         raise Conflict(f"prefix {ref} matches more than one file; use the full id", code="ambiguous_prefix")
-    return rows[0]["id"]
+    found: uuid.UUID = rows[0]["id"]
+    return found
 
 
-async def get_file(tenant_id: uuid.UUID, ref: str) -> dict[str, Any]:
+async def get_file(tenant_id: uuid.UUID, ref: str) -> FileRow:
     file_id = await resolve_id(tenant_id, ref)
     row = await File.select().where((File.id == file_id) & (File.tenant == tenant_id)).output(load_json=True).first()
     if row is None:  # deleted between the two reads
         raise NotFound(f"file {ref} not found")
-    return row
+    return as_row(FileRow, row)
 
 
 async def filenames(tenant_id: uuid.UUID, file_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -244,28 +233,34 @@ async def existing_sha256(tenant_id: uuid.UUID, hashes: Sequence[str]) -> set[st
     return {row["sha256"] for row in rows}
 
 
-async def rows_for_export(
+async def live_rows(
     tenant_id: uuid.UUID,
-    columns: Sequence[str],
-    file_ids: Sequence[uuid.UUID] | None,
-    folder_id: uuid.UUID | None,
+    kind: type[R],
+    *,
+    file_ids: Sequence[uuid.UUID] | None = None,
+    folder_id: uuid.UUID | None = None,
     limit: int,
-) -> list[dict[str, Any]]:
-    """The tenant's live files (those of `file_ids`, in `folder_id`, when given), oldest first, with `columns`."""
-    query = File.select(*(File._meta.get_column_by_name(name) for name in columns)).where(_live(tenant_id))
+) -> list[R]:
+    """The tenant's live files (those of `file_ids`, in `folder_id`, when given), oldest first, as `kind` (a
+    projection of the row: only its fields are read)."""
+    query = File.select(*_columns(column_names(kind))).where(_live(tenant_id))
     if file_ids is not None:
         query = query.where(File.id.is_in(list(file_ids)))
     if folder_id is not None:
         query = query.where(File.folder_id == folder_id)
-    return await query.order_by(File.created_at).limit(limit).output(load_json=True)
+    return as_rows(kind, await query.order_by(File.created_at).limit(limit).output(load_json=True))
 
 
-async def update_file(tenant_id: uuid.UUID, file_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply changes to a live file and return its new row."""
-    rows = await File.update(changes).where(_live(tenant_id) & (File.id == file_id)).returning(*File._meta.columns)
+async def update_file(tenant_id: uuid.UUID, file_id: uuid.UUID, changes: dict[Column | str, Any]) -> PatchedFile:
+    """Apply changes to a live file and return what they changed."""
+    rows = (
+        await File.update(changes)
+        .where(_live(tenant_id) & (File.id == file_id))
+        .returning(*_columns(column_names(PatchedFile)))
+    )
     if not rows:
         raise NotFound(f"file {file_id} not found")
-    return rows[0]
+    return as_row(PatchedFile, rows[0])
 
 
 async def soft_delete(tenant_id: uuid.UUID, file_id: uuid.UUID, now: datetime) -> datetime:
@@ -286,7 +281,8 @@ async def soft_delete(tenant_id: uuid.UUID, file_id: uuid.UUID, now: datetime) -
         .returning(File.deleted_at)
     )
     if rows:
-        return rows[0]["deleted_at"]
+        deleted_at: datetime = rows[0]["deleted_at"]
+        return deleted_at
     if await File.exists().where(_live(tenant_id) & (File.id == file_id)):
         raise Conflict("the file's text is being extracted or embedded; retry when it finishes", code="file_busy")
     raise NotFound(f"file {file_id} not found")
@@ -311,14 +307,15 @@ async def restore(tenant_id: uuid.UUID, file_id: uuid.UUID, not_before: datetime
     raise NotFound(f"file {file_id} not found or past its restore window")
 
 
-async def expired(deleted_before: datetime, limit: int) -> list[dict[str, Any]]:
+async def expired(deleted_before: datetime, limit: int) -> list[ExpiredFile]:
     """Soft-deleted files past retention, oldest first."""
-    return (
-        await File.select(File.id, File.tenant, File.object_key)
+    rows = (
+        await File.select(*_columns(column_names(ExpiredFile)))
         .where(File.deleted_at.is_not_null() & (File.deleted_at < deleted_before))
         .order_by(File.deleted_at)
         .limit(limit)
     )
+    return as_rows(ExpiredFile, rows)
 
 
 async def delete_rows(file_ids: Sequence[uuid.UUID]) -> None:
@@ -349,7 +346,7 @@ async def insert_unless_duplicate(
 async def start_processing(file_id: uuid.UUID, components: Sequence[str], now: datetime) -> dict[str, Any]:
     """Mark components `processing` and return what a step needs to know of the file, in one
     round trip (deleted or not: a restore may follow)."""
-    marked = {File._meta.get_column_by_name(component): "processing" for component in components}
+    marked: dict[Column | str, Any] = {File._meta.get_column_by_name(c): "processing" for c in components}
     rows = (
         await File.update({**marked, File.processing_started_at: now})
         .where(File.id == file_id)
@@ -357,7 +354,7 @@ async def start_processing(file_id: uuid.UUID, components: Sequence[str], now: d
     )
     if not rows:
         raise NotFound(f"file {file_id} not found")
-    row = rows[0]
+    row: dict[str, Any] = rows[0]
     row["tenant_id"] = row.pop("tenant")
     return row
 
@@ -371,14 +368,15 @@ async def set_columns(file_id: uuid.UUID, changes: dict[str, Any]) -> None:
 _UNFINISHED = any_component_in(UNFINISHED)
 
 
-async def idle_unfinished(tenant_id: uuid.UUID, idle_since: datetime, limit: int) -> list[dict[str, Any]]:
+async def idle_unfinished(tenant_id: uuid.UUID, idle_since: datetime, limit: int) -> list[FileRow]:
     """The tenant's live files with unfinished components and no progress (file or job update)
     since `idle_since`, longest idle first."""
     last_progress = "greatest(updated_at, (SELECT max(j.updated_at) FROM job j WHERE j.file_id = file.id))"
-    return (
+    rows = (
         await File.select()
         .where(_live(tenant_id), WhereRaw(_UNFINISHED), WhereRaw(f"{last_progress} < {{}}", idle_since))
         .order_by(QueryString(last_progress))
         .limit(limit)
         .output(load_json=True)
     )
+    return as_rows(FileRow, rows)

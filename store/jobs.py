@@ -25,8 +25,9 @@ from piccolo.columns import Column
 from piccolo.engine.postgres import PostgresTransaction
 
 from store import sessions
+from store.rows import JobRow, as_row, as_rows
 from store.tables import File
-from store.tables import Job as JobRow
+from store.tables import Job as JobTable
 
 LANES = ("interactive", "backfill")
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
@@ -147,7 +148,8 @@ _FILE_COLUMNS: dict[str, Column] = {c._meta.name: c for c in File._meta.columns 
 
 def _transaction() -> PostgresTransaction:
     """A new transaction, or the caller's when one is open (Piccolo then treats this as a no-op)."""
-    return JobRow._meta.db.transaction()
+    transaction: PostgresTransaction = JobTable._meta.db.transaction()
+    return transaction
 
 
 def _check_lane(lane: str) -> None:
@@ -155,7 +157,7 @@ def _check_lane(lane: str) -> None:
         raise ValueError(f"unknown lane {lane!r}; expected one of {LANES}")
 
 
-def _file_changes(changes: Mapping[str, Any] | None) -> dict[Column, Any]:
+def _file_changes(changes: Mapping[str, Any] | None) -> dict[Column | str, Any]:
     """The changes keyed by column, refusing names that are not columns of `file` before any SQL
     is built. Piccolo encodes a dict or list for a JSON column and passes a string as JSON text."""
     unknown = sorted(set(changes or {}) - set(_FILE_COLUMNS))
@@ -164,7 +166,7 @@ def _file_changes(changes: Mapping[str, Any] | None) -> dict[Column, Any]:
     return {_FILE_COLUMNS[name]: value for name, value in (changes or {}).items()}
 
 
-async def _apply_file_changes(file_id: uuid.UUID, changes: dict[Column, Any]) -> None:
+async def _apply_file_changes(file_id: uuid.UUID, changes: dict[Column | str, Any]) -> None:
     if changes:
         await File.update(changes).where(File.id == file_id)
 
@@ -200,7 +202,7 @@ async def enqueue(
     _check_lane(lane)
     new_id = uuid.uuid4()
     payload_json, traceparent = json.dumps(dict(payload or {})), _traceparent()
-    rows = await JobRow.raw(
+    rows = await JobTable.raw(
         _ENQUEUE, new_id, file_id, tenant_id, step, lane, max_attempts, payload_json, traceparent, available_since
     )
     return rows[0]["id"], rows[0]["id"] == new_id
@@ -219,25 +221,25 @@ async def claim(worker_id: str, lane: str, limit: int, lease_seconds: float, ste
     _check_lane(lane)
     lease = float(lease_seconds)
     async with _transaction():
-        await JobRow.raw(_FAIL_LOST, lane)
+        await JobTable.raw(_FAIL_LOST, lane)
         names = list(steps)
-        rows = await JobRow.raw(_RECLAIM_EXPIRED, lane, names, limit, worker_id, lease)
+        rows = await JobTable.raw(_RECLAIM_EXPIRED, lane, names, limit, worker_id, lease)
         if len(rows) < limit:
-            rows += await JobRow.raw(_CLAIM_QUEUED, lane, names, limit - len(rows), worker_id, lease)
+            rows += await JobTable.raw(_CLAIM_QUEUED, lane, names, limit - len(rows), worker_id, lease)
     rows.sort(key=lambda row: (row["available_at"], row["created_at"]))
     return [_job(row) for row in rows]
 
 
 async def add_task_id(job_id: uuid.UUID, worker_id: str, task_id: str) -> None:
     """Record the Ray task of the current attempt (kept for every attempt: the processing ids)."""
-    await JobRow.raw(_ADD_TASK_ID, task_id, job_id, worker_id)
+    await JobTable.raw(_ADD_TASK_ID, task_id, job_id, worker_id)
 
 
 async def extend_leases(job_ids: Collection[uuid.UUID], worker_id: str, lease_seconds: float) -> set[uuid.UUID]:
     """Heartbeat; returns the ids still held by this worker (a job whose lease was lost is not)."""
     if not job_ids:
         return set()
-    rows = await JobRow.raw(_EXTEND, float(lease_seconds), list(job_ids), worker_id)
+    rows = await JobTable.raw(_EXTEND, float(lease_seconds), list(job_ids), worker_id)
     return {row["id"] for row in rows}
 
 
@@ -257,7 +259,7 @@ async def complete(
     steps run beside the next file's Ray task instead of waiting behind a whole backlog of them."""
     changes = _file_changes(file_changes)
     async with _transaction():
-        rows = await JobRow.raw(_COMPLETE, job_id, worker_id)
+        rows = await JobTable.raw(_COMPLETE, job_id, worker_id)
         if not rows:
             return False
         job = rows[0]
@@ -291,16 +293,16 @@ async def fail(
     run in the same transaction), or 'lost' when this worker no longer holds the job."""
     changes = _file_changes(final_file_changes)
     async with _transaction():
-        rows = await JobRow.raw(_LOCK_HELD, job_id, worker_id)
+        rows = await JobTable.raw(_LOCK_HELD, job_id, worker_id)
         if not rows:
             return "lost"
         job = rows[0]
         if retryable and job["attempts"] < job["max_attempts"]:
             delay = min(backoff_max_seconds, backoff_base_seconds * 2 ** (job["attempts"] - 1))
             # Jitter spreads the retries of jobs that failed together (a model server restarting).
-            await JobRow.raw(_RETRY, error, delay * random.uniform(1.0, 1.1), job_id)
+            await JobTable.raw(_RETRY, error, delay * random.uniform(1.0, 1.1), job_id)
             return "retrying"
-        await JobRow.raw(_FAIL, error, job_id)
+        await JobTable.raw(_FAIL, error, job_id)
         await _apply_file_changes(job["file_id"], changes)
         if on_final is not None:
             await on_final()
@@ -313,43 +315,47 @@ async def release(job_ids: Collection[uuid.UUID], worker_id: str) -> int:
     claimed, rather than making them wait for their leases to expire."""
     if not job_ids:
         return 0
-    rows = await JobRow.raw(_RELEASE, list(job_ids), worker_id)
+    rows = await JobTable.raw(_RELEASE, list(job_ids), worker_id)
     return len(rows)
 
 
 async def cancel_for_file(file_id: uuid.UUID) -> int:
     """Cancel the file's queued jobs; running ones are left to finish (their results stay valid)."""
-    rows = await JobRow.raw(_CANCEL, file_id)
+    rows = await JobTable.raw(_CANCEL, file_id)
     return len(rows)
 
 
-async def jobs_of_file(file_id: uuid.UUID) -> list[dict[str, Any]]:
+async def jobs_of_file(file_id: uuid.UUID) -> list[JobRow]:
     """Every job of the file, oldest first (for the status endpoints)."""
     return (await jobs_of_files([file_id]))[file_id]
 
 
-async def jobs_of_files(file_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[dict[str, Any]]]:
+async def jobs_of_files(file_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[JobRow]]:
     """Every job of each file, oldest first, in one query (status listings of many files)."""
-    grouped: dict[uuid.UUID, list[dict[str, Any]]] = {file_id: [] for file_id in file_ids}
+    grouped: dict[uuid.UUID, list[JobRow]] = {file_id: [] for file_id in file_ids}
     if not grouped:
         return grouped
     rows = (
-        await JobRow.select()
-        .where(JobRow.file_id.is_in(list(grouped)))
-        .order_by(JobRow.created_at)
-        .order_by(JobRow.id)
+        await JobTable.select()
+        .where(JobTable.file_id.is_in(list(grouped)))
+        .order_by(JobTable.created_at)
+        .order_by(JobTable.id)
         .output(load_json=True)
     )
-    for row in rows:
-        grouped[row["file_id"]].append(row)
+    for row in as_rows(JobRow, rows):
+        grouped[row.file_id].append(row)
     return grouped
 
 
-async def active_job(file_id: uuid.UUID, step: str) -> dict[str, Any] | None:
+def _job_row(record: Mapping[str, Any] | None) -> JobRow | None:
+    return None if record is None else as_row(JobRow, record)
+
+
+async def active_job(file_id: uuid.UUID, step: str) -> JobRow | None:
     """The queued or running job of the file for that step, if any (there is at most one)."""
-    return (
-        await JobRow.select()
-        .where((JobRow.file_id == file_id) & (JobRow.step == step) & JobRow.status.is_in(list(ACTIVE)))
+    return _job_row(
+        await JobTable.select()
+        .where((JobTable.file_id == file_id) & (JobTable.step == step) & JobTable.status.is_in(list(ACTIVE)))
         .output(load_json=True)
         .first()
     )
@@ -358,24 +364,27 @@ async def active_job(file_id: uuid.UUID, step: str) -> dict[str, Any] | None:
 async def lane_counts() -> dict[str, dict[str, int]]:
     """{lane: {status: count}} with zeros included, so that monitoring sees every series."""
     counts = {lane: dict.fromkeys(STATUSES, 0) for lane in LANES}
-    for row in await JobRow.raw(_COUNTS):
+    for row in await JobTable.raw(_COUNTS):
         counts[row["lane"]][row["status"]] = row["n"]
     return counts
 
 
-async def job_of_tenant(tenant_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any] | None:
+async def job_of_tenant(tenant_id: uuid.UUID, job_id: uuid.UUID) -> JobRow | None:
     """The job when it is the tenant's (another tenant's job does not exist for it)."""
-    return (
-        await JobRow.select().where((JobRow.id == job_id) & (JobRow.tenant == tenant_id)).output(load_json=True).first()
+    return _job_row(
+        await JobTable.select()
+        .where((JobTable.id == job_id) & (JobTable.tenant == tenant_id))
+        .output(load_json=True)
+        .first()
     )
 
 
-async def latest_job(file_id: uuid.UUID, step: str) -> dict[str, Any] | None:
+async def latest_job(file_id: uuid.UUID, step: str) -> JobRow | None:
     """The file's newest job for that step, whatever its status."""
-    return (
-        await JobRow.select()
-        .where((JobRow.file_id == file_id) & (JobRow.step == step))
-        .order_by(JobRow.created_at, ascending=False)
+    return _job_row(
+        await JobTable.select()
+        .where((JobTable.file_id == file_id) & (JobTable.step == step))
+        .order_by(JobTable.created_at, ascending=False)
         .output(load_json=True)
         .first()
     )

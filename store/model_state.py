@@ -260,7 +260,8 @@ async def backfill_pending(step: str, target_model_id: str) -> bool:
         step,
         target_model_id,
     )
-    return rows[0]["pending"]
+    pending: bool = rows[0]["pending"]
+    return pending
 
 
 async def _kept(task: str, settings_model_id: str) -> set[str]:

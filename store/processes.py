@@ -130,6 +130,6 @@ def _running(process: psutil.Process) -> bool:
     """Whether it still runs. A zombie has exited: its parent (often init, which in some containers
     reaps only every second or two) decides when it disappears."""
     try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False

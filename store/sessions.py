@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from store.errors import AlreadyEnded, NotFound
+from store.rows import SessionEntryRow, SessionFileRow, SessionSummaryRow, as_row, as_rows, column_names
 from store.status import ALL_COMPONENTS, UNFINISHED, any_component_in
 from store.tables import UploadSession
 
@@ -108,19 +109,19 @@ async def summaries(
     upload_method: str | None = None,
     offset: int = 0,
     limit: int = 1,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[SessionSummaryRow], int]:
     """The tenant's sessions, newest first, with their counts and status; and how many match in all."""
-    where, args = "", [tenant_id]
+    where, args = "", list[object]([tenant_id])
     if session_id is not None:
         where, args = where + " AND s.id = {}", [*args, session_id]
     if upload_method is not None:
         where, args = where + " AND s.upload_method = {}", [*args, upload_method]
     having = "" if status is None else "WHERE status = {}"
     rows = await UploadSession.raw(_summaries_query(where, having), *args, *([status] if status else []), offset, limit)
-    return rows, rows[0]["total_count"] if rows else 0
+    return as_rows(SessionSummaryRow, rows), rows[0]["total_count"] if rows else 0
 
 
-async def summary(tenant_id: uuid.UUID, session_id: uuid.UUID) -> dict[str, Any]:
+async def summary(tenant_id: uuid.UUID, session_id: uuid.UUID) -> SessionSummaryRow:
     """One session of the tenant's, as `summaries` gives it; NotFound for another tenant's or none."""
     rows, _ = await summaries(tenant_id, session_id=session_id)
     if not rows:
@@ -128,21 +129,26 @@ async def summary(tenant_id: uuid.UUID, session_id: uuid.UUID) -> dict[str, Any]
     return rows[0]
 
 
-# What a session's file shows of its file row (not its text, which can be megabytes).
-_FILE_COLUMNS = (
-    "id", "media_type", "tags", "upload_description", "visible_text", "variants", "error_message", "created_at",
-    "updated_at", "processing_started_at", "completed_at",
-)  # fmt: skip
+_FILE_COLUMNS = column_names(SessionFileRow)
+
+
+def _entry(row: Mapping[str, Any]) -> SessionEntryRow:
+    """The entry, with its file's columns (variants decoded: raw SQL hands JSON over as text) when it has one."""
+    file = None
+    if row["id"] is not None:
+        variants = row["variants"]
+        file = {name: row[name] for name in _FILE_COLUMNS} | {"variants": variants and json.loads(variants)}
+    entry = {"outcome": row["outcome"], "filename": row["entry_filename"], "error": row["entry_error"], "file": file}
+    return as_row(SessionEntryRow, entry)
 
 
 async def files(
     session_id: uuid.UUID, *, offset: int = 0, limit: int | None = None, include_failed: bool = True
-) -> tuple[list[dict[str, Any]], int]:
-    """The session's files in request order, each with its file row's status columns (null when rejected or
-    purged) and `outcome`, `entry_filename`, `entry_error`; and how many there are in all. Without
-    `include_failed`, rejected files and files whose processing failed are left out."""
+) -> tuple[list[SessionEntryRow], int]:
+    """The session's files in request order, each with its file row (none when rejected or purged); and how many
+    there are in all. Without `include_failed`, rejected files and files whose processing failed are left out."""
     failed = f"sf.outcome = '{REJECTED}' OR {_FAILED}"
-    columns = ", ".join(f"file.{name}" for name in (*_FILE_COLUMNS, *ALL_COMPONENTS))
+    columns = ", ".join(f"file.{name}" for name in _FILE_COLUMNS)
     rows = await UploadSession.raw(
         f"""
         SELECT {columns}, sf.outcome, sf.filename AS entry_filename, sf.error AS entry_error,
@@ -155,10 +161,7 @@ async def files(
         offset,
         limit,
     )
-    for row in rows:
-        if row["variants"] is not None:
-            row["variants"] = json.loads(row["variants"])
-    return rows, rows[0]["total_count"] if rows else 0
+    return [_entry(row) for row in rows], rows[0]["total_count"] if rows else 0
 
 
 async def sessions_of_files(file_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
@@ -180,7 +183,7 @@ async def cancel(tenant_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> 
     session has already ended."""
     async with UploadSession._meta.db.transaction():
         await UploadSession.raw("SELECT 1 FROM upload_session WHERE id = {} FOR UPDATE", session_id)
-        status = (await summary(tenant_id, session_id))["status"]
+        status = (await summary(tenant_id, session_id)).status
         if status in ENDED:
             raise AlreadyEnded(f"the session has already ended ({status}); only one under way can be cancelled")
         await UploadSession.raw("UPDATE upload_session SET cancelled_at = {} WHERE id = {}", now, session_id)

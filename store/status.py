@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+
+from store.rows import FileStatusRow
 
 COMPONENT_STATUSES = ("pending", "queued", "processing", "completed", "failed", "skipped")
 
@@ -36,8 +38,9 @@ def any_component_in(statuses: tuple[str, ...], table: str = "file") -> str:
     return "(" + " OR ".join(f"coalesce({table}.{name}, '') IN ({values})" for name in ALL_COMPONENTS) + ")"
 
 
-def components_of(media_type: str, row: Mapping[str, object]) -> dict[str, str | None]:
-    return {name: row.get(name) for name in COMPONENTS[media_type]}  # type: ignore[misc]
+def components_of(row: FileStatusRow) -> dict[str, str | None]:
+    """The statuses of the components of the file's media type."""
+    return {name: getattr(row, name) for name in COMPONENTS[row.media_type]}
 
 
 def primary_status(statuses: Iterable[str | None]) -> str:
@@ -61,8 +64,8 @@ def primary_status(statuses: Iterable[str | None]) -> str:
     return "partially_completed"
 
 
-def primary_status_of(row: Mapping[str, object]) -> str:
-    return primary_status(components_of(str(row["media_type"]), row).values())
+def primary_status_of(row: FileStatusRow) -> str:
+    return primary_status(components_of(row).values())
 
 
 TERMINAL = ("completed", "failed", "partially_completed")

@@ -20,8 +20,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
+from piccolo.engine.postgres import PostgresEngine
 
 from store import embeddings
 from store.embeddings import KEYS, index_name, literal
@@ -82,12 +84,17 @@ async def due(min_rows: int | None = None) -> list[Candidate]:
     return sorted(found, key=lambda candidate: -candidate.rows)
 
 
+async def _own_connection() -> asyncpg.Connection:
+    """A connection outside the pool: a build holds its session (and its lock) for minutes."""
+    return await cast(PostgresEngine, Chunk._meta.db).get_new_connection()
+
+
 async def build(candidate: Candidate) -> bool:
     """Build the tenant's index without blocking writers and record it; False when another build holds the
     cluster's build lock (this one is left for later). An index left invalid by a build cut short is dropped
     and built again; a valid one that was never recorded is recorded."""
     table, name = candidate.table, candidate.index
-    connection = await Chunk._meta.db.get_new_connection()
+    connection = await _own_connection()
     try:
         if not await _try_build_lock(connection):
             return False
@@ -180,7 +187,7 @@ async def builds_paused() -> AsyncIterator[None]:
     """Hold the cluster's build lock: wait for a running build to end, and start none until the block ends (a prune
     that dropped a space's indexes while a build ran would deadlock with it). The lock is tried and retried rather
     than waited for: a session waiting in Postgres holds a snapshot, which CREATE INDEX CONCURRENTLY waits out."""
-    connection = await Chunk._meta.db.get_new_connection()
+    connection = await _own_connection()
     try:
         while not await _try_build_lock(connection):
             await asyncio.sleep(_PAUSE_POLL_SECONDS)

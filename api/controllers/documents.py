@@ -21,21 +21,22 @@ from api.schemas.documents import (
 from pipelines.inference.in_use import serving_text_model
 from store import documents, embeddings, files
 from store.errors import Conflict, NotFound, WrongMediaType
+from store.rows import FileRow
 
 
-async def _document(request: Request[Any, Any, State], file_id: str) -> dict[str, Any]:
+async def _document(request: Request[Any, Any, State], file_id: str) -> FileRow:
     row = await files.get_file(tenant_of(request).id, file_id)
-    if row["media_type"] != "document":
-        raise WrongMediaType(f"this route serves documents only; this file is a {row['media_type']}")
+    if row.media_type != "document":
+        raise WrongMediaType(f"this route serves documents only; this file is a {row.media_type}")
     return row
 
 
-def _extracted(row: dict[str, Any]) -> dict[str, Any]:
+def _extracted(row: FileRow) -> FileRow:
     """The row, once its text is extracted: an empty text before then would read as the answer."""
-    status = row["text_extraction_status"]
+    status = row.text_extraction_status
     if status == "failed":
         raise Conflict(
-            f"text extraction failed: {row['error_message'] or 'no reason recorded'}",
+            f"text extraction failed: {row.error_message or 'no reason recorded'}",
             code="text_extraction_failed",
             text_extraction_status=status,
         )
@@ -71,18 +72,18 @@ class DocumentsController(Controller):
         text, an empty list is no false answer. `include_embeddings` adds each chunk's vector in the active
         text model's space (null where it has none yet) and counts the chunks per embedding status."""
         row = await _document(request, file_id)
-        rows = await documents.chunks_of(row["id"])
+        rows = await documents.chunks_of(row.id)
         if not include_embeddings:
             return document_chunks(row, rows)
         model = await serving_text_model(state.settings)
-        vectors = await embeddings.vectors_of(row["id"], model.model_id) if rows else {}
+        vectors = await embeddings.vectors_of(row.id, model.model_id) if rows else {}
         return document_chunks(row, rows, vectors)
 
     @get("/{file_id:str}/digitization")
     async def get_digitization(self, request: Request[Any, Any, State], file_id: FromPath[str]) -> Digitization:
         """Every digitized page with its elements and normalised bounding boxes."""
         row = await _document(request, file_id)
-        return digitization(row, await documents.pages_of(row["id"]))
+        return digitization(row, await documents.pages_of(row.id))
 
     @get("/{file_id:str}/digitization/pages/{page_number:int}")
     async def get_digitization_page(
@@ -93,11 +94,11 @@ class DocumentsController(Controller):
     ) -> DigitizedPage:
         """One digitized page; 404 when the page has not been digitized (or does not exist)."""
         row = await _document(request, file_id)
-        page = await documents.page_of(row["id"], page_number)
+        page = await documents.page_of(row.id, page_number)
         if page is None:
             raise NotFound(
-                f"page {page_number} of document {row['id']} is not digitized "
-                f"(digitization_status: {row['digitization_status']}, page_count: {row['page_count']})",
+                f"page {page_number} of document {row.id} is not digitized "
+                f"(digitization_status: {row.digitization_status}, page_count: {row.page_count})",
                 code="page_not_found",
             )
         return digitized_page(page)
@@ -108,4 +109,4 @@ class DocumentsController(Controller):
     ) -> DigitizationStatus:
         """The digitization's status and every page's, without elements."""
         row = await _document(request, file_id)
-        return digitization_status(row, await documents.page_statuses(row["id"]))
+        return digitization_status(row, await documents.page_statuses(row.id))

@@ -112,9 +112,9 @@ class FilesController(Controller):
         row = await files.get_file(tenant_of(request).id, file_id)
         settings: Settings = state.settings
         url = await state.blobs.presigned_get(
-            row["object_key"], settings.download_url_seconds, row["filename"], row["content_type"]
+            row.object_key, settings.download_url_seconds, row.filename, row.content_type
         )
-        return Redirect(url, status_code=302, headers={"Content-Disposition": content_disposition(row["filename"])})
+        return Redirect(url, status_code=302, headers={"Content-Disposition": content_disposition(row.filename)})
 
     @patch("/{file_id:str}")
     async def patch_file(

@@ -17,14 +17,15 @@ from api.variant_urls import VARIANT_SECONDS, variant_url
 from pipelines.image.render import VARIANT_SIZES
 from store import files, jobs, sessions
 from store.errors import MalformedRequest, NotFound, WrongMediaType
+from store.rows import FileRow
 
 VARIANT_TYPES = ("original", *VARIANT_SIZES)
 
 
-async def _image(request: Request[Any, Any, State], file_id: str) -> dict[str, Any]:
+async def _image(request: Request[Any, Any, State], file_id: str) -> FileRow:
     row = await files.get_file(tenant_of(request).id, file_id)
-    if row["media_type"] != "image":
-        raise WrongMediaType(f"variants exist for images only; this file is a {row['media_type']}")
+    if row.media_type != "image":
+        raise WrongMediaType(f"variants exist for images only; this file is a {row.media_type}")
     return row
 
 
@@ -41,12 +42,12 @@ class ProcessingController(Controller):
             raise MalformedRequest(f"unknown variant {variant_type!r}; one of {', '.join(VARIANT_TYPES)}")
         row = await _image(request, file_id)
         if variant_type == "original":
-            url = await state.blobs.presigned_get(row["object_key"], VARIANT_SECONDS, content_type=row["content_type"])
+            url = await state.blobs.presigned_get(row.object_key, VARIANT_SECONDS, content_type=row.content_type)
         else:
             url = await variant_url(state.blobs, row, variant_type)
         if url is None:
             raise NotFound(
-                f"variant {variant_type} does not exist yet (variant_status: {row['variant_status']})",
+                f"variant {variant_type} does not exist yet (variant_status: {row.variant_status})",
                 code="variant_not_ready",
             )
         return Redirect(url, status_code=302)
@@ -57,17 +58,17 @@ class ProcessingController(Controller):
     ) -> TriggerVariantsResult:
         """Queue variant generation again (recovery after a failure)."""
         row = await _image(request, file_id)
-        job_id, created = await jobs.enqueue(row["id"], row["tenant"], "variants")
+        job_id, created = await jobs.enqueue(row.id, row.tenant, "variants")
         if not created:
             return TriggerVariantsResult(
                 success=True,
                 message="Variant generation already in progress",
                 task_id=f"task_{job_id}",
-                current_status=row["variant_status"],
-                image_id=row["id"],
+                current_status=row.variant_status,
+                image_id=row.id,
                 skipped_duplicate=True,
             )
-        await files.set_columns(row["id"], {"variant_status": "queued", "error_message": None})
+        await files.set_columns(row.id, {"variant_status": "queued", "error_message": None})
         if state.engine is not None:
             state.engine.wake()
         return TriggerVariantsResult(
@@ -75,7 +76,7 @@ class ProcessingController(Controller):
             message="Variant generation triggered",
             task_id=f"task_{job_id}",
             current_status="queued",
-            image_id=row["id"],
+            image_id=row.id,
         )
 
     @get("/{file_id:str}/processing-status")
@@ -90,8 +91,8 @@ class ProcessingController(Controller):
         """Unified upload + processing status: components, Ray task ids, retries, stuck or not."""
         row = await files.get_file(tenant_of(request).id, file_id)
         stuck_after = timedelta(minutes=state.settings.stuck_minutes)
-        session = (await sessions.sessions_of_files([row["id"]])).get(row["id"])
-        return upload_status(row, await jobs.jobs_of_file(row["id"]), stuck_after, datetime.now(UTC), session)
+        session = (await sessions.sessions_of_files([row.id])).get(row.id)
+        return upload_status(row, await jobs.jobs_of_file(row.id), stuck_after, datetime.now(UTC), session)
 
     @get("/sessions/stuck")
     async def stuck(
@@ -104,7 +105,7 @@ class ProcessingController(Controller):
         now = datetime.now(UTC)
         threshold = timedelta(minutes=stuck_minutes)
         rows = await files.idle_unfinished(tenant_of(request).id, now - threshold, limit)
-        ids = [row["id"] for row in rows]
+        ids = [row.id for row in rows]
         job_rows, session_of = await jobs.jobs_of_files(ids), await sessions.sessions_of_files(ids)
-        items = [upload_status(row, job_rows[row["id"]], threshold, now, session_of.get(row["id"])) for row in rows]
+        items = [upload_status(row, job_rows[row.id], threshold, now, session_of.get(row.id)) for row in rows]
         return StuckUploads(stuck_count=len(items), images=items)

@@ -1,5 +1,7 @@
 """Tenants, hashed API keys and files, with full-text search columns."""
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from store.migration_sql import sql_migration
 
 ID = "2026-11-28T16:00:00:000000"
@@ -122,5 +124,5 @@ DROP TABLE tenant;
 """
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     return sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

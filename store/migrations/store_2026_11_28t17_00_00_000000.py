@@ -1,5 +1,7 @@
 """The durable job queue: one row per (file, step), claimed by workers with a lease."""
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from store.migration_sql import sql_migration
 
 ID = "2026-11-28T17:00:00:000000"
@@ -43,5 +45,5 @@ DROP TABLE job;
 """
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     return sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

@@ -6,6 +6,8 @@ created when the space is first written (store/embeddings.py). Tenant and file a
 embedding row so a filtered search touches one table.
 """
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from store.migration_sql import sql_migration
 
 ID = "2026-11-28T18:00:00:000000"
@@ -70,5 +72,5 @@ ALTER TABLE file DROP COLUMN language;
 """
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     return sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

@@ -6,6 +6,8 @@ its table (store/embeddings.ensure_space). `ai_models` records, per task, the mo
 produced the file's current output (`{"ocr": {"model_id", "revision"}, ...}`).
 """
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from store.migration_sql import sql_migration
 
 ID = "2026-11-28T18:30:00:000000"
@@ -43,5 +45,5 @@ ALTER TABLE file DROP COLUMN ocr_status;
 """
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     return sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

@@ -1,6 +1,8 @@
 """Which model each task uses, and the swap in progress: the model being backfilled (the target) beside the active
 one. No row for a task: its model is the one the settings name (store/model_state.py)."""
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from store.migration_sql import sql_migration
 
 ID = "2026-11-28T19:00:00:000000"
@@ -25,5 +27,5 @@ CREATE TABLE model_state (
 BACKWARDS = "DROP TABLE model_state;"
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     return sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

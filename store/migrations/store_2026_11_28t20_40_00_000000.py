@@ -2,6 +2,8 @@
 (`WHERE model_id = ... AND tenant = ...`), built concurrently by the engines' upkeep; a row here says it is
 ready, so searches use it (store/tenant_indexes.py). Rows go with their space."""
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from store.migration_sql import sql_migration
 
 ID = "2026-11-28T20:40:00:000000"
@@ -33,5 +35,5 @@ DROP TABLE tenant_index;
 """
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     return sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

@@ -1,6 +1,8 @@
 """Upload sessions: a batch upload's record, with one row per file of the request in its order, whether it was
 accepted (a new file), skipped (a duplicate: the tenant's existing copy) or rejected (with the reason)."""
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from store.migration_sql import sql_migration
 
 ID = "2026-11-29T01:30:00:000000"
@@ -35,5 +37,5 @@ DROP TABLE upload_session;
 """
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     return sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

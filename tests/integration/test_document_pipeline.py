@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import httpx
+import msgspec
 import numpy as np
 import pymupdf
 import pytest
@@ -49,10 +50,10 @@ async def test_a_pdf_becomes_text_pages_and_embedded_chunks(client, alice, engin
     assert row["page_count"] == len(await documents.pages_of(file_id)) >= 2
     chunks = await documents.chunks_of(file_id)
     assert row["chunk_count"] == len(chunks) > 0
-    assert [c["chunk_index"] for c in chunks] == list(range(len(chunks)))
-    assert all(c["embedding_status"] == "completed" and 0 < c["token_count"] <= 256 for c in chunks)
+    assert [c.chunk_index for c in chunks] == list(range(len(chunks)))
+    assert all(c.embedding_status == "completed" and 0 < c.token_count <= 256 for c in chunks)
     vectors = await embeddings.vectors_of(file_id, resolve("embed_text").model_id)
-    assert set(vectors) == {c["id"] for c in chunks}
+    assert set(vectors) == {c.id for c in chunks}
     assert all(len(v) == 384 and abs(np.linalg.norm(v) - 1) < 1e-3 for v in vectors.values())
 
 
@@ -70,9 +71,9 @@ async def test_docx_txt_and_md_are_processed(client, alice, engine, content, fil
     chunks = await documents.chunks_of(file_id)
 
     assert body["document_type"] == expected
-    assert chunks and all(c["embedding_status"] == "completed" for c in chunks)
+    assert chunks and all(c.embedding_status == "completed" for c in chunks)
     listed = await client.get(
-        "/api/v2/files", headers=alice.headers, params={"search": chunks[0]["content"].split()[-1].strip(".:")}
+        "/api/v2/files", headers=alice.headers, params={"search": chunks[0].content.split()[-1].strip(".:")}
     )
     assert str(file_id) in [item["id"] for item in listed.json()["items"]]
 
@@ -104,7 +105,7 @@ async def test_a_job_whose_inference_is_unavailable_never_completes(client, alic
     no chunk is marked embedded, and the document cannot be deleted while the embedding is under way."""
     body = await processed(client, alice, samples.TEXT, "notes.txt")
     file_id = uuid.UUID(body["id"])
-    chunk_ids = [c["id"] for c in await documents.chunks_of(file_id)]
+    chunk_ids = [c.id for c in await documents.chunks_of(file_id)]
     await documents.set_embedding_status(file_id, "pending", only_pending=False)  # as before a re-embedding
     missing = EmbedderClient("/nonexistent/embedding-model")
     step = replace(embed_chunks_step(missing), name="embed_chunks_unavailable")
@@ -112,8 +113,8 @@ async def test_a_job_whose_inference_is_unavailable_never_completes(client, alic
 
     assert job["status"] == "failed" and job["attempts"] == 3
     assert "/nonexistent/embedding-model" in job["error"]
-    failed = [c for c in await documents.chunks_of(file_id) if c["id"] in chunk_ids]
-    assert {c["embedding_status"] for c in failed} == {"failed"}
+    failed = [c for c in await documents.chunks_of(file_id) if c.id in chunk_ids]
+    assert {c.embedding_status for c in failed} == {"failed"}
     assert await embeddings.vectors_of(file_id, "/nonexistent/embedding-model") == {}
     deleted = await client.delete(f"/api/v2/files/{file_id}", headers=alice.headers)
     assert deleted.status_code == 200, deleted.text
@@ -139,7 +140,7 @@ async def run_alone(engine: Engine, step: Step, file_id: uuid.UUID, caller: Call
 
 async def wait_for(job_id: uuid.UUID, file_id: uuid.UUID, done: Callable[[dict], bool], seconds: float = 60) -> dict:
     for _ in range(int(seconds / 0.05)):
-        row = next(row for row in await jobs.jobs_of_file(file_id) if row["id"] == job_id)
+        row = next(msgspec.structs.asdict(row) for row in await jobs.jobs_of_file(file_id) if row.id == job_id)
         if done(row):
             return row
         await asyncio.sleep(0.05)

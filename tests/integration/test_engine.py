@@ -20,6 +20,7 @@ from PIL import Image
 
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.engine.step import FileRef, InProcess, Step
+from store.rows import JobRow
 from tests import samples
 from tests.calls import status, until_terminal, upload, uploaded
 from tests.integration.engine_steps import EMBED_CHUNKS_HELD, STALL_STEPS, embedding_chunks
@@ -121,16 +122,16 @@ async def test_trigger_variants_requeues_and_reports_duplicates(client, alice, e
     assert len(final["processing_ids"]) >= 2
 
 
-async def wait_for_job(job_id: uuid.UUID, file_id: uuid.UUID, seconds: float = 60) -> dict:
+async def wait_for_job(job_id: uuid.UUID, file_id: uuid.UUID, seconds: float = 60) -> JobRow:
     from store import jobs
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        row = next(row for row in await jobs.jobs_of_file(file_id) if row["id"] == job_id)
-        if row["status"] in ("completed", "failed", "cancelled"):
+        row = next(row for row in await jobs.jobs_of_file(file_id) if row.id == job_id)
+        if row.status in ("completed", "failed", "cancelled"):
             return row
         await asyncio.sleep(0.2)
-    raise AssertionError(f"job still {row['status']} after {seconds} s")
+    raise AssertionError(f"job still {row.status} after {seconds} s")
 
 
 async def test_a_step_that_fails_twice_then_succeeds_completes_with_two_retries(client, alice, engine):
@@ -141,8 +142,8 @@ async def test_a_step_that_fails_twice_then_succeeds_completes_with_two_retries(
     job_id, _ = await jobs.enqueue(uuid.UUID(file_id), alice.tenant_id, "flaky", max_attempts=3)
     engine.wake()
     row = await wait_for_job(job_id, uuid.UUID(file_id))
-    assert row["status"] == "completed", row
-    assert row["attempts"] == 3 and len(row["task_ids"]) == 3
+    assert row.status == "completed", row
+    assert row.attempts == 3 and len(row.task_ids) == 3
     assert (await status(client, alice, file_id))["retry_count"] == 2
     stored = await File.select(File.visible_text).where(File.id == uuid.UUID(file_id)).first()
     assert stored["visible_text"] == "succeeded on attempt 3"
@@ -167,9 +168,9 @@ async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not await blobs.keys(marker):  # the step is really running
             await asyncio.sleep(0.1)
-        row = next(row for row in await jobs.jobs_of_file(file_id) if row["id"] == job_id)
-        assert row["status"] == "running" and row["task_ids"], row
-        first_worker = row["worker_id"]
+        row = next(row for row in await jobs.jobs_of_file(file_id) if row.id == job_id)
+        assert row.status == "running" and row.task_ids, row
+        first_worker = row.worker_id
     finally:
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
@@ -181,10 +182,8 @@ async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs
     finally:
         stop.set()
         await running
-    assert row["status"] == "completed", row
-    assert (
-        row["worker_id"] == successor.worker_id != first_worker and row["attempts"] == 2 and len(row["task_ids"]) == 2
-    )
+    assert row.status == "completed", row
+    assert row.worker_id == successor.worker_id != first_worker and row.attempts == 2 and len(row.task_ids) == 2
 
 
 async def test_a_worker_killed_before_its_commit_leaves_no_vectors_and_the_retry_saves_them_once(
@@ -203,7 +202,7 @@ async def test_a_worker_killed_before_its_commit_leaves_no_vectors_and_the_retry
     texts = [f"Boiler log {number}: the pressure valve was checked, the gauge read {number} bar." for number in "123"]
     file_id = await insert_file(alice.tenant_id, "held.txt", text_extraction_status="completed")
     await documents.replace(file_id, alice.tenant_id, [], [chunk_row(index, text) for index, text in enumerate(texts)])
-    chunk_ids = {row["id"] for row in await documents.chunks_of(file_id)}
+    chunk_ids = {row.id for row in await documents.chunks_of(file_id)}
     models = await models_to_fill(settings, Task.EMBED_TEXT)
     worker = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.engine_worker", ray.get_runtime_context().gcs_address, "2"],
@@ -217,10 +216,10 @@ async def test_a_worker_killed_before_its_commit_leaves_no_vectors_and_the_retry
     finally:
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
-    row = next(row for row in await jobs.jobs_of_file(file_id) if row["id"] == job_id)
-    assert row["status"] == "running" and row["attempts"] == 1, row
+    row = next(row for row in await jobs.jobs_of_file(file_id) if row.id == job_id)
+    assert row.status == "running" and row.attempts == 1, row
     assert not await Chunk.raw("SELECT 1 FROM chunk_embedding WHERE file_id = {}", file_id)
-    assert {chunk["embedding_status"] for chunk in await documents.chunks_of(file_id)} == {"pending"}
+    assert {chunk.embedding_status for chunk in await documents.chunks_of(file_id)} == {"pending"}
     status = await File.select(File.embedding_status).where(File.id == file_id).first()
     assert status["embedding_status"] != "completed"
 
@@ -234,7 +233,7 @@ async def test_a_worker_killed_before_its_commit_leaves_no_vectors_and_the_retry
     finally:
         stop.set()
         await running
-    assert row["status"] == "completed" and row["attempts"] == 2 and row["worker_id"] == successor.worker_id, row
+    assert row.status == "completed" and row.attempts == 2 and row.worker_id == successor.worker_id, row
     stored = await Chunk.raw(
         "SELECT chunk_id, model_id, count(*) AS n FROM chunk_embedding WHERE file_id = {} GROUP BY chunk_id, model_id",
         file_id,
@@ -242,7 +241,7 @@ async def test_a_worker_killed_before_its_commit_leaves_no_vectors_and_the_retry
     assert sorted((r["chunk_id"], r["model_id"], r["n"]) for r in stored) == sorted(
         (chunk_id, model, 1) for chunk_id in chunk_ids for model in models
     )
-    assert {chunk["embedding_status"] for chunk in await documents.chunks_of(file_id)} == {"completed"}
+    assert {chunk.embedding_status for chunk in await documents.chunks_of(file_id)} == {"completed"}
     status = await File.select(File.embedding_status).where(File.id == file_id).first()
     assert status["embedding_status"] == "completed"
 
@@ -293,7 +292,7 @@ async def test_a_job_claimed_while_leases_are_renewed_is_not_abandoned(alice, en
     finally:
         stop.set()
         await running
-    assert [(row["status"], row["attempts"]) for row in rows] == [("completed", 1)] * len(files)
+    assert [(row.status, row.attempts) for row in rows] == [("completed", 1)] * len(files)
 
 
 async def test_a_backfill_backlog_does_not_delay_a_fresh_upload(client, alice, engine):
@@ -375,6 +374,6 @@ async def test_a_stopping_engine_gives_its_running_jobs_back(client, blobs, alic
         await asyncio.sleep(0.1)
     stop.set()
     await running
-    row = next(row for row in await jobs.jobs_of_file(file_id) if row["id"] == job_id)
-    assert row["status"] == "queued" and row["attempts"] == 0 and row["lease_expires_at"] is None, row
+    row = next(row for row in await jobs.jobs_of_file(file_id) if row.id == job_id)
+    assert row.status == "queued" and row.attempts == 0 and row.lease_expires_at is None, row
     assert await jobs.cancel_for_file(file_id) == 1  # tidy: no engine of the session runs "stall"

@@ -67,7 +67,7 @@ async def test_enqueue_joins_the_callers_transaction_and_deduplicates_active_job
     assert (await jobs.enqueue(file_id, alice.tenant_id, "resize", lane="backfill")) == (job_id, False)
     other_id, other_created = await jobs.enqueue(file_id, alice.tenant_id, "caption")
     assert other_created and other_id != job_id
-    assert (await jobs.active_job(file_id, "resize"))["payload"] == {"sizes": [64, 256]}
+    assert (await jobs.active_job(file_id, "resize")).payload == {"sizes": [64, 256]}
 
     (job,) = [j for j in await claim_mine("w1", "interactive", {file_id}, limit=1)]
     assert (job.id, job.step, job.attempts, job.payload) == (job_id, "resize", 1, {"sizes": [64, 256]})
@@ -76,7 +76,7 @@ async def test_enqueue_joins_the_callers_transaction_and_deduplicates_active_job
     assert await jobs.active_job(file_id, "resize") is None
     again, created = await jobs.enqueue(file_id, alice.tenant_id, "resize")
     assert created and again != job_id
-    assert [j["id"] for j in await jobs.jobs_of_file(file_id)] == [job_id, other_id, again]
+    assert [j.id for j in await jobs.jobs_of_file(file_id)] == [job_id, other_id, again]
     counts = await jobs.lane_counts()
     assert counts["interactive"]["queued"] >= 2 and counts["interactive"]["completed"] >= 1
     assert set(counts) == set(jobs.LANES) and set(counts["backfill"]) == set(jobs.STATUSES)
@@ -251,7 +251,7 @@ async def test_cancel_for_file_cancels_queued_jobs_only(alice):
     await claim_mine("w1", "interactive", {file_id})
     queued, _ = await jobs.enqueue(file_id, alice.tenant_id, "caption")
     assert await jobs.cancel_for_file(file_id) == 1
-    assert [(j["id"], j["status"]) for j in await jobs.jobs_of_file(file_id)] == [
+    assert [(j.id, j.status) for j in await jobs.jobs_of_file(file_id)] == [
         (running, "running"),
         (queued, "cancelled"),
     ]

@@ -111,7 +111,7 @@ async def corpus(database: None, settings) -> AsyncIterator[Corpus]:
             for i, text in enumerate(texts)
         ]
         await documents.replace(file_id, caller.tenant_id, [], chunks)
-        ids = [row["id"] for row in await documents.chunks_of(file_id)]
+        ids = [row.id for row in await documents.chunks_of(file_id)]
         vectors = await minilm.embed(texts, lane="batch")
         await embeddings.save(minilm.spec.model_id, caller.tenant_id, file_id, ids, vectors)
         files.append(file_id)
@@ -217,7 +217,7 @@ async def test_searches_stay_on_the_active_space_until_the_flip(http, corpus, mo
     assert after and set(after) == {tiny}, used
     models_in_order = [model for _, model in used]
     assert models_in_order == sorted(models_in_order, key=lambda model: model == tiny), "a search went back"
-    upload_chunks = {row["id"] for row in await documents.chunks_of(upload)}
+    upload_chunks = {row.id for row in await documents.chunks_of(upload)}
     assert upload_chunks and upload_chunks <= set(spaces[tiny][1]), "the upload during the swap was left behind"
     assert all(len(vector) == 32 for vector in spaces[tiny][1].values())
 
@@ -256,7 +256,7 @@ async def test_a_restart_mid_swap_resumes_and_prune_drops_the_old_spaces(http, c
     finally:
         await second.stop()
     assert out.splitlines()[-1] == f"embed_text: {other} is active", out
-    chunks = {row["id"] for file_id in corpus.files for row in await documents.chunks_of(file_id)}
+    chunks = {row.id for file_id in corpus.files for row in await documents.chunks_of(file_id)}
     assert chunks <= set(await chunk_vectors(corpus.caller, other)), "some corpus document lacks the new space"
     await asyncio.sleep(STATE_TTL_SECONDS + 0.1)
     body = (await http.post("/api/v2/files/search", headers=corpus.caller.headers, json={"query": QUERIES[0]})).json()

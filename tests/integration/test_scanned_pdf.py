@@ -115,7 +115,7 @@ async def test_an_ocr_that_cannot_run_fails_the_scanned_pages_only(http, owner, 
     location, options = engine.location, document_options(services)
     file_id = await insert_file(owner.tenant_id, "unreadable.pdf", content_type="application/pdf", document_type="pdf")
     row = await files.get_file(owner.tenant_id, str(file_id))
-    file = FileRef(file_id, owner.tenant_id, row["object_key"], "document", row["content_type"], "pdf")
+    file = FileRef(file_id, owner.tenant_id, row.object_key, "document", row.content_type, "pdf")
     await asyncio.to_thread(put, location, file.object_key, scanned_pdf(with_text_page=True), "application/pdf")
     extracted = await asyncio.to_thread(extract_document, location, file, options)
     await documents.replace(file_id, owner.tenant_id, extracted["pages"], extracted["chunks"])

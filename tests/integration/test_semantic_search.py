@@ -91,7 +91,7 @@ async def seeded_document(
         for index, text in enumerate(texts)
     ]
     await documents.replace(file_id, tenant_id, [], chunks)
-    ids = [row["id"] for row in await documents.chunks_of(file_id)]
+    ids = [row.id for row in await documents.chunks_of(file_id)]
     spec = embedder.spec
     await embeddings.ensure_space(spec.model_id, spec.dimension)
     await embeddings.save(spec.model_id, tenant_id, file_id, ids, await embedder.embed(texts, lane="batch"))
@@ -309,7 +309,7 @@ async def seeded_tenant(
         for i in range(size)
     ]  # fmt: skip
     await documents.replace(file_id, tenant, [], chunks)
-    ids = [row["id"] for row in await documents.chunks_of(file_id)]
+    ids = [row.id for row in await documents.chunks_of(file_id)]
     await embeddings.save(model_id, tenant, file_id, ids, vectors)
     return tenant, np.array(ids), vectors
 
@@ -515,7 +515,7 @@ async def test_a_tenant_index_walk_that_comes_up_short_falls_back_to_exact(tenan
         for i in range(LIMIT + 5)
     ]  # fmt: skip
     await documents.replace(live_file, tenant, [], chunks)
-    live_ids = [row["id"] for row in await documents.chunks_of(live_file)]
+    live_ids = [row.id for row in await documents.chunks_of(live_file)]
     away = unit(-query + 0.4 * rng.normal(size=(len(live_ids), DIMENSION)))
     await embeddings.save(tenants.model_id, tenant, live_file, live_ids, away)
     candidate = tenant_indexes.Candidate(embeddings.CHUNKS, tenants.model_id, DIMENSION, tenant, 425)

@@ -183,7 +183,7 @@ async def described(http: httpx.AsyncClient, caller: Caller, file_id: str, count
     while time.monotonic() < deadline:
         body = await detail(http, caller, file_id)
         job = await jobs.latest_job(uuid.UUID(file_id), "describe")
-        if len(body["full_descriptions"] or []) == count and job["status"] == "completed":
+        if len(body["full_descriptions"] or []) == count and job.status == "completed":
             return body
         await asyncio.sleep(0.1)
     raise AssertionError(f"{file_id} has not {count} descriptions after {seconds} s: {body}, {job}")

@@ -125,10 +125,10 @@ async def run_step(file_id: str, caller: Caller, step: str, seconds: float = 120
     job_id, _ = await jobs.enqueue(uuid.UUID(file_id), caller.tenant_id, step)
     for _ in range(int(seconds / 0.1)):
         job = await jobs.latest_job(uuid.UUID(file_id), step)
-        if job["id"] == job_id and job["status"] in ("completed", "failed"):
-            return job
+        if job.id == job_id and job.status in ("completed", "failed"):
+            return msgspec.structs.asdict(job)
         await asyncio.sleep(0.1)
-    raise AssertionError(f"{step} still {job['status']}")
+    raise AssertionError(f"{step} still {job.status}")
 
 
 def model_id(directory: str) -> str:

@@ -1,3 +1,9 @@
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+
+from store.rows import FileStatusRow
 from store.status import primary_status, primary_status_of
 
 
@@ -14,6 +20,8 @@ def test_primary_status_rules():
 
 
 def test_primary_status_reads_the_components_of_the_media_type():
-    row = {"media_type": "image", "variant_status": "completed", "description_status": "failed",
-           "text_extraction_status": "pending"}  # fmt: skip
+    now = datetime.now(UTC)
+    statuses = {"variant_status": "completed", "description_status": "failed", "text_extraction_status": "pending"}
+    fields = {"id": uuid.uuid4(), "media_type": "image", "created_at": now, "updated_at": now, **statuses}
+    row = msgspec.convert(dict.fromkeys(FileStatusRow.__struct_fields__) | fields, FileStatusRow)
     assert primary_status_of(row) == "partially_completed"
