@@ -4,15 +4,13 @@ nearest chunks of the tenant's live documents, and shape them with their documen
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from api.document_views import chunk_text
 from api.schemas.search import ChunkMetadata, SearchHit, SearchRequest, SearchResponse
 from pipelines.inference.query_embedding import QueryEmbedder
-from store import documents, embeddings
+from store import documents, embeddings, search
 from store.errors import InvalidInput
-from store.tables import File
 from store.tenants import TenantRef
 
 
@@ -31,7 +29,7 @@ async def search_chunks(tenant: TenantRef, request: SearchRequest, embedder: Que
         document_ids=list(dict.fromkeys(request.document_ids)) if request.document_ids is not None else None,
     )
     chunks = await documents.chunks_by_id([match.chunk_id for match in matches])
-    names = await _filenames(tenant.id, {match.file_id for match in matches})
+    names = await search.live_filenames(tenant.id, {match.file_id for match in matches})
     # A chunk replaced or a document deleted since the search matched it is left out, not shown stale.
     items = [
         _hit(chunks[match.chunk_id], names[match.file_id], match.similarity)
@@ -40,15 +38,6 @@ async def search_chunks(tenant: TenantRef, request: SearchRequest, embedder: Que
     ]
     elapsed_ms = round((time.perf_counter() - started) * 1000)
     return SearchResponse(query=request.query, items=items, total_count=len(items), search_time_ms=elapsed_ms)
-
-
-async def _filenames(tenant_id: uuid.UUID, file_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not file_ids:
-        return {}
-    rows = await File.select(File.id, File.filename).where(
-        (File.tenant == tenant_id) & File.id.is_in(list(file_ids)) & File.deleted_at.is_null()
-    )
-    return {row["id"]: row["filename"] for row in rows}
 
 
 def _hit(chunk: dict[str, Any], filename: str, similarity: float) -> SearchHit:

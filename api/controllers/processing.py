@@ -14,6 +14,8 @@ from api.auth import tenant_of
 from api.processing_views import processing_status, upload_status
 from api.schemas.processing import ProcessingStatus, StuckUploads, TriggerVariantsResult, UploadStatus
 from api.variant_urls import VARIANT_SECONDS, variant_url
+from pipelines.engine.requeue import requeue
+from pipelines.image.plan import VARIANTS
 from pipelines.image.render import VARIANT_SIZES
 from store import files, jobs, sessions
 from store.errors import MalformedRequest, NotFound, WrongMediaType
@@ -57,7 +59,7 @@ class ProcessingController(Controller):
     ) -> TriggerVariantsResult:
         """Queue variant generation again (recovery after a failure)."""
         row = await _image(request, file_id)
-        job_id, created = await jobs.enqueue(row["id"], row["tenant"], "variants")
+        job_id, created = await requeue(VARIANTS, row["id"], row["tenant"])
         if not created:
             return TriggerVariantsResult(
                 success=True,
@@ -67,7 +69,6 @@ class ProcessingController(Controller):
                 image_id=row["id"],
                 skipped_duplicate=True,
             )
-        await files.set_columns(row["id"], {"variant_status": "queued", "error_message": None})
         if state.engine is not None:
             state.engine.wake()
         return TriggerVariantsResult(

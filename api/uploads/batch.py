@@ -29,10 +29,10 @@ from api.uploads.streaming import (
 )
 from store import sessions
 from store.blob_store import BlobStore
+from store.database import transaction
 from store.errors import DomainError, InvalidInput, TooLarge, UnsupportedMedia
 from store.keys import original_key
 from store.settings import Settings
-from store.tables import UploadSession
 from store.tenants import TenantRef
 
 FILES_PER_TIER = {"free": 10, "starter": 50, "professional": 100, "enterprise": 200}
@@ -82,7 +82,7 @@ async def receive_batch(
         session_id, now = uuid.uuid4(), datetime.now(UTC)
         results: list[BatchFileResult] = []
         recorded: list[sessions.SessionFile] = []
-        async with UploadSession._meta.db.transaction():
+        async with transaction():
             for entry in entries:
                 result = await _record(entry, tenant, options, rules)
                 recorded.append(_session_file(entry, result))
