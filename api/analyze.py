@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import TypeVar
 
 from api.schemas.analyze import (
@@ -20,6 +19,7 @@ from api.schemas.analyze import (
     JobStatus,
 )
 from api.shaping import shaped
+from api.uploads.form import MultipartBody
 from api.uploads.streaming import StoredUpload, UploadRules, store_upload
 from pipelines.document.text import OCR_STEP
 from store import files, jobs
@@ -59,16 +59,9 @@ def _rules(settings: Settings) -> UploadRules:
     )
 
 
-async def receive(
-    stream: AsyncIterator[bytes],
-    content_length: int | None,
-    tenant: TenantRef,
-    settings: Settings,
-    blobs: BlobStore,
-    boundary: str,
-) -> StoredUpload:
+async def receive(body: MultipartBody, tenant: TenantRef, settings: Settings, blobs: BlobStore) -> StoredUpload:
     """Store the analyze form's document like any upload (its text job is queued with it)."""
-    return await store_upload(stream, content_length, tenant, blobs, boundary, _rules(settings))
+    return await store_upload(body, tenant, blobs, _rules(settings))
 
 
 def poll_url(job_id: uuid.UUID) -> str:

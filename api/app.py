@@ -27,6 +27,7 @@ from api.controllers.search import SearchController
 from api.controllers.sessions import SessionsController
 from api.controllers.similar import SimilarController
 from api.controllers.system import health, log_upload_event
+from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from cluster import tracing
 from cluster.runtime import shutdown_ray
@@ -69,14 +70,14 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             blobs = await stack.enter_async_context(BlobStore(settings))
             await blobs.ensure_bucket()
             app.state.blobs = blobs
-            app.state.embedder = QueryEmbedder(settings)  # joins Ray on the first search, not here
-            stack.push_async_callback(app.state.embedder.close)
+            app.state.embedder = embedder = QueryEmbedder(settings)  # joins Ray on the first search, not here
+            stack.push_async_callback(embedder.close)
             if purge:
                 await stack.enter_async_context(_background(lambda stop: purge_forever(blobs, settings, stop)))
             if run_engine:
-                app.state.engine = engine_for(settings)
+                app.state.engine = processing = engine_for(settings)
                 stack.callback(shutdown_ray)  # after the engine has stopped (LIFO)
-                await stack.enter_async_context(_background(app.state.engine.run))
+                await stack.enter_async_context(_background(processing.run))
             yield
 
     auth = DefineMiddleware(ApiKeyAuth, exclude=["^/schema"], exclude_from_auth_key=PUBLIC)
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             health,
             log_upload_event,
         ],
+        dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         state=State({"settings": settings, "engine": None, "embedder": None}),
         middleware=middleware,

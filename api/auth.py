@@ -8,7 +8,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from store.tenants import TenantRef, authenticate
+from store.tenants import authenticate
 
 # Handlers marked with this opt key are public (health, the spec's unauthenticated telemetry).
 PUBLIC = "exclude_from_auth"
@@ -24,7 +24,3 @@ class ApiKeyAuth(AbstractAuthenticationMiddleware):
         if tenant is None:
             raise NotAuthorizedException("invalid or revoked API key")
         return AuthenticationResult(user=tenant, auth=None)
-
-
-def tenant_of(connection: ASGIConnection[Any, Any, Any, Any]) -> TenantRef:
-    return connection.user

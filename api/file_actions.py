@@ -22,26 +22,25 @@ from api.shaping import shaped
 from api.uploads.fields import clean_tags
 from store import files
 from store.errors import Conflict, InvalidInput, NotFound
-from store.tables import File
 from store.tenants import TenantRef
 
 
-def _changes(patch: FilePatch) -> dict[Any, Any]:
+def _changes(patch: FilePatch) -> dict[str, Any]:
     """Column changes for the fields present (lengths are checked by the schema)."""
-    changes: dict[Any, Any] = {}
+    changes: dict[str, Any] = {}
     if patch.title is not UNSET:
-        changes[File.title] = (patch.title or "").strip() or None
+        changes["title"] = (patch.title or "").strip() or None
     if patch.tags is not UNSET:
-        changes[File.tags] = clean_tags(patch.tags)
+        changes["tags"] = clean_tags(patch.tags)
     if patch.user_description is not UNSET:
-        changes[File.user_description] = patch.user_description
+        changes["user_description"] = patch.user_description
     return changes
 
 
 async def patch_file(tenant: TenantRef, ref: str, patch: FilePatch) -> FilePatchResult:
     file_id = await files.resolve_id(tenant.id, ref)
     changes = _changes(patch)
-    changes[File.updated_at] = datetime.now(UTC)
+    changes["updated_at"] = datetime.now(UTC)
     row = await files.update_file(tenant.id, file_id, changes)
     return shaped(FilePatchResult, row)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 from pgvector.asyncpg import register_vector
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 from store.settings import get_settings
 
@@ -60,6 +60,12 @@ def engine() -> ScopixEngine:
     if not isinstance(found, ScopixEngine):
         raise DatabaseNotConfigured("piccolo_conf.DB is not configured")
     return found
+
+
+def transaction() -> PostgresTransaction:
+    """One transaction around several store calls, which join it (a batch upload records its files, their jobs
+    and their session together)."""
+    return engine().transaction()
 
 
 async def run_migrations() -> None:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from litestar import Controller, Request, get, post
-from litestar.datastructures import State
+from litestar import Controller, get, post
 from litestar.params import FromPath
 
 from api import analyze
-from api.auth import tenant_of
+from api.deps import AppSettings, Blobs, Form, Tenant, Waker
 from api.schemas.analyze import AnalyzeAccepted, AnalyzeResult, JobStatus
-from api.uploads.taking import take_upload
 
 
 class AnalyzeController(Controller):
@@ -20,18 +17,25 @@ class AnalyzeController(Controller):
     tags = ("analyze",)
 
     @post("/files/analyze", status_code=200, request_max_body_size=None)
-    async def analyze(self, request: Request[Any, Any, State], state: State) -> AnalyzeResult:
+    async def analyze(
+        self, form: Form, tenant: Tenant, settings: AppSettings, blobs: Blobs, wake: Waker
+    ) -> AnalyzeResult:
         """Upload a document (PDF, DOCX, TXT, MD; up to 10 MB) and wait up to `timeout` s for its text."""
         started = time.perf_counter()
-        stored = await take_upload(request, state, analyze.receive)
-        return await analyze.outcome(tenant_of(request).id, stored, started)
+        stored = await analyze.receive(form, tenant, settings, blobs)
+        wake()
+        return await analyze.outcome(tenant.id, stored, started)
 
     @post("/files/analyze/async", status_code=202, request_max_body_size=None)
-    async def analyze_async(self, request: Request[Any, Any, State], state: State) -> AnalyzeAccepted:
+    async def analyze_async(
+        self, form: Form, tenant: Tenant, settings: AppSettings, blobs: Blobs, wake: Waker
+    ) -> AnalyzeAccepted:
         """Same input as analyze; 202 at once with the job to poll."""
-        return await analyze.accepted(await take_upload(request, state, analyze.receive))
+        stored = await analyze.receive(form, tenant, settings, blobs)
+        wake()
+        return await analyze.accepted(stored)
 
     @get("/job/{job_id:str}")
-    async def job(self, request: Request[Any, Any, State], job_id: FromPath[str]) -> JobStatus:
+    async def job(self, tenant: Tenant, job_id: FromPath[str]) -> JobStatus:
         """A processing job of the tenant; a completed text extraction carries the analyze result."""
-        return await analyze.job_status(tenant_of(request).id, job_id)
+        return await analyze.job_status(tenant.id, job_id)

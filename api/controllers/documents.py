@@ -3,13 +3,12 @@ digitization, whole, per page, or as a status. Each answers 400 on a file that i
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, get
-from litestar.datastructures import State
+from litestar import Controller, get
 from litestar.params import FromPath, FromQuery, Parameter
 
-from api.auth import tenant_of
+from api.deps import AppSettings, Tenant
 from api.document_views import digitization, digitization_status, digitized_page, document_chunks, document_text
 from api.schemas.documents import (
     Digitization,
@@ -22,10 +21,11 @@ from pipelines.inference.in_use import serving_text_model
 from store import documents, embeddings, files
 from store.errors import Conflict, NotFound, WrongMediaType
 from store.rows import FileRow
+from store.tenants import TenantRef
 
 
-async def _document(request: Request[Any, Any, State], file_id: str) -> FileRow:
-    row = await files.get_file(tenant_of(request).id, file_id)
+async def _document(tenant: TenantRef, file_id: str) -> FileRow:
+    row = await files.get_file(tenant.id, file_id)
     if row.media_type != "document":
         raise WrongMediaType(f"this route serves documents only; this file is a {row.media_type}")
     return row
@@ -54,46 +54,42 @@ class DocumentsController(Controller):
     tags = ("documents",)
 
     @get("/{file_id:str}/text")
-    async def get_text(self, request: Request[Any, Any, State], file_id: FromPath[str]) -> DocumentText:
+    async def get_text(self, tenant: Tenant, file_id: FromPath[str]) -> DocumentText:
         """The full extracted text. 409 until extraction has completed (code `text_not_ready`, with the current
         `text_extraction_status`) or after it failed (code `text_extraction_failed`)."""
-        return document_text(_extracted(await _document(request, file_id)))
+        return document_text(_extracted(await _document(tenant, file_id)))
 
     @get("/{file_id:str}/chunks")
     async def get_chunks(
-        self,
-        request: Request[Any, Any, State],
-        state: State,
-        file_id: FromPath[str],
-        include_embeddings: FromQuery[bool] = False,
+        self, tenant: Tenant, settings: AppSettings, file_id: FromPath[str], include_embeddings: FromQuery[bool] = False
     ) -> DocumentChunks:
         """The chunks stored now, in order, whatever the extraction's status: none before the first extraction
         completes, the previous extraction's while a new one runs (they are replaced whole). Unlike an empty
         text, an empty list is no false answer. `include_embeddings` adds each chunk's vector in the active
         text model's space (null where it has none yet) and counts the chunks per embedding status."""
-        row = await _document(request, file_id)
+        row = await _document(tenant, file_id)
         rows = await documents.chunks_of(row.id)
         if not include_embeddings:
             return document_chunks(row, rows)
-        model = await serving_text_model(state.settings)
+        model = await serving_text_model(settings)
         vectors = await embeddings.vectors_of(row.id, model.model_id) if rows else {}
         return document_chunks(row, rows, vectors)
 
     @get("/{file_id:str}/digitization")
-    async def get_digitization(self, request: Request[Any, Any, State], file_id: FromPath[str]) -> Digitization:
+    async def get_digitization(self, tenant: Tenant, file_id: FromPath[str]) -> Digitization:
         """Every digitized page with its elements and normalised bounding boxes."""
-        row = await _document(request, file_id)
+        row = await _document(tenant, file_id)
         return digitization(row, await documents.pages_of(row.id))
 
     @get("/{file_id:str}/digitization/pages/{page_number:int}")
     async def get_digitization_page(
         self,
-        request: Request[Any, Any, State],
+        tenant: Tenant,
         file_id: FromPath[str],
         page_number: Annotated[int, Parameter(ge=1, description="1-indexed")],
     ) -> DigitizedPage:
         """One digitized page; 404 when the page has not been digitized (or does not exist)."""
-        row = await _document(request, file_id)
+        row = await _document(tenant, file_id)
         page = await documents.page_of(row.id, page_number)
         if page is None:
             raise NotFound(
@@ -104,9 +100,7 @@ class DocumentsController(Controller):
         return digitized_page(page)
 
     @get("/{file_id:str}/digitization/status")
-    async def get_digitization_status(
-        self, request: Request[Any, Any, State], file_id: FromPath[str]
-    ) -> DigitizationStatus:
+    async def get_digitization_status(self, tenant: Tenant, file_id: FromPath[str]) -> DigitizationStatus:
         """The digitization's status and every page's, without elements."""
-        row = await _document(request, file_id)
+        row = await _document(tenant, file_id)
         return digitization_status(row, await documents.page_statuses(row.id))

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, post
-from litestar.datastructures import State
+from litestar import Controller, post
 from litestar.params import JSONBody
 
-from api.auth import tenant_of
+from api.deps import Tenant
 from api.schemas.duplicates import DuplicateCheck, DuplicateCheckResult
 from store import files
 
@@ -18,13 +15,11 @@ class DuplicatesController(Controller):
     tags = ("files",)
 
     @post("/check-duplicates", status_code=200)
-    async def check_duplicates(
-        self, request: Request[Any, Any, State], data: JSONBody[DuplicateCheck]
-    ) -> DuplicateCheckResult:
+    async def check_duplicates(self, tenant: Tenant, data: JSONBody[DuplicateCheck]) -> DuplicateCheckResult:
         """SHA-256 hashes (hex, either case) matching one of the caller's live files are duplicates: an upload
         of that content with `skip_duplicates=true` would be skipped. Soft-deleted files do not count."""
         asked = list(dict.fromkeys(data.hashes))
-        existing = await files.existing_sha256(tenant_of(request).id, [sha256.lower() for sha256 in asked])
+        existing = await files.existing_sha256(tenant.id, [sha256.lower() for sha256 in asked])
         return DuplicateCheckResult(
             duplicates=[sha256 for sha256 in asked if sha256.lower() in existing],
             unique=[sha256 for sha256 in asked if sha256.lower() not in existing],

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, get, post
-from litestar.datastructures import State
+from litestar import Controller, get, post
 from litestar.params import JSONBody
 
-from api.auth import tenant_of
+from api.deps import Blobs, Tenant
 from api.export import export, export_columns
 from api.schemas.export import ExportColumns, ExportRequest, ExportResult
 
@@ -23,8 +20,6 @@ class ExportController(Controller):
         return export_columns()
 
     @post("/", status_code=200)
-    async def export_files(
-        self, request: Request[Any, Any, State], state: State, data: JSONBody[ExportRequest]
-    ) -> ExportResult:
+    async def export_files(self, tenant: Tenant, blobs: Blobs, data: JSONBody[ExportRequest]) -> ExportResult:
         """The caller's files (or those named) as CSV, XLSX or DOCX, at a download URL valid for an hour."""
-        return await export(tenant_of(request).id, data, state.blobs)
+        return await export(tenant.id, data, blobs)

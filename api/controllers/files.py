@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from litestar import Controller, Request, delete, get, patch, post
-from litestar.datastructures import State
+from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Redirect
 
-from api.auth import tenant_of
+from api.deps import AppSettings, Blobs, Form, Tenant, Waker
 from api.file_actions import batch_delete, delete_file, patch_file, restore_file
 from api.file_views import detail, list_item
 from api.schemas.files import (
@@ -26,12 +25,10 @@ from api.schemas.files import (
     FileUploadResponse,
 )
 from api.uploads.streaming import receive_upload
-from api.uploads.taking import take_upload
 from api.variant_urls import variant_urls
 from store import files
 from store.blob_store import content_disposition
 from store.files import FileQuery
-from store.settings import Settings
 
 MediaType = Literal["image", "document", "video", "link"]
 
@@ -41,15 +38,19 @@ class FilesController(Controller):
     tags = ("files",)
 
     @post("/upload", status_code=201, request_max_body_size=None)
-    async def upload(self, request: Request[Any, Any, State], state: State) -> FileUploadResponse:
+    async def upload(
+        self, form: Form, tenant: Tenant, settings: AppSettings, blobs: Blobs, wake: Waker
+    ) -> FileUploadResponse:
         """Stream one file (multipart/form-data, field `file`) to storage; 201 with the new file."""
-        return await take_upload(request, state, receive_upload)
+        uploaded = await receive_upload(form, tenant, settings, blobs)
+        wake()
+        return uploaded
 
     @get("/")
     async def list_files(
         self,
-        request: Request[Any, Any, State],
-        state: State,
+        tenant: Tenant,
+        blobs: Blobs,
         search: Annotated[str | None, QueryParameter(min_length=1, max_length=1000)] = None,
         search_mode: FromQuery[Literal["all", "metadata", "visible_text"]] = "all",
         tags: FromQuery[list[str] | None] = None,
@@ -84,9 +85,9 @@ class FilesController(Controller):
             limit=limit,
             offset=offset,
         )
-        rows, total = await files.list_files(tenant_of(request).id, query)
+        rows, total = await files.list_files(tenant.id, query)
         return FileList(
-            items=[list_item(row, await variant_urls(state.blobs, row)) for row in rows],
+            items=[list_item(row, await variant_urls(blobs, row)) for row in rows],
             total_count=total,
             limit=limit,
             offset=offset,
@@ -94,41 +95,34 @@ class FilesController(Controller):
         )
 
     @post("/batch-delete", status_code=200)
-    async def batch_delete(
-        self, request: Request[Any, Any, State], data: JSONBody[BatchDeleteRequest]
-    ) -> BatchDeleteResult:
+    async def batch_delete(self, tenant: Tenant, data: JSONBody[BatchDeleteRequest]) -> BatchDeleteResult:
         """Soft-delete up to 100 files, each reported on its own."""
-        return await batch_delete(tenant_of(request), data)
+        return await batch_delete(tenant, data)
 
     @get("/{file_id:str}")
-    async def get_file(self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]) -> FileDetail:
+    async def get_file(self, tenant: Tenant, blobs: Blobs, file_id: FromPath[str]) -> FileDetail:
         """One file by full id or 8-character prefix, shaped by its media type."""
-        row = await files.get_file(tenant_of(request).id, file_id)
-        return detail(row, await variant_urls(state.blobs, row))
+        row = await files.get_file(tenant.id, file_id)
+        return detail(row, await variant_urls(blobs, row))
 
     @get("/{file_id:str}/download", status_code=302)
-    async def download(self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]) -> Redirect:
+    async def download(self, tenant: Tenant, settings: AppSettings, blobs: Blobs, file_id: FromPath[str]) -> Redirect:
         """302 to a presigned URL for the original bytes, named as uploaded."""
-        row = await files.get_file(tenant_of(request).id, file_id)
-        settings: Settings = state.settings
-        url = await state.blobs.presigned_get(
-            row.object_key, settings.download_url_seconds, row.filename, row.content_type
-        )
+        row = await files.get_file(tenant.id, file_id)
+        url = await blobs.presigned_get(row.object_key, settings.download_url_seconds, row.filename, row.content_type)
         return Redirect(url, status_code=302, headers={"Content-Disposition": content_disposition(row.filename)})
 
     @patch("/{file_id:str}")
-    async def patch_file(
-        self, request: Request[Any, Any, State], file_id: FromPath[str], data: JSONBody[FilePatch]
-    ) -> FilePatchResult:
+    async def patch_file(self, tenant: Tenant, file_id: FromPath[str], data: JSONBody[FilePatch]) -> FilePatchResult:
         """Change title, tags or user_description; only the fields sent change."""
-        return await patch_file(tenant_of(request), file_id, data)
+        return await patch_file(tenant, file_id, data)
 
     @delete("/{file_id:str}", status_code=200)
-    async def delete_file(self, request: Request[Any, Any, State], file_id: FromPath[str]) -> FileDeleted:
+    async def delete_file(self, tenant: Tenant, file_id: FromPath[str]) -> FileDeleted:
         """Soft delete: hidden at once, restorable within the retention window, then purged."""
-        return await delete_file(tenant_of(request), file_id)
+        return await delete_file(tenant, file_id)
 
     @post("/{file_id:str}/restore", status_code=200)
-    async def restore(self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]) -> FileRestored:
+    async def restore(self, tenant: Tenant, settings: AppSettings, file_id: FromPath[str]) -> FileRestored:
         """Undo a soft delete within the retention window."""
-        return await restore_file(tenant_of(request), file_id, state.settings.soft_delete_days)
+        return await restore_file(tenant, file_id, settings.soft_delete_days)

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, get, post
-from litestar.datastructures import State
+from litestar import Controller, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 
-from api.auth import tenant_of
+from api.deps import AppSettings, Blobs, Tenant, Waker
 from api.processing_views import processing_status, upload_status
 from api.schemas.processing import ProcessingStatus, StuckUploads, TriggerVariantsResult, UploadStatus
 from api.variant_urls import VARIANT_SECONDS, variant_url
+from pipelines.engine.requeue import requeue
+from pipelines.image.plan import VARIANTS
 from pipelines.image.render import VARIANT_SIZES
 from store import files, jobs, sessions
 from store.errors import MalformedRequest, NotFound, WrongMediaType
 from store.rows import FileRow
+from store.tenants import TenantRef
 
 VARIANT_TYPES = ("original", *VARIANT_SIZES)
 
 
-async def _image(request: Request[Any, Any, State], file_id: str) -> FileRow:
-    row = await files.get_file(tenant_of(request).id, file_id)
+async def _image(tenant: TenantRef, file_id: str) -> FileRow:
+    row = await files.get_file(tenant.id, file_id)
     if row.media_type != "image":
         raise WrongMediaType(f"variants exist for images only; this file is a {row.media_type}")
     return row
@@ -35,16 +37,16 @@ class ProcessingController(Controller):
 
     @get("/{file_id:str}/variant/{variant_type:str}", status_code=302)
     async def variant(
-        self, request: Request[Any, Any, State], state: State, file_id: FromPath[str], variant_type: FromPath[str]
+        self, tenant: Tenant, blobs: Blobs, file_id: FromPath[str], variant_type: FromPath[str]
     ) -> Redirect:
         """302 to the variant (or the original) through a URL valid for one hour."""
         if variant_type not in VARIANT_TYPES:
             raise MalformedRequest(f"unknown variant {variant_type!r}; one of {', '.join(VARIANT_TYPES)}")
-        row = await _image(request, file_id)
+        row = await _image(tenant, file_id)
         if variant_type == "original":
-            url = await state.blobs.presigned_get(row.object_key, VARIANT_SECONDS, content_type=row.content_type)
+            url = await blobs.presigned_get(row.object_key, VARIANT_SECONDS, content_type=row.content_type)
         else:
-            url = await variant_url(state.blobs, row, variant_type)
+            url = await variant_url(blobs, row, variant_type)
         if url is None:
             raise NotFound(
                 f"variant {variant_type} does not exist yet (variant_status: {row.variant_status})",
@@ -53,12 +55,10 @@ class ProcessingController(Controller):
         return Redirect(url, status_code=302)
 
     @post("/{file_id:str}/trigger-variants", status_code=200)
-    async def trigger_variants(
-        self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]
-    ) -> TriggerVariantsResult:
+    async def trigger_variants(self, tenant: Tenant, wake: Waker, file_id: FromPath[str]) -> TriggerVariantsResult:
         """Queue variant generation again (recovery after a failure)."""
-        row = await _image(request, file_id)
-        job_id, created = await jobs.enqueue(row.id, row.tenant, "variants")
+        row = await _image(tenant, file_id)
+        job_id, created = await requeue(VARIANTS, row.id, row.tenant)
         if not created:
             return TriggerVariantsResult(
                 success=True,
@@ -68,9 +68,7 @@ class ProcessingController(Controller):
                 image_id=row.id,
                 skipped_duplicate=True,
             )
-        await files.set_columns(row.id, {"variant_status": "queued", "error_message": None})
-        if state.engine is not None:
-            state.engine.wake()
+        wake()
         return TriggerVariantsResult(
             success=True,
             message="Variant generation triggered",
@@ -80,31 +78,29 @@ class ProcessingController(Controller):
         )
 
     @get("/{file_id:str}/processing-status")
-    async def processing_status(self, request: Request[Any, Any, State], file_id: FromPath[str]) -> ProcessingStatus:
+    async def processing_status(self, tenant: Tenant, file_id: FromPath[str]) -> ProcessingStatus:
         """Cross-media processing status with every component's status."""
-        return processing_status(await files.get_file(tenant_of(request).id, file_id))
+        return processing_status(await files.get_file(tenant.id, file_id))
 
     @get("/uploads-status/{file_id:str}")
-    async def uploads_status(
-        self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]
-    ) -> UploadStatus:
+    async def uploads_status(self, tenant: Tenant, settings: AppSettings, file_id: FromPath[str]) -> UploadStatus:
         """Unified upload + processing status: components, Ray task ids, retries, stuck or not."""
-        row = await files.get_file(tenant_of(request).id, file_id)
-        stuck_after = timedelta(minutes=state.settings.stuck_minutes)
+        row = await files.get_file(tenant.id, file_id)
+        stuck_after = timedelta(minutes=settings.stuck_minutes)
         session = (await sessions.sessions_of_files([row.id])).get(row.id)
         return upload_status(row, await jobs.jobs_of_file(row.id), stuck_after, datetime.now(UTC), session)
 
     @get("/sessions/stuck")
     async def stuck(
         self,
-        request: Request[Any, Any, State],
+        tenant: Tenant,
         stuck_minutes: Annotated[int, QueryParameter(ge=1)] = 30,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> StuckUploads:
         """Files whose processing has made no progress for `stuck_minutes`."""
         now = datetime.now(UTC)
         threshold = timedelta(minutes=stuck_minutes)
-        rows = await files.idle_unfinished(tenant_of(request).id, now - threshold, limit)
+        rows = await files.idle_unfinished(tenant.id, now - threshold, limit)
         ids = [row.id for row in rows]
         job_rows, session_of = await jobs.jobs_of_files(ids), await sessions.sessions_of_files(ids)
         items = [upload_status(row, job_rows[row.id], threshold, now, session_of.get(row.id)) for row in rows]

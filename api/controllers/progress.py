@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
-from api.auth import tenant_of
+from api.deps import Tenant
 from store import sessions
 from store.errors import NotFound
 
@@ -23,13 +23,13 @@ _POLICY_VIOLATION = 1008  # the WebSocket close code for a refused subscription
 
 @websocket("/api/v2/files/ws/{channel:str}")
 async def session_progress(
-    socket: WebSocket, channel: FromPath[str], channels: NamedDependency[ChannelsPlugin]
+    socket: WebSocket, tenant: Tenant, channel: FromPath[str], channels: NamedDependency[ChannelsPlugin]
 ) -> None:
     try:
         session_id = uuid.UUID(channel.removeprefix(_PREFIX)) if channel.startswith(_PREFIX) else None
         if session_id is None:
             raise NotFound(f"no channel {channel!r}")
-        await sessions.summary(tenant_of(socket).id, session_id)  # NotFound for another tenant's session
+        await sessions.summary(tenant.id, session_id)  # NotFound for another tenant's session
     except (ValueError, NotFound):
         await socket.close(code=_POLICY_VIOLATION, reason="no such upload session")
         return

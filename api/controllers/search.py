@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, post
-from litestar.datastructures import State
+from litestar import Controller, post
 from litestar.params import JSONBody
 
-from api.auth import tenant_of
+from api.deps import Embedder, Tenant
 from api.schemas.search import SearchRequest, SearchResponse
 from api.search import search_chunks
 
@@ -18,8 +15,6 @@ class SearchController(Controller):
     tags = ("search",)
 
     @post("/search", status_code=200)
-    async def search(
-        self, request: Request[Any, Any, State], state: State, data: JSONBody[SearchRequest]
-    ) -> SearchResponse:
+    async def search(self, tenant: Tenant, embedder: Embedder, data: JSONBody[SearchRequest]) -> SearchResponse:
         """The chunks nearest in meaning to `query`, most similar first; 503 while no embedder can serve."""
-        return await search_chunks(tenant_of(request), data, state.embedder)
+        return await search_chunks(tenant, data, embedder)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from litestar import Controller, Request, get, post
-from litestar.datastructures import State
+from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from api.auth import tenant_of
+from api.deps import AppSettings, Blobs, Form, Tenant, Waker
 from api.schemas.sessions import BatchUploadResponse, SessionList, SessionResults, SessionStatus, SessionSummary
 from api.session_views import session_list, session_results, session_status, session_summary
 from api.uploads.batch import receive_batch
-from api.uploads.taking import take_upload
 from store import sessions
 
 SessionState = Literal["processing", "completed", "failed", "cancelled"]
@@ -25,54 +23,55 @@ class SessionsController(Controller):
     tags = ("sessions",)
 
     @post("/upload/batch", status_code=201, request_max_body_size=None)
-    async def upload_batch(self, request: Request[Any, Any, State], state: State) -> BatchUploadResponse:
+    async def upload_batch(
+        self, form: Form, tenant: Tenant, settings: AppSettings, blobs: Blobs, wake: Waker
+    ) -> BatchUploadResponse:
         """Stream several files (multipart/form-data, parts named `files`; the form's fields apply to each) to
         storage as one upload session; 201 with each file's result and the files rejected, with why."""
-        return await take_upload(request, state, receive_batch)
+        uploaded = await receive_batch(form, tenant, settings, blobs)
+        wake()
+        return uploaded
 
     @get("/sessions")
     async def list_sessions(
         self,
-        request: Request[Any, Any, State],
+        tenant: Tenant,
         status: FromQuery[SessionState | None] = None,
         upload_method: FromQuery[Literal["streaming", "presigned"] | None] = None,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> SessionList:
         """The caller's upload sessions, newest first."""
-        return await session_list(tenant_of(request).id, status, upload_method, offset, limit)
+        return await session_list(tenant.id, status, upload_method, offset, limit)
 
     @get("/sessions/{session_id:uuid}/status")
-    async def status(self, request: Request[Any, Any, State], session_id: FromPath[uuid.UUID]) -> SessionStatus:
+    async def status(self, tenant: Tenant, session_id: FromPath[uuid.UUID]) -> SessionStatus:
         """Progress, the latest completions and errors."""
-        return await session_status(tenant_of(request).id, session_id, datetime.now(UTC))
+        return await session_status(tenant.id, session_id, datetime.now(UTC))
 
     @get("/sessions/{session_id:uuid}/results")
     async def results(
         self,
-        request: Request[Any, Any, State],
-        state: State,
+        tenant: Tenant,
+        blobs: Blobs,
         session_id: FromPath[uuid.UUID],
         include_failed: FromQuery[bool] = True,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> SessionResults:
         """Each file of the session in request order, with its outcome."""
-        tenant = tenant_of(request).id
-        return await session_results(tenant, session_id, include_failed, offset, limit, state.blobs)
+        return await session_results(tenant.id, session_id, include_failed, offset, limit, blobs)
 
     @post("/sessions/{session_id:uuid}/cancel", status_code=200)
-    async def cancel(self, request: Request[Any, Any, State], session_id: FromPath[uuid.UUID]) -> SessionStatus:
+    async def cancel(self, tenant: Tenant, session_id: FromPath[uuid.UUID]) -> SessionStatus:
         """Stop what has not started: queued steps are cancelled and end `skipped`; files done keep their results,
         a step running finishes. 400 when the session has already ended."""
-        tenant, now = tenant_of(request).id, datetime.now(UTC)
-        await sessions.cancel(tenant, session_id, now)
-        return await session_status(tenant, session_id, now)
+        now = datetime.now(UTC)
+        await sessions.cancel(tenant.id, session_id, now)
+        return await session_status(tenant.id, session_id, now)
 
     @get("/sessions/{session_id:uuid}/summary")
-    async def summary(
-        self, request: Request[Any, Any, State], state: State, session_id: FromPath[uuid.UUID]
-    ) -> SessionSummary:
+    async def summary(self, tenant: Tenant, settings: AppSettings, session_id: FromPath[uuid.UUID]) -> SessionSummary:
         """Counts of the session's files by status, and of their descriptions, for dashboards."""
-        stuck_after = timedelta(minutes=state.settings.stuck_minutes)
-        return await session_summary(tenant_of(request).id, session_id, stuck_after, datetime.now(UTC))
+        stuck_after = timedelta(minutes=settings.stuck_minutes)
+        return await session_summary(tenant.id, session_id, stuck_after, datetime.now(UTC))

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Response, get, post
-from litestar.datastructures import State
 from litestar.params import JSONBody
 from msgspec import Meta
 
 from api.auth import PUBLIC
+from api.deps import Blobs
 from store.database import ping
 from store.errors import InvalidInput
 
@@ -37,9 +37,9 @@ class UploadEventLogged(msgspec.Struct):
 
 
 @get("/health", opt={PUBLIC: True})
-async def health(state: State) -> Response[dict[str, str]]:
+async def health(blobs: Blobs) -> Response[dict[str, str]]:
     """200 once the database and S3 answer, else 503 naming what does not."""
-    checks = {"database": await ping(), "s3": await state.blobs.ping()}
+    checks = {"database": await ping(), "s3": await blobs.ping()}
     body = {name: "ok" if ok else "unavailable" for name, ok in checks.items()}
     healthy = all(checks.values())
     body["status"] = "ok" if healthy else "unavailable"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from api.errors import status_of
 from api.schemas.sessions import BatchFileResult, BatchRejection, BatchUploadResponse
 from api.uploads.fields import UploadOptions, build_options, parse_field, safe_filename
-from api.uploads.form import FieldCollector, PartEnd, PartStart, form_events
+from api.uploads.form import FieldCollector, MultipartBody, PartEnd, PartStart, form_events
 from api.uploads.streaming import (
     FORM_ALLOWANCE,
     IncomingFile,
@@ -30,10 +29,10 @@ from api.uploads.streaming import (
 )
 from store import sessions
 from store.blob_store import BlobStore
+from store.database import transaction
 from store.errors import DomainError, InvalidInput, TooLarge, UnsupportedMedia
 from store.keys import original_key
 from store.settings import Settings
-from store.tables import UploadSession
 from store.tenants import TenantRef
 
 FILES_PER_TIER = {"free": 10, "starter": 50, "professional": 100, "enterprise": 200}
@@ -57,25 +56,20 @@ class _Entry:
 
 
 async def receive_batch(
-    stream: AsyncIterator[bytes],
-    content_length: int | None,
-    tenant: TenantRef,
-    settings: Settings,
-    blobs: BlobStore,
-    boundary: str,
+    body: MultipartBody, tenant: TenantRef, settings: Settings, blobs: BlobStore
 ) -> BatchUploadResponse:
     rules = UploadRules(settings.max_upload_bytes, describes=settings.describe_model is not None)
     most = FILES_PER_TIER.get(tenant.tier, FILES_PER_TIER["free"])
-    if content_length is not None and content_length > most * rules.max_bytes + FORM_ALLOWANCE:
-        await drain(stream, rules.max_bytes)
+    if body.content_length is not None and body.content_length > most * rules.max_bytes + FORM_ALLOWANCE:
+        await drain(body.stream, rules.max_bytes)
         raise too_large(rules)
     entries: list[_Entry] = []
     values: dict[str, Any] = {}
     async with discarded_on_failure(lambda: [entry.incoming for entry in entries]):
         try:
-            await _read_batch(stream, boundary, blobs, tenant, rules, most, entries, values)
+            await _read_batch(body, blobs, tenant, rules, most, entries, values)
         except DomainError:  # refused mid-body (too many files, a bad field): let the client read why
-            await drain(stream, rules.max_bytes)
+            await drain(body.stream, rules.max_bytes)
             raise
         if not entries:
             raise InvalidInput("at least one file part named 'files' is required", field="files")
@@ -83,7 +77,7 @@ async def receive_batch(
         session_id, now = uuid.uuid4(), datetime.now(UTC)
         results: list[BatchFileResult] = []
         recorded: list[sessions.SessionFile] = []
-        async with UploadSession._meta.db.transaction():
+        async with transaction():
             for entry in entries:
                 result = await _record(entry, tenant, options, rules)
                 recorded.append(_session_file(entry, result))
@@ -94,8 +88,7 @@ async def receive_batch(
 
 
 async def _read_batch(
-    stream: AsyncIterator[bytes],
-    boundary: str,
+    body: MultipartBody,
     blobs: BlobStore,
     tenant: TenantRef,
     rules: UploadRules,
@@ -107,7 +100,7 @@ async def _read_batch(
     content is rejected and its remaining bytes dropped), text fields validated as they complete."""
     text: FieldCollector | None = None
     current: _Entry | None = None
-    async for event in form_events(stream, boundary, max_parts=most + _FIELD_PARTS):
+    async for event in form_events(body.stream, body.boundary, max_parts=most + _FIELD_PARTS):
         if isinstance(event, PartStart):
             text, current = None, None
             if event.name in ("files", "file") and event.filename is not None:

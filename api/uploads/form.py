@@ -41,6 +41,15 @@ def boundary_of(content_type: str | None) -> str:
     return boundary
 
 
+@dataclass(frozen=True)
+class MultipartBody:
+    """A multipart/form-data request's body as it arrives, with its declared length and its boundary."""
+
+    stream: AsyncIterator[bytes]
+    content_length: int | None
+    boundary: str
+
+
 async def form_events(
     stream: AsyncIterator[bytes], boundary: str, max_parts: int = MAX_PARTS
 ) -> AsyncIterator[FormEvent]:

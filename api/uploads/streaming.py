@@ -17,7 +17,7 @@ from typing import Any
 
 from api.schemas.files import FileUploadResponse
 from api.uploads.fields import UploadOptions, build_options, checked, parse_field, safe_filename
-from api.uploads.form import FieldCollector, PartEnd, PartStart, form_events
+from api.uploads.form import FieldCollector, MultipartBody, PartEnd, PartStart, form_events
 from pipelines.intake.plan import NewFilePlan, plan_new_file
 from pipelines.intake.sniff import ContentInspector, Detected, UnsupportedContent
 from store import files
@@ -159,38 +159,26 @@ async def drain(stream: AsyncIterator[bytes], budget: int) -> None:
 
 
 async def receive_upload(
-    stream: AsyncIterator[bytes],
-    content_length: int | None,
-    tenant: TenantRef,
-    settings: Settings,
-    blobs: BlobStore,
-    boundary: str,
+    body: MultipartBody, tenant: TenantRef, settings: Settings, blobs: BlobStore
 ) -> FileUploadResponse:
     started = time.perf_counter()
     rules = UploadRules(settings.max_upload_bytes, describes=settings.describe_model is not None)
-    return upload_response(await store_upload(stream, content_length, tenant, blobs, boundary, rules), started)
+    return upload_response(await store_upload(body, tenant, blobs, rules), started)
 
 
-async def store_upload(
-    stream: AsyncIterator[bytes],
-    content_length: int | None,
-    tenant: TenantRef,
-    blobs: BlobStore,
-    boundary: str,
-    rules: UploadRules,
-) -> StoredUpload:
+async def store_upload(body: MultipartBody, tenant: TenantRef, blobs: BlobStore, rules: UploadRules) -> StoredUpload:
     """Stream the form's file to S3 under the route's rules, then record it (or find its duplicate)."""
     limit = rules.max_bytes
-    if content_length is not None and content_length > limit + FORM_ALLOWANCE:
-        await drain(stream, limit)
+    if body.content_length is not None and body.content_length > limit + FORM_ALLOWANCE:
+        await drain(body.stream, limit)
         raise too_large(rules)
     file_id = uuid.uuid4()
     form = _Form()
     async with discarded_on_failure(lambda: [form.file] if form.file is not None else []):
         try:
-            await _read_form(stream, boundary, blobs, original_key(tenant.id, file_id), rules, form)
+            await _read_form(body.stream, body.boundary, blobs, original_key(tenant.id, file_id), rules, form)
         except TooLarge:
-            await drain(stream, limit)
+            await drain(body.stream, limit)
             raise
         if form.file is None:
             raise InvalidInput("a file part named 'file' is required", field="file")

@@ -19,11 +19,12 @@ import msgspec
 import numpy as np
 import pytest
 from litestar import Litestar
-from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 
 from api.auth import ApiKeyAuth
 from api.controllers.search import SearchController
+from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from cluster.model_clients import EmbedderClient
 from cluster.runtime import ensure_ray
@@ -253,7 +254,7 @@ async def test_a_misconfigured_embedder_is_a_500_and_a_bad_query_still_a_4xx(ser
     caller = await new_caller()
     app = Litestar(
         route_handlers=[SearchController],
-        state=State({"embedder": missing}),
+        dependencies={**DEPENDENCIES, "embedder": Provide(lambda: missing, sync_to_thread=False)},
         middleware=[DefineMiddleware(ApiKeyAuth)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
