@@ -19,7 +19,7 @@ from cluster.runtime import ensure_ray
 from cluster.vision import OcrClient
 from models.registry import Task, load, resolve
 from models.text_embedding import TextEmbedder
-from tests.photos import text_photo
+from testkit.photos import text_photo
 
 pytestmark = pytest.mark.integration
 
