@@ -16,6 +16,7 @@ from api.schemas.files import (
     LinkFile,
     VideoFile,
 )
+from api.variant_urls import VariantUrls
 from store.status import primary_status_of
 
 Row = dict[str, Any]
@@ -55,7 +56,7 @@ def _common(row: Row) -> dict[str, Any]:
     }
 
 
-def list_item(row: Row, urls: dict[str, str | None]) -> FileListItem:
+def list_item(row: Row, urls: VariantUrls) -> FileListItem:
     media = row["media_type"]
     extra = {name: row[name] for name in _MEDIA_FIELDS.get(media, ())}
     if media == "document":
@@ -79,7 +80,7 @@ def list_item(row: Row, urls: dict[str, str | None]) -> FileListItem:
     )
 
 
-def detail(row: Row, urls: dict[str, str | None]) -> FileDetail:
+def detail(row: Row, urls: VariantUrls) -> FileDetail:
     common = {
         **_common(row),
         "file_hash": row["sha256"],

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from rapidocr import RapidOCR
+from rapidocr.utils.output import RapidOCROutput
 
 from models.base import LoadedModel, usable_cpus
 from models.images import open_rgb
@@ -66,7 +67,8 @@ def _pipeline(path: Path) -> RapidOCR:
 def _read_one(engine: RapidOCR, data: bytes) -> dict[str, Any]:
     image = open_rgb(data)
     result = engine(image)
-    if result.boxes is None or result.txts is None:  # no text detected
+    assert isinstance(result, RapidOCROutput)  # what the whole pipeline (detection and recognition) answers
+    if result.boxes is None or result.txts is None or result.scores is None:  # no text detected
         return {"text": "", "regions": []}
     width, height = image.size
     regions = [

@@ -34,7 +34,7 @@ async def embed_chunks(file: FileRef, embedders: ModelClients[EmbedderClient] | 
 async def _fill(file: FileRef, embedder: EmbedderClient) -> None:
     """Only the chunks without a vector in the model's space are embedded, swap or not."""
     spec = embedder.spec
-    await embeddings.ensure_space(spec.model_id, spec.dimension)
+    await embeddings.ensure_space(spec.model_id, spec.vector_dimension)
     pending = await embeddings.unembedded(file.id, spec.model_id)
     for start in range(0, len(pending), BATCH):
         batch = pending[start : start + BATCH]

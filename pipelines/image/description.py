@@ -66,12 +66,12 @@ async def describe_image(
         }
 
     try:
-        described = await describers.fill(describe)
+        descriptions = await describers.fill(describe)
     except (_Skip, ModelUnavailable) as error:
         return _ended("skipped", f"the describe model ({SETTING}) is unavailable: {error}")
     except _NothingGenerated as error:
         return _ended("failed", str(error))
-    entries = [entry for entry in described.values() if entry is not None]
+    entries = [entry for entry in descriptions.values() if entry is not None]
     return {"description_status": "completed", "description_error": None, "entries": entries}
 
 

@@ -29,7 +29,7 @@ async def embed_image(
             await model_state.learn_revision(Task.EMBED_IMAGE.value, spec.model_id, model["revision"])
             if await image_embeddings.vector_of(file.id, spec.model_id) is not None:
                 return model  # the image never changes, so neither does its vector
-        await image_embeddings.ensure_space(spec.model_id, spec.dimension)
+        await image_embeddings.ensure_space(spec.model_id, spec.vector_dimension)
         [vector] = await embedder.embed([image], lane="batch")
         await image_embeddings.save(spec.model_id, file.tenant_id, file.id, vector)
         return model
