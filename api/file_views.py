@@ -9,6 +9,7 @@ from typing import Any
 
 from api.schemas.files import DocumentFile, FileDetail, FileListItem, ImageFile, LinkFile, VideoFile
 from api.shaping import fields_of, shaped, shared_fields
+from api.variant_urls import VariantUrls
 from store.rows import FileListRow, FileRow, FileStatusRow
 from store.status import primary_status_of
 
@@ -30,7 +31,7 @@ def download_path(row: FileStatusRow) -> str:
     return f"/api/v2/files/{row.id}/download"
 
 
-def _computed(row: FileStatusRow, urls: dict[str, str | None]) -> dict[str, Any]:
+def _computed(row: FileStatusRow, urls: VariantUrls) -> dict[str, Any]:
     """The fields every shape of a file computes from its row."""
     return urls | {"primary_status": primary_status_of(row), "document_url": download_path(row)}
 
@@ -42,14 +43,14 @@ def _list_fields(media_type: str) -> tuple[str, ...]:
     return tuple(name for name in shared_fields(FileListItem, FileListRow) if name not in others)
 
 
-def list_item(row: FileListRow, urls: dict[str, str | None]) -> FileListItem:
+def list_item(row: FileListRow, urls: VariantUrls) -> FileListItem:
     computed = _computed(row, urls)
     if row.media_type != "document":
         del computed["document_url"]
     return shaped(FileListItem, **fields_of(row, _list_fields(row.media_type)), **computed)
 
 
-def detail(row: FileRow, urls: dict[str, str | None]) -> FileDetail:
+def detail(row: FileRow, urls: VariantUrls) -> FileDetail:
     download = download_path(row)
     return shaped(
         _DETAILS[row.media_type],

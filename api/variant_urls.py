@@ -3,14 +3,20 @@ route redirects. A variant that does not exist yet has no URL (null), never a de
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from store.blob_store import BlobStore
 from store.rows import Variant
 
 VARIANT_SECONDS = 3600
-# Response field -> variant shown there.
-URL_FIELDS = {"thumbnail_url": "small_256", "medium_url": "medium_750", "full_url": "large_1024"}
+
+
+class VariantUrls(TypedDict):
+    """The response fields that link to an image's variants."""
+
+    thumbnail_url: str | None
+    medium_url: str | None
+    full_url: str | None
 
 
 class WithVariants(Protocol):
@@ -27,5 +33,9 @@ async def variant_url(blobs: BlobStore, row: WithVariants, name: str) -> str | N
     return await blobs.presigned_get(stored.key, VARIANT_SECONDS, content_type=stored.content_type)
 
 
-async def variant_urls(blobs: BlobStore, row: WithVariants) -> dict[str, str | None]:
-    return {field: await variant_url(blobs, row, name) for field, name in URL_FIELDS.items()}
+async def variant_urls(blobs: BlobStore, row: WithVariants) -> VariantUrls:
+    return VariantUrls(
+        thumbnail_url=await variant_url(blobs, row, "small_256"),
+        medium_url=await variant_url(blobs, row, "medium_750"),
+        full_url=await variant_url(blobs, row, "large_1024"),
+    )

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks.ingest import WORKERS, sample_photos  # noqa: E402
 from benchmarks.service import running_service, uploaded_and_processed  # noqa: E402
-from tests.otlp import collector  # noqa: E402
+from testkit.otlp_collector import collector  # noqa: E402
 
 
 def main() -> None:

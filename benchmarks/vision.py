@@ -41,8 +41,8 @@ from benchmarks.service import running_service, uploaded_and_processed  # noqa: 
 from cluster.model_clients import DescriberClient, OcrClient  # noqa: E402
 from cluster.model_pool import ModelPool  # noqa: E402
 from cluster.runtime import ensure_ray, shutdown_ray  # noqa: E402
-from tests import tiny_models  # noqa: E402
-from tests.photos import encode, photo, text_photo  # noqa: E402
+from testkit import tiny_models  # noqa: E402
+from testkit.photos import encode, photo, text_photo  # noqa: E402
 
 Item = TypeVar("Item")
 CPUS = 2  # the local Ray runtime's, here and in the service

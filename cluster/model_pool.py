@@ -107,7 +107,7 @@ class ModelPool:
             raise ValueError(f"lane must be one of {LANES}, not {lane!r}")
         if not items:
             raise ValueError("nothing to infer")
-        attributes = {
+        attributes: dict[str, str | int] = {
             "scopix.model.id": self.spec.model_id,  # resolving it refuses a missing model before queueing
             "scopix.model.lane": lane,
             "scopix.model.items": len(items),

@@ -15,7 +15,7 @@ def open_rgb(data: bytes, *, at_least: int | None = None) -> Image.Image:
     """Decode `data`, turn it upright by its EXIF orientation, and flatten any transparency onto white (dark text
     drawn on a transparent background stays readable). `at_least`: a JPEG may be decoded with libjpeg's DCT
     scaling to the smallest reduction still at least this many pixels on each side, which is much faster."""
-    image = Image.open(io.BytesIO(data))
+    image: Image.Image = Image.open(io.BytesIO(data))
     if at_least is not None:
         image.draft("RGB", (at_least, at_least))
     image = ImageOps.exif_transpose(image)

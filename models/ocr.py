@@ -75,7 +75,7 @@ def _pipeline(path: Path) -> RapidOCR:
 
 
 def _regions(result: Any, width: int, height: int) -> dict[str, Any]:
-    if result.boxes is None or result.txts is None:  # no text detected
+    if result.boxes is None or result.txts is None or result.scores is None:  # no text detected
         return {"text": "", "regions": []}
     regions = [
         {"text": text, "confidence": round(float(score), 4), "bounding_box": _normalised(box, width, height)}

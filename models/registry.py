@@ -43,6 +43,13 @@ class ModelSpec:
     path: Path  # a local directory holding config and weights
     revision: str | None = None  # None: the digest of the weights, computed at load
 
+    @property
+    def vector_dimension(self) -> int:
+        """The dimension of an embedding model's vectors, which its vector space is made for."""
+        if self.dimension is None:
+            raise ValueError(f"{self.model_id!r} has no known output dimension: not an embedding model")
+        return self.dimension
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -80,9 +87,10 @@ def _minilm_path() -> Path:
 def _rapidocr_path() -> Path:
     """rapidocr's package directory, whose models/ holds the PP-OCR ONNX files; found without importing it
     (importing rapidocr imports OpenCV: seconds)."""
-    if any(importlib.util.find_spec(name) is None for name in ("rapidocr", "onnxruntime")):
+    rapidocr = importlib.util.find_spec("rapidocr")
+    if rapidocr is None or rapidocr.origin is None or importlib.util.find_spec("onnxruntime") is None:
         raise ModelUnavailable(f"{PP_OCR} ships in the rapidocr package and runs on onnxruntime: pip install them")
-    path = Path(importlib.util.find_spec("rapidocr").origin).parent
+    path = Path(rapidocr.origin).parent
     if not any((path / "models").glob("*.onnx")):
         raise ModelUnavailable(f"{PP_OCR}: {path / 'models'} holds no ONNX models: reinstall rapidocr")
     return path

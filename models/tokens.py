@@ -6,12 +6,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.registry import ModelSpec
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
 
 @functools.cache
-def _tokenizer(path: Path) -> object:
+def _tokenizer(path: Path) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer  # here: importing transformers costs seconds that the API never needs
 
     return AutoTokenizer.from_pretrained(path, local_files_only=True)

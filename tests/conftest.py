@@ -5,33 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import httpx
 import msgspec
 import pytest
 
+from tests.support.callers import Caller, new_caller
+from tests.support.ports import free_port
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """A tenant and the headers that authenticate as it."""
-
-    tenant_id: uuid.UUID
-    name: str
-    headers: dict[str, str]
-    key: str
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +63,7 @@ async def engine(services, database: None) -> AsyncIterator[object]:
     from pipelines.catalog import steps_for
     from pipelines.engine.runner import Engine, EngineConfig
     from store.step_objects import S3Location
-    from tests.integration.engine_steps import TEST_STEPS
+    from tests.support.engine_steps import TEST_STEPS
 
     ensure_ray(num_cpus=2)
     config = EngineConfig(max_in_flight=2, lease_seconds=10, poll_seconds=0.1, backoff_base_seconds=0.2)
@@ -124,14 +108,6 @@ def settings(services):
 
     ensure_ray(num_cpus=2)
     return msgspec.structs.replace(services, model_actor_num_cpus=0.0)
-
-
-async def new_caller(tier: str | None = None) -> Caller:
-    from store.tenants import create_key, ensure_tenant
-
-    tenant = await ensure_tenant(f"tenant-{uuid.uuid4().hex[:12]}", tier)
-    key = await create_key(tenant)
-    return Caller(tenant.id, tenant.name, {"Authorization": f"Bearer {key}"}, key)
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ class EmbedChunks:
         pending = {}
         for model_id, embedder in clients.items():
             # DDL the first time a model is used, in a transaction of its own, not the completing one.
-            await embeddings.ensure_space(model_id, embedder.spec.dimension)
+            await embeddings.ensure_space(model_id, embedder.spec.vector_dimension)
             pending[model_id] = Pending(embedder, await embeddings.unembedded(file.id, model_id))
         return pending
 

@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, BinaryIO, Literal
+from typing import IO, Any, Literal
 
 import docx
 import pymupdf
@@ -98,7 +98,7 @@ class ExtractedDocument:
 
 
 def extract(
-    data: bytes | BinaryIO, document_type: str, *, max_pages: int = MAX_PAGES, max_chars: int = MAX_TEXT_CHARS
+    data: bytes | IO[bytes], document_type: str, *, max_pages: int = MAX_PAGES, max_chars: int = MAX_TEXT_CHARS
 ) -> ExtractedDocument:
     """Read a document of `document_type` ("pdf", "docx", "txt", "md"); raise DocumentError if it cannot be."""
     raw = data if isinstance(data, bytes) else data.read()

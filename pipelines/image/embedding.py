@@ -44,7 +44,7 @@ class EmbedImage:
         for model_id, embedder in embedders.items():
             # DDL the first time a model is used, in a transaction of its own: never in the completing one, where it
             # would hold the table's lock until the commit.
-            await image_embeddings.ensure_space(model_id, embedder.spec.dimension)
+            await image_embeddings.ensure_space(model_id, embedder.spec.vector_dimension)
             if len(embedders) > 1 and await image_embeddings.vector_of(file.id, model_id) is not None:
                 kept.add(model_id)
         return Inputs(image, embedders, frozenset(kept))

@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 import PIL
@@ -76,7 +76,7 @@ class ImageFacts:
     variants: tuple[Variant, ...]  # in VARIANT_SIZES order
 
 
-def render(source: bytes | BinaryIO, max_pixels: int = 100_000_000) -> ImageFacts:
+def render(source: bytes | IO[bytes], max_pixels: int = 100_000_000) -> ImageFacts:
     """Decode `source` (the whole image, or a seekable binary file holding it, read from offset 0) and make its
     facts and variants. Each variant fits its size as the maximum dimension and is NEVER upscaled: a 300×200 image
     gets 300×200 for large_1024 and medium_750, 256×171 for small_256 and 64×43 for tiny_64.
@@ -246,7 +246,7 @@ def _open_formats() -> tuple[str, ...]:
     return tuple(name for name in _FORMATS if name in Image.OPEN and (avif or name != "AVIF"))
 
 
-def _unidentified(fp: BinaryIO) -> str:
+def _unidentified(fp: IO[bytes]) -> str:
     """Name what is missing when the bytes are AVIF (an ISO-BMFF 'ftyp' box) and no decoder is here."""
     try:
         fp.seek(0)

@@ -113,7 +113,7 @@ async def activate(settings: Settings, task: Task, model: str) -> Activation:
         return Activation(task, spec.model_id, "cancelled" if cancelled else "already_active", cancelled=cancelled)
     if swap.table in embeddings.KEYS:
         try:
-            await embeddings.ensure_space(spec.model_id, spec.dimension, swap.table)
+            await embeddings.ensure_space(spec.model_id, spec.vector_dimension, swap.table)
         except ValueError as error:  # a space of that name with another dimension
             raise InvalidInput(str(error), field="model") from error
     state, queued = await model_state.start_swap(

@@ -536,7 +536,7 @@ def _pe_at(buf: bytes | bytearray, pos: int) -> bool:
 
 def _macho_at(buf: bytes | bytearray, pos: int) -> bool:
     """A thin Mach-O magic (either byte order) at pos, followed by a known CPU type."""
-    order = "big" if buf[pos : pos + 1] == b"\xfe" else "little"
+    order: Literal["little", "big"] = "big" if buf[pos : pos + 1] == b"\xfe" else "little"
     return _u32(buf, pos + 4, order) in _MACHO_CPU_TYPES
 
 

@@ -16,8 +16,8 @@ import httpx
 import psutil
 import pytest
 
-from tests import samples
-from tests.e2e.scopix import SCOPIX, Server, cli, scopix_env
+from tests.support import sample_files
+from tests.support.scopix_command import SCOPIX, Server, cli, scopix_env
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +50,7 @@ def test_serve_keys_sigterm_and_restart(tmp_path: Path):
         key = output.strip().splitlines()[-1]
         assert key.startswith("sk_") and " " not in key
         headers = {"Authorization": f"Bearer {key}"}
-        content = samples.image("JPEG", (320, 200))
+        content = sample_files.image("JPEG", (320, 200))
         uploaded = httpx.post(f"{server.base}/api/v2/files/upload", headers=headers, files={"file": ("a.jpg", content)})
         assert uploaded.status_code == 201, uploaded.text
         file_id = uploaded.json()["file_id"]
@@ -119,7 +119,7 @@ def test_worker_processes_jobs_and_stops_on_sigterm(tmp_path: Path):
     try:
         key = cli("keys", "create", "--tenant", "acme", "--data-dir", str(data_dir)).strip().splitlines()[-1]
         headers = {"Authorization": f"Bearer {key}"}
-        photo = samples.image("JPEG", (640, 480))
+        photo = sample_files.image("JPEG", (640, 480))
         file_id = httpx.post(
             f"{server.base}/api/v2/files/upload", headers=headers, files={"file": ("a.jpg", photo)}
         ).json()["file_id"]

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import samples
-from tests.e2e.scopix import Server, cli, scopix_env
-from tests.otlp import ReceivedSpan, collector
+from testkit.otlp_collector import ReceivedSpan, collector
+from tests.support import sample_files
+from tests.support.scopix_command import Server, cli, scopix_env
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ def test_a_trace_follows_a_document_from_the_request_through_its_jobs(tmp_path: 
             corrupt = httpx.post(
                 f"{server.base}/api/v2/files/upload",
                 headers=headers,
-                files={"file": ("broken.pdf", samples.pdf()[:300], "application/pdf")},
+                files={"file": ("broken.pdf", sample_files.pdf()[:300], "application/pdf")},
             ).json()["file_id"]
             assert httpx.get(f"{server.base}/health").status_code == 200
             _wait_terminal(server, headers, file_id)

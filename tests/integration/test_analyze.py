@@ -3,59 +3,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
-import httpx
 import pytest
 
-from tests import samples
-from tests.calls import listing
-from tests.conftest import Caller
-from tests.integration.test_upload import assert_nothing_stored
+from tests.support import sample_files
+from tests.support.api_calls import ANALYZE, analyze, job, listing, started, until_done
+from tests.support.stored_objects import assert_nothing_stored
 
 pytestmark = pytest.mark.integration
 
-ANALYZE = "/api/v2/files/analyze"
 MIB = 1024 * 1024
-
-
-async def analyze(
-    client: httpx.AsyncClient, caller: Caller, content: bytes, filename: str, path: str = ANALYZE, **fields: Any
-) -> httpx.Response:
-    data = {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in fields.items()}
-    return await client.post(
-        path, headers=caller.headers, files={"file": (filename, content, "application/octet-stream")}, data=data
-    )
-
-
-async def started(client: httpx.AsyncClient, caller: Caller, content: bytes, filename: str) -> dict[str, Any]:
-    """analyze/async, checked: its 202 body."""
-    response = await analyze(client, caller, content, filename, f"{ANALYZE}/async")
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert body == {"job_id": body["job_id"], "status": "processing", "poll_url": f"/api/v2/job/{body['job_id']}"}
-    return body
-
-
-async def job(client: httpx.AsyncClient, caller: Caller, poll_url: str) -> dict[str, Any]:
-    response = await client.get(poll_url, headers=caller.headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def until_done(client: httpx.AsyncClient, caller: Caller, poll_url: str, seconds: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        body = await job(client, caller, poll_url)
-        if body["status"] != "processing":
-            return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"job still processing after {seconds} s: {body}")
 
 
 @contextlib.asynccontextmanager
@@ -73,7 +34,7 @@ async def pages_locked() -> AsyncIterator[None]:
 
 
 async def test_analyze_returns_the_text_of_a_pdf_and_stores_the_file(client, alice, engine):
-    content = samples.pdf("Safety manual: inspections are quarterly.", pages=2)
+    content = sample_files.pdf("Safety manual: inspections are quarterly.", pages=2)
     folder = uuid.uuid4()
     response = await analyze(client, alice, content, "manual.pdf", timeout=60, folder_id=folder)
     assert response.status_code == 200, response.text
@@ -97,7 +58,7 @@ async def test_analyze_returns_the_text_of_a_pdf_and_stores_the_file(client, ali
 async def test_a_timeout_answers_processing_with_a_job_to_poll(client, alice, engine):
     async with pages_locked():
         clock = time.monotonic()
-        response = await analyze(client, alice, samples.TEXT, "notes.txt", timeout=5)
+        response = await analyze(client, alice, sample_files.TEXT, "notes.txt", timeout=5)
         waited = time.monotonic() - clock
         assert response.status_code == 200, response.text
         body = response.json()
@@ -116,7 +77,7 @@ async def test_a_timeout_answers_processing_with_a_job_to_poll(client, alice, en
 
 
 async def test_async_analyze_answers_202_and_its_job_ends_with_the_result(client, alice, engine):
-    accepted = await started(client, alice, samples.docx_file("Quarterly inspection report"), "report.docx")
+    accepted = await started(client, alice, sample_files.docx_file("Quarterly inspection report"), "report.docx")
     final = await until_done(client, alice, accepted["poll_url"])
     assert set(final) == {
         "job_id", "status", "document_id", "step", "created_at", "updated_at", "retry_count", "error_message",
@@ -157,7 +118,7 @@ async def test_a_duplicate_is_skipped_with_the_existing_copy(client, alice):
 
 
 async def test_only_documents_are_analyzed(client, blobs, alice):
-    response = await analyze(client, alice, samples.image("JPEG"), "photo.pdf")
+    response = await analyze(client, alice, sample_files.image("JPEG"), "photo.pdf")
     assert response.status_code == 415, response.text
     body = response.json()
     assert body["code"] == "unsupported_media_type"
@@ -167,7 +128,7 @@ async def test_only_documents_are_analyzed(client, blobs, alice):
 
 @pytest.mark.parametrize("timeout", ["4", "121", "soon", "nan"])
 async def test_a_timeout_outside_5_to_120_seconds_is_422(client, blobs, alice, timeout):
-    response = await analyze(client, alice, samples.TEXT, "notes.txt", timeout=timeout)
+    response = await analyze(client, alice, sample_files.TEXT, "notes.txt", timeout=timeout)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "timeout"
     await assert_nothing_stored(client, blobs, alice)
@@ -200,7 +161,7 @@ async def test_over_10_mb_is_413_and_nothing_is_stored(client, blobs, alice, dec
 
 
 async def test_jobs_are_private_to_their_tenant(client, alice, bob):
-    accepted = await started(client, alice, samples.MARKDOWN, "readme.md")
+    accepted = await started(client, alice, sample_files.MARKDOWN, "readme.md")
     assert (await client.get(accepted["poll_url"], headers=alice.headers)).status_code == 200
     for url in (accepted["poll_url"], f"/api/v2/job/{uuid.uuid4()}", "/api/v2/job/not-a-uuid"):
         response = await client.get(url, headers=bob.headers)

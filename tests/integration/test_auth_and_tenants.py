@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests import samples
-from tests.calls import listing, upload, uploaded
+from tests.support import sample_files
+from tests.support.api_calls import listing, upload, uploaded
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ async def test_missing_or_bad_keys_are_401_json(client, headers):
 
 async def test_revoked_key_stops_working(client):
     from store.tenants import revoke_key
-    from tests.conftest import new_caller
+    from tests.support.callers import new_caller
 
     caller = await new_caller()
     assert (await client.get("/api/v2/files", headers=caller.headers)).status_code == 200
@@ -33,7 +33,7 @@ async def test_revoked_key_stops_working(client):
 
 async def test_keys_are_stored_hashed(database):
     from store.tables import ApiKey
-    from tests.conftest import new_caller
+    from tests.support.callers import new_caller
 
     caller = await new_caller()
     rows = await ApiKey.select(ApiKey.key_hash, ApiKey.prefix).where(ApiKey.tenant == caller.tenant_id)
@@ -63,7 +63,7 @@ async def test_health_reports_ok(client):
 
 
 async def test_other_tenants_files_do_not_exist_on_any_route(client, alice, bob):
-    content = samples.image("PNG", color=(4, 5, 6))
+    content = sample_files.image("PNG", color=(4, 5, 6))
     file_id = await uploaded(client, alice, content, "alice.png")
     url = f"/api/v2/files/{file_id}"
     for response in (

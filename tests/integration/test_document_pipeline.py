@@ -3,13 +3,10 @@ model actor, failures that end honestly, and a job whose inference is unavailabl
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 
 import httpx
-import msgspec
 import numpy as np
 import pymupdf
 import pytest
@@ -17,13 +14,12 @@ import pytest
 from cluster.model_clients import EmbedderClient
 from models.registry import resolve
 from pipelines.document.plan import embed_chunks_step
-from pipelines.engine.runner import Engine, EngineConfig
-from pipelines.engine.step import Step
-from store import documents, embeddings, jobs
-from tests import samples
-from tests.calls import until_terminal, uploaded
-from tests.conftest import Caller
-from tests.documents import make_docx, manual_pdf
+from store import documents, embeddings
+from tests.support import sample_files
+from tests.support.api_calls import until_terminal, uploaded
+from tests.support.callers import Caller
+from tests.support.lone_engine import run_alone
+from tests.support.sample_documents import make_docx, manual_pdf
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +57,8 @@ async def test_a_pdf_becomes_text_pages_and_embedded_chunks(client, alice, engin
     ("content", "filename", "expected"),
     [
         (make_docx(), "report.docx", "docx"),
-        (samples.TEXT, "notes.txt", "txt"),
-        (samples.MARKDOWN, "notes.md", "md"),
+        (sample_files.TEXT, "notes.txt", "txt"),
+        (sample_files.MARKDOWN, "notes.md", "md"),
     ],
 )
 async def test_docx_txt_and_md_are_processed(client, alice, engine, content, filename, expected) -> None:
@@ -103,7 +99,7 @@ async def test_unreadable_pdfs_end_failed_with_a_clear_error(client, alice, engi
 async def test_a_job_whose_inference_is_unavailable_never_completes(client, alice, engine, services) -> None:
     """An engine whose embedder names a model that is not on this machine: the job retries and then fails,
     no chunk is marked embedded, and the document cannot be deleted while the embedding is under way."""
-    body = await processed(client, alice, samples.TEXT, "notes.txt")
+    body = await processed(client, alice, sample_files.TEXT, "notes.txt")
     file_id = uuid.UUID(body["id"])
     chunk_ids = [c.id for c in await documents.chunks_of(file_id)]
     await documents.set_embedding_status(file_id, "pending", only_pending=False)  # as before a re-embedding
@@ -118,30 +114,3 @@ async def test_a_job_whose_inference_is_unavailable_never_completes(client, alic
     assert await embeddings.vectors_of(file_id, "/nonexistent/embedding-model") == {}
     deleted = await client.delete(f"/api/v2/files/{file_id}", headers=alice.headers)
     assert deleted.status_code == 200, deleted.text
-
-
-async def run_alone(engine: Engine, step: Step, file_id: uuid.UUID, caller: Caller, http: httpx.AsyncClient) -> dict:
-    """Run `step` for the file (3 attempts) on an engine of its own, which runs nothing else, until its job has
-    ended; the file's DELETE is refused while the job is under way. The job's last row."""
-    job_id, _ = await jobs.enqueue(file_id, caller.tenant_id, step.name, max_attempts=3)
-    config = EngineConfig(max_in_flight=1, lease_seconds=10, poll_seconds=0.05, backoff_base_seconds=0.5)
-    lonely = Engine(engine.location, {step.name: step}, config)
-    stop = asyncio.Event()
-    running = asyncio.create_task(lonely.run(stop))
-    try:
-        await wait_for(job_id, file_id, lambda job: job["attempts"] >= 1 and job["status"] != "failed")
-        refused = await http.delete(f"/api/v2/files/{file_id}", headers=caller.headers)
-        assert refused.status_code == 409, refused.text
-        return await wait_for(job_id, file_id, lambda job: job["status"] in jobs.STATUSES[2:])
-    finally:
-        stop.set()
-        await running
-
-
-async def wait_for(job_id: uuid.UUID, file_id: uuid.UUID, done: Callable[[dict], bool], seconds: float = 60) -> dict:
-    for _ in range(int(seconds / 0.05)):
-        row = next(msgspec.structs.asdict(row) for row in await jobs.jobs_of_file(file_id) if row.id == job_id)
-        if done(row):
-            return row
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {row['status']}")

@@ -11,10 +11,10 @@ import pytest
 
 from models.registry import resolve
 from store import documents, embeddings, files
-from tests import samples
-from tests.calls import file_route, settled, until_terminal, uploaded
-from tests.conftest import Caller, new_caller
-from tests.documents import SENTENCE, make_docx, manual_pdf
+from tests.support import sample_files
+from tests.support.api_calls import file_route, settled, until_terminal, uploaded
+from tests.support.callers import Caller, new_caller
+from tests.support.sample_documents import SENTENCE, make_docx, manual_pdf
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +22,8 @@ ROUTES = ("text", "chunks", "digitization", "digitization/pages/1", "digitizatio
 DOCUMENTS = {
     "manual.pdf": manual_pdf(),
     "report.docx": make_docx(),
-    "notes.txt": samples.TEXT,
-    "notes.md": samples.MARKDOWN,
+    "notes.txt": sample_files.TEXT,
+    "notes.md": sample_files.MARKDOWN,
 }
 
 
@@ -181,7 +181,7 @@ async def test_txt_and_md_text_and_chunks(http, owner, processed) -> None:
     md_chunks = (await file_route(http, owner, processed["notes.md"], "chunks"))["chunks"]
     txt_chunks = (await file_route(http, owner, processed["notes.txt"], "chunks", include_embeddings="true"))["chunks"]
 
-    assert txt["text"] == samples.TEXT.decode().strip() and txt["page_count"] == 1
+    assert txt["text"] == sample_files.TEXT.decode().strip() and txt["page_count"] == 1
     assert txt_chunks and all(len(c["embedding"]) == 384 for c in txt_chunks)
     assert "The north pillar shows surface cracks." in txt_chunks[-1]["content"]
     assert md_chunks[0]["heading_hierarchy"] == ["Inspection"]
@@ -194,7 +194,7 @@ async def test_txt_and_md_text_and_chunks(http, owner, processed) -> None:
 
 
 async def test_other_media_and_other_tenants(http, owner, processed, bob) -> None:
-    image = await uploaded(http, owner, samples.image(), "photo.jpg")
+    image = await uploaded(http, owner, sample_files.image(), "photo.jpg")
     for route in ROUTES:
         on_image = await http.get(f"/api/v2/files/{image}/{route}", headers=owner.headers)
         assert on_image.status_code == 400 and on_image.json()["code"] == "wrong_media_type", route
@@ -209,7 +209,7 @@ async def test_other_media_and_other_tenants(http, owner, processed, bob) -> Non
 @pytest.fixture
 async def seeded(http: httpx.AsyncClient, owner: Caller, processed: dict[str, str]) -> uuid.UUID:
     """A processed document of its own (so the engine is done with it), to be set to any state."""
-    file_id = uuid.UUID(await uploaded(http, owner, samples.TEXT + uuid.uuid4().hex.encode(), "seeded.txt"))
+    file_id = uuid.UUID(await uploaded(http, owner, sample_files.TEXT + uuid.uuid4().hex.encode(), "seeded.txt"))
     await until_terminal(http, owner, str(file_id), seconds=120)
     return file_id
 

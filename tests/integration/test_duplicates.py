@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from tests import samples
-from tests.calls import upload, uploaded
+from tests.support import sample_files
+from tests.support.api_calls import upload, uploaded
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ async def check(http, caller, hashes: list[str]) -> dict:
 
 
 async def test_hashes_of_the_callers_live_files_are_duplicates(http, alice, bob) -> None:
-    photo, other = samples.image(color=(1, 2, 3)), samples.image(color=(3, 2, 1))
+    photo, other = sample_files.image(color=(1, 2, 3)), sample_files.image(color=(3, 2, 1))
     kept, fresh = hashlib.sha256(photo).hexdigest(), hashlib.sha256(other).hexdigest()
     file_id = await uploaded(http, alice, photo, "photo.png")
 

@@ -21,10 +21,10 @@ from PIL import Image
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.engine.step import FileRef, InProcess, Step
 from store.rows import JobRow
-from tests import samples
-from tests.calls import status, until_terminal, upload, uploaded
-from tests.integration.engine_steps import EMBED_CHUNKS_HELD, STALL_STEPS, embedding_chunks
-from tests.rows import insert_file
+from tests.support import sample_files
+from tests.support.api_calls import status, until_terminal, upload, uploaded
+from tests.support.engine_steps import EMBED_CHUNKS_HELD, STALL_STEPS, embedding_chunks
+from tests.support.file_rows import insert_file
 
 pytestmark = pytest.mark.integration
 
@@ -74,10 +74,10 @@ async def test_photo_reaches_completed_with_its_variants(client, alice, engine):
 
 
 async def test_variant_route_errors(client, alice, engine):
-    document = await uploaded(client, alice, samples.pdf(), "m.pdf")
+    document = await uploaded(client, alice, sample_files.pdf(), "m.pdf")
     response = await client.get(f"/api/v2/files/{document}/variant/small_256", headers=alice.headers)
     assert response.status_code == 400 and response.json()["code"] == "wrong_media_type"
-    image = await uploaded(client, alice, samples.image(), "p.jpg")
+    image = await uploaded(client, alice, sample_files.image(), "p.jpg")
     response = await client.get(f"/api/v2/files/{image}/variant/huge_9000", headers=alice.headers)
     assert response.status_code == 400
     trigger = await client.post(f"/api/v2/files/{document}/trigger-variants", headers=alice.headers)
@@ -96,7 +96,7 @@ def _png_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
 
 
 async def test_bombs_and_corrupt_images_end_failed_with_a_clear_error(client, alice, engine):
-    photo = samples.image("JPEG", (800, 600))
+    photo = sample_files.image("JPEG", (800, 600))
     cases = {
         "bomb.png": (_png_bomb(), "pixels"),
         "truncated.jpg": (photo[: len(photo) // 2], "truncated"),
@@ -110,7 +110,7 @@ async def test_bombs_and_corrupt_images_end_failed_with_a_clear_error(client, al
 
 
 async def test_trigger_variants_requeues_and_reports_duplicates(client, alice, engine):
-    file_id = await uploaded(client, alice, samples.image("PNG", (300, 200)), "p.png")
+    file_id = await uploaded(client, alice, sample_files.image("PNG", (300, 200)), "p.png")
     await until_terminal(client, alice, file_id)
     first = (await client.post(f"/api/v2/files/{file_id}/trigger-variants", headers=alice.headers)).json()
     second = (await client.post(f"/api/v2/files/{file_id}/trigger-variants", headers=alice.headers)).json()
@@ -138,7 +138,7 @@ async def test_a_step_that_fails_twice_then_succeeds_completes_with_two_retries(
     from store import jobs
     from store.tables import File
 
-    file_id = await uploaded(client, alice, samples.TEXT, "notes.txt")
+    file_id = await uploaded(client, alice, sample_files.TEXT, "notes.txt")
     job_id, _ = await jobs.enqueue(uuid.UUID(file_id), alice.tenant_id, "flaky", max_attempts=3)
     engine.wake()
     row = await wait_for_job(job_id, uuid.UUID(file_id))
@@ -156,9 +156,9 @@ async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs
 
     from store import jobs
 
-    file_id = uuid.UUID(await uploaded(client, alice, samples.TEXT, "stall.txt"))
+    file_id = uuid.UUID(await uploaded(client, alice, sample_files.TEXT, "stall.txt"))
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.engine_worker", ray.get_runtime_context().gcs_address, "2"],
+        [sys.executable, "-m", "tests.support.engine_worker", ray.get_runtime_context().gcs_address, "2"],
         stdout=subprocess.PIPE,
     )
     try:
@@ -205,7 +205,7 @@ async def test_a_worker_killed_before_its_commit_leaves_no_vectors_and_the_retry
     chunk_ids = {row.id for row in await documents.chunks_of(file_id)}
     models = await models_to_fill(settings, Task.EMBED_TEXT)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.engine_worker", ray.get_runtime_context().gcs_address, "2"],
+        [sys.executable, "-m", "tests.support.engine_worker", ray.get_runtime_context().gcs_address, "2"],
         stdout=subprocess.PIPE,
     )
     try:
@@ -299,7 +299,7 @@ async def test_a_backfill_backlog_does_not_delay_a_fresh_upload(client, alice, e
     from store import jobs
 
     # Videos: files with no upload steps of their own, so the interactive lane holds only the fresh photo.
-    clip = samples.mp4()
+    clip = sample_files.mp4()
     backlog_file = uuid.UUID(await uploaded(client, alice, clip, "backlog.mp4"))
     others = [uuid.UUID(await uploaded(client, alice, clip, f"b{i}.mp4")) for i in range(11)]
     for file_id in [backlog_file, *others]:
@@ -307,7 +307,7 @@ async def test_a_backfill_backlog_does_not_delay_a_fresh_upload(client, alice, e
     engine.wake()
     await asyncio.sleep(0.5)  # the backlog is now running
     started = time.monotonic()
-    photo = await uploaded(client, alice, samples.image("JPEG", (640, 480)), "fresh.jpg")
+    photo = await uploaded(client, alice, sample_files.image("JPEG", (640, 480)), "fresh.jpg")
     # Its variants (OCR and embedding follow on model actors that may still be starting in this session).
     final = await status(client, alice, photo)
     while final["component_statuses"]["variant_status"] in ("queued", "processing") and time.monotonic() < started + 60:
@@ -325,7 +325,7 @@ async def test_processing_status_and_stuck_uploads(client, alice, bob, engine):
 
     from store.tables import File
 
-    photo = await uploaded(client, alice, samples.image("PNG", (120, 90)), "done.png")
+    photo = await uploaded(client, alice, sample_files.image("PNG", (120, 90)), "done.png")
     await until_terminal(client, alice, photo)
     status_body = (await client.get(f"/api/v2/files/{photo}/processing-status", headers=alice.headers)).json()
     assert status_body["primary_status"] == "completed"
@@ -338,8 +338,8 @@ async def test_processing_status_and_stuck_uploads(client, alice, bob, engine):
     assert status_body["processing_started_at"] and status_body["completed_at"]
 
     # A video waits for a pipeline that does not exist yet: no progress, so it is stuck.
-    waiting = await uploaded(client, alice, samples.mp4(), "waiting.mp4")
-    theirs = await uploaded(client, bob, samples.mp4(frames=12), "theirs.mp4")
+    waiting = await uploaded(client, alice, sample_files.mp4(), "waiting.mp4")
+    theirs = await uploaded(client, bob, sample_files.mp4(frames=12), "theirs.mp4")
     long_ago = datetime.now(UTC) - timedelta(minutes=5)
     await File.update({File.updated_at: long_ago}).where(File.id.is_in([uuid.UUID(waiting), uuid.UUID(theirs)]))
     stuck = (
@@ -363,7 +363,8 @@ async def test_a_stopping_engine_gives_its_running_jobs_back(client, blobs, alic
     once, with the attempt not counted."""
     from store import jobs
 
-    file_id = uuid.UUID(await uploaded(client, alice, samples.mp4(frames=14), "stopping.mp4"))  # no steps of its own
+    # a video: no steps of its own
+    file_id = uuid.UUID(await uploaded(client, alice, sample_files.mp4(frames=14), "stopping.mp4"))
     stopping = Engine(engine.location, STALL_STEPS, EngineConfig(lease_seconds=30, poll_seconds=0.1))
     stop = asyncio.Event()
     running = asyncio.create_task(stopping.run(stop))

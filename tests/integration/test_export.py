@@ -10,8 +10,8 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from tests import samples
-from tests.calls import uploaded
+from tests.support import sample_files
+from tests.support.api_calls import uploaded
 
 pytestmark = pytest.mark.integration
 
@@ -31,13 +31,13 @@ async def exported(http, caller, **body) -> tuple[dict, bytes]:
 @pytest.fixture
 async def three_files(http, alice) -> list[str]:
     return [
-        await uploaded(http, alice, samples.image("PNG", color=(1, 1, n)), name, tags="site,north")
+        await uploaded(http, alice, sample_files.image("PNG", color=(1, 1, n)), name, tags="site,north")
         for n, name in enumerate(("a.png", "=HYPERLINK(1).png", "c.png"))
     ]
 
 
 async def test_csv_holds_the_callers_files_with_the_columns_asked_for(http, alice, bob, three_files) -> None:
-    await uploaded(http, bob, samples.image("PNG", color=(9, 9, 9)), "bobs.png")
+    await uploaded(http, bob, sample_files.image("PNG", color=(9, 9, 9)), "bobs.png")
     result, content = await exported(http, alice, format="csv")
     assert (result["record_count"], result["format"], result["spreadsheet_url"]) == (3, "csv", None)
     rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))

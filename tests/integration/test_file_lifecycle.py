@@ -10,14 +10,14 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from tests import samples
-from tests.calls import listing, uploaded
+from tests.support import sample_files
+from tests.support.api_calls import listing, uploaded
 
 pytestmark = pytest.mark.integration
 
 
 async def test_get_by_full_id_and_by_prefix(client, alice):
-    file_id = await uploaded(client, alice, samples.pdf(), "manual.pdf")
+    file_id = await uploaded(client, alice, sample_files.pdf(), "manual.pdf")
     full = await client.get(f"/api/v2/files/{file_id}", headers=alice.headers)
     prefix = await client.get(f"/api/v2/files/{file_id[:8]}", headers=alice.headers)
     assert full.status_code == prefix.status_code == 200
@@ -33,7 +33,7 @@ async def test_get_by_full_id_and_by_prefix(client, alice):
 async def test_ambiguous_prefix_is_409(client, alice):
     from store.tables import File
 
-    file_id = await uploaded(client, alice, samples.TEXT, "a.txt")
+    file_id = await uploaded(client, alice, sample_files.TEXT, "a.txt")
     row = await File.select().where(File.id == uuid.UUID(file_id)).first()
     twin = uuid.UUID(file_id[:8] + "-0000-4000-8000-000000000000")
     await File.insert(File(**{**row, "id": twin, "object_key": f"files/{alice.tenant_id}/{twin}/original"}))
@@ -50,7 +50,7 @@ IMAGE_FIELDS = (
 
 
 async def test_image_detail_shape(client, alice):
-    file_id = await uploaded(client, alice, samples.image("PNG"), "shot.png")
+    file_id = await uploaded(client, alice, sample_files.image("PNG"), "shot.png")
     body = (await client.get(f"/api/v2/files/{file_id}", headers=alice.headers)).json()
     assert body["media_type"] == "image"
     for field in IMAGE_FIELDS:
@@ -60,7 +60,7 @@ async def test_image_detail_shape(client, alice):
 
 
 async def test_download_redirects_to_a_presigned_url_with_the_original_bytes(client, alice):
-    content = samples.docx_file("Über den Bericht")
+    content = sample_files.docx_file("Über den Bericht")
     filename = 'Prüfbericht 2026 "final".docx'
     file_id = await uploaded(client, alice, content, filename)
     response = await client.get(f"/api/v2/files/{file_id}/download", headers=alice.headers)
@@ -77,7 +77,7 @@ async def test_download_redirects_to_a_presigned_url_with_the_original_bytes(cli
 
 
 async def test_patch_changes_only_what_is_sent(client, alice):
-    file_id = await uploaded(client, alice, samples.image(), "p.jpg", title="Old", tags="a,b")
+    file_id = await uploaded(client, alice, sample_files.image(), "p.jpg", title="Old", tags="a,b")
     url = f"/api/v2/files/{file_id}"
     response = await client.patch(url, headers=alice.headers, json={"title": "New", "user_description": "Minor cracks"})
     assert response.status_code == 200, response.text
@@ -99,7 +99,7 @@ async def test_patch_changes_only_what_is_sent(client, alice):
 
 
 async def test_soft_delete_hides_and_restore_brings_back(client, alice):
-    file_id = await uploaded(client, alice, samples.image(), "p.jpg")
+    file_id = await uploaded(client, alice, sample_files.image(), "p.jpg")
     url = f"/api/v2/files/{file_id}"
     deleted = await client.delete(url, headers=alice.headers)
     assert deleted.status_code == 200
@@ -118,7 +118,7 @@ async def test_soft_delete_hides_and_restore_brings_back(client, alice):
 async def test_delete_is_refused_while_text_is_being_extracted(client, alice):
     from store.tables import File
 
-    file_id = await uploaded(client, alice, samples.pdf(), "m.pdf")
+    file_id = await uploaded(client, alice, sample_files.pdf(), "m.pdf")
     await File.update({File.text_extraction_status: "processing"}).where(File.id == uuid.UUID(file_id))
     response = await client.delete(f"/api/v2/files/{file_id}", headers=alice.headers)
     assert response.status_code == 409 and response.json()["code"] == "file_busy"
@@ -128,9 +128,9 @@ async def test_purge_removes_rows_and_objects_past_retention_only(client, blobs,
     from pipelines.purge import purge_expired
     from store.tables import File
 
-    old = await uploaded(client, alice, samples.image(color=(1, 1, 1)), "old.jpg")
-    recent = await uploaded(client, alice, samples.image(color=(2, 2, 2)), "recent.jpg")
-    kept = await uploaded(client, alice, samples.image(color=(3, 3, 3)), "kept.jpg")
+    old = await uploaded(client, alice, sample_files.image(color=(1, 1, 1)), "old.jpg")
+    recent = await uploaded(client, alice, sample_files.image(color=(2, 2, 2)), "recent.jpg")
+    kept = await uploaded(client, alice, sample_files.image(color=(3, 3, 3)), "kept.jpg")
     for file_id in (old, recent):
         assert (await client.delete(f"/api/v2/files/{file_id}", headers=alice.headers)).status_code == 200
     await File.update({File.deleted_at: datetime.now(UTC) - timedelta(days=31)}).where(File.id == uuid.UUID(old))
@@ -147,8 +147,8 @@ async def test_purge_removes_rows_and_objects_past_retention_only(client, blobs,
 
 
 async def test_batch_delete_reports_each_file(client, alice, bob):
-    mine = [await uploaded(client, alice, samples.image(color=(i, 0, 0)), f"{i}.jpg") for i in range(3)]
-    theirs = await uploaded(client, bob, samples.image(), "bob.jpg")
+    mine = [await uploaded(client, alice, sample_files.image(color=(i, 0, 0)), f"{i}.jpg") for i in range(3)]
+    theirs = await uploaded(client, bob, sample_files.image(), "bob.jpg")
     await client.delete(f"/api/v2/files/{mine[2]}", headers=alice.headers)
     missing = str(uuid.uuid4())
     response = await client.post(

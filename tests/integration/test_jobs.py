@@ -13,7 +13,7 @@ import pytest
 from store import jobs
 from store.tables import File
 from store.tables import Job as JobRow
-from tests.rows import insert_file
+from tests.support.file_rows import insert_file
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests import samples
-from tests.calls import listing, uploaded
+from tests.support import sample_files
+from tests.support.api_calls import listing, uploaded
 
 pytestmark = pytest.mark.integration
 
@@ -30,15 +30,15 @@ async def library(client, alice):
     """Four files of three media types with distinct metadata."""
     ids = {
         "photo": await uploaded(
-            client, alice, samples.image("JPEG", (40, 30)), "site_photo.jpg",
+            client, alice, sample_files.image("JPEG", (40, 30)), "site_photo.jpg",
             title="Damaged pillar", tags="damage,concrete", folder_id=FOLDER,
         ),
         "manual": await uploaded(
-            client, alice, samples.pdf(), "safety_manual.pdf", title="Safety manual", tags="safety",
+            client, alice, sample_files.pdf(), "safety_manual.pdf", title="Safety manual", tags="safety",
             project_id=PROJECT,
         ),
-        "notes": await uploaded(client, alice, samples.TEXT, "notes.txt", title="Zebra notes", tags="inspection"),
-        "clip": await uploaded(client, alice, samples.mp4(), "clip.mp4", title="Walkthrough video"),
+        "notes": await uploaded(client, alice, sample_files.TEXT, "notes.txt", title="Zebra notes", tags="inspection"),
+        "clip": await uploaded(client, alice, sample_files.mp4(), "clip.mp4", title="Walkthrough video"),
     }  # fmt: skip
     await _set(ids["photo"], visible_text="WARNING: STRUCTURAL DAMAGE", upload_description="A cracked pillar")
     await _set(ids["manual"], extracted_text="Inspections must be conducted quarterly by certified staff.")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.calls import listing
-from tests.conftest import Caller, new_caller
+from tests.support.api_calls import listing
+from tests.support.callers import Caller, new_caller
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from cluster.model_pool import NAMESPACE, InferenceUnavailable
 from cluster.runtime import ensure_ray
 from models.registry import Task, load, resolve
 from models.text_embedding import TextEmbedder
-from tests.photos import text_photo
+from testkit.photos import text_photo
 
 pytestmark = pytest.mark.integration
 

@@ -27,10 +27,10 @@ from models.registry import MINILM
 from pipelines.inference.in_use import STATE_TTL_SECONDS
 from store import documents, embeddings, model_state
 from store.tables import Chunk, File, Job
-from tests.calls import until_terminal, uploaded
-from tests.conftest import Caller, new_caller
-from tests.rows import insert_file
-from tests.swaps import Running, scopix, until_flipped
+from tests.support.api_calls import until_terminal, uploaded
+from tests.support.callers import Caller, new_caller
+from tests.support.file_rows import insert_file
+from tests.support.model_swaps import Running, scopix, until_flipped
 
 pytestmark = pytest.mark.integration
 

@@ -16,12 +16,11 @@ from pipelines.document.text import extract_document
 from pipelines.engine.step import FileRef
 from store import documents, files
 from store.step_objects import put
-from tests.calls import file_route, settled, until_terminal, uploaded
-from tests.conftest import Caller, new_caller
-from tests.documents import SCANNED_LINES, scanned_pdf
-from tests.integration.test_analyze import analyze, started, until_done
-from tests.integration.test_document_pipeline import run_alone
-from tests.rows import insert_file
+from tests.support.api_calls import analyze, file_route, settled, started, until_done, until_terminal, uploaded
+from tests.support.callers import Caller, new_caller
+from tests.support.file_rows import insert_file
+from tests.support.lone_engine import run_alone
+from tests.support.sample_documents import SCANNED_LINES, scanned_pdf
 
 pytestmark = pytest.mark.integration
 

@@ -33,9 +33,9 @@ from store import documents, embeddings, model_state, tenant_indexes
 from store.errors import Misconfigured
 from store.tables import Chunk, File
 from store.tenant_indexes import TenantIndexKeeper
-from tests.calls import until_terminal, uploaded
-from tests.conftest import Caller, new_caller
-from tests.rows import insert_file
+from tests.support.api_calls import until_terminal, uploaded
+from tests.support.callers import Caller, new_caller
+from tests.support.file_rows import insert_file
 
 pytestmark = pytest.mark.integration
 

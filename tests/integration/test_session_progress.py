@@ -12,8 +12,8 @@ import pytest
 import websockets
 
 from store import jobs, sessions
-from tests.conftest import Caller, new_caller
-from tests.rows import insert_file
+from tests.support.callers import Caller, new_caller
+from tests.support.file_rows import insert_file
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,11 @@ import pytest
 from store import jobs, sessions
 from store.tables import File
 from store.tables import Job as JobRow
-from tests import samples
-from tests.calls import status as upload_status
-from tests.conftest import Caller, new_caller
-from tests.integration.test_upload import pending_multipart, stored_keys
-from tests.rows import insert_file
+from tests.support import sample_files
+from tests.support.api_calls import status as upload_status
+from tests.support.callers import Caller, new_caller
+from tests.support.file_rows import insert_file
+from tests.support.stored_objects import pending_multipart, stored_keys
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ async def until_session_ends(http: httpx.AsyncClient, caller: Caller, session_id
 
 async def test_a_batch_takes_each_file_alone_and_its_session_follows_their_processing(http, engine, blobs) -> None:
     alice = await new_caller()
-    photo = samples.image("PNG", (80, 60))
+    photo = sample_files.image("PNG", (80, 60))
     response = await batch(
         http, alice, [("site.png", photo), ("tool.jpg", ELF), ("report.txt", REPORT), ("empty.txt", b"")], tags="north"
     )
@@ -110,7 +110,7 @@ async def test_a_batch_takes_each_file_alone_and_its_session_follows_their_proce
 
 
 async def test_duplicates_in_a_batch_are_skipped(http, alice) -> None:
-    photo = samples.image("PNG", (30, 20), color=(9, 9, 9))
+    photo = sample_files.image("PNG", (30, 20), color=(9, 9, 9))
     body = (await batch(http, alice, [("a.png", photo), ("b.png", photo)], skip_duplicates="true")).json()
     first, second = body["immediate_results"]
     assert not first["skipped"] and second["skipped"] and second["existing_file_id"] == first["file_id"]
@@ -120,7 +120,7 @@ async def test_duplicates_in_a_batch_are_skipped(http, alice) -> None:
 
 async def test_a_batch_over_the_tiers_file_count_stores_nothing(http, blobs) -> None:
     free = await new_caller("free")
-    response = await batch(http, free, [(f"{n}.png", samples.image("PNG", color=(n, 0, 0))) for n in range(11)])
+    response = await batch(http, free, [(f"{n}.png", sample_files.image("PNG", color=(n, 0, 0))) for n in range(11)])
     assert response.status_code == 422, response.text
     assert "at most 10 files" in response.json()["detail"]
     assert await stored_keys(blobs, free) == []
@@ -129,7 +129,7 @@ async def test_a_batch_over_the_tiers_file_count_stores_nothing(http, blobs) -> 
 
 @pytest.mark.parametrize(
     ("parts", "fields", "status"),
-    [([], {"tags": "a"}, 422), ([("a.png", samples.image("PNG"))], {"folder_id": "not-a-uuid"}, 422)],
+    [([], {"tags": "a"}, 422), ([("a.png", sample_files.image("PNG"))], {"folder_id": "not-a-uuid"}, 422)],
 )
 async def test_bad_batches_are_refused_whole(http, blobs, alice, parts, fields, status) -> None:
     files = [("files", (name, content)) for name, content in parts] or [("other", ("x.txt", b"x"))]
@@ -184,11 +184,11 @@ async def test_cancelling_skips_what_has_not_started_and_a_running_step_queues_n
 async def test_a_file_over_the_limit_is_rejected_alone_and_leaves_nothing(http, blobs, alice) -> None:
     """Streamed without a Content-Length, so the limit is met mid-file: its multipart upload is aborted, the rest of
     its bytes dropped, and the next file is still taken."""
-    mib, photo = 1024 * 1024, samples.image("PNG", (40, 30), color=(5, 6, 7))
+    mib, photo = 1024 * 1024, sample_files.image("PNG", (40, 30), color=(5, 6, 7))
 
     async def body():
         yield b'--b\r\nContent-Disposition: form-data; name="files"; filename="big.jpg"\r\n\r\n'
-        yield samples.image("JPEG")
+        yield sample_files.image("JPEG")
         for _ in range(101):
             yield bytes(range(256)) * (mib // 256)
         yield b'\r\n--b\r\nContent-Disposition: form-data; name="files"; filename="small.png"\r\n\r\n'

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from store.tables import File
-from tests import samples
-from tests.calls import settled, uploaded
-from tests.conftest import Caller, new_caller
-from tests.photos import encode, near_copy, photo
+from testkit.photos import encode, near_copy, photo
+from tests.support import sample_files
+from tests.support.api_calls import settled, uploaded
+from tests.support.callers import Caller, new_caller
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +116,7 @@ async def test_another_tenant_s_images_never_appear_and_its_files_are_not_found(
 
 
 async def test_only_images_have_similar_images(client, alice: Caller, engine) -> None:
-    document = await uploaded(client, alice, samples.pdf(), "manual.pdf")
+    document = await uploaded(client, alice, sample_files.pdf(), "manual.pdf")
     response = await similar(client, alice, document)
     assert response.status_code == 400 and response.json()["code"] == "wrong_media_type"
 

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests import samples
-from tests.calls import listing, upload
-from tests.conftest import Caller
+from tests.support import sample_files
+from tests.support.api_calls import listing, upload
+from tests.support.stored_objects import assert_nothing_stored, pending_multipart, stored_keys
 
 pytestmark = pytest.mark.integration
 
@@ -26,32 +26,17 @@ SPEC_KEYS = {
 MIB = 1024 * 1024
 
 
-async def stored_keys(blobs, caller: Caller) -> list[str]:
-    return await blobs.keys(f"files/{caller.tenant_id}/")
-
-
-async def pending_multipart(blobs, caller: Caller) -> list[str]:
-    response = await blobs.client.list_multipart_uploads(Bucket=blobs.bucket, Prefix=f"files/{caller.tenant_id}/")
-    return [item["Key"] for item in response.get("Uploads", [])]
-
-
-async def assert_nothing_stored(client: httpx.AsyncClient, blobs, caller: Caller) -> None:
-    assert (await listing(client, caller))["total_count"] == 0
-    assert await stored_keys(blobs, caller) == []
-    assert await pending_multipart(blobs, caller) == []
-
-
 @pytest.mark.parametrize(
     ("make", "filename", "media_type", "document_type", "content_type"),
     [
-        (lambda: samples.image("JPEG"), "photo.jpg", "image", None, "image/jpeg"),
-        (lambda: samples.image("PNG"), "shot.png", "image", None, "image/png"),
-        (lambda: samples.image("WEBP"), "pic.webp", "image", None, "image/webp"),
-        (samples.pdf, "manual.pdf", "document", "pdf", "application/pdf"),
-        (samples.docx_file, "report.docx", "document", "docx", None),
-        (lambda: samples.TEXT, "notes.txt", "document", "txt", "text/plain"),
-        (lambda: samples.MARKDOWN, "readme.md", "document", "md", "text/markdown"),
-        (samples.mp4, "clip.mp4", "video", None, "video/mp4"),
+        (lambda: sample_files.image("JPEG"), "photo.jpg", "image", None, "image/jpeg"),
+        (lambda: sample_files.image("PNG"), "shot.png", "image", None, "image/png"),
+        (lambda: sample_files.image("WEBP"), "pic.webp", "image", None, "image/webp"),
+        (sample_files.pdf, "manual.pdf", "document", "pdf", "application/pdf"),
+        (sample_files.docx_file, "report.docx", "document", "docx", None),
+        (lambda: sample_files.TEXT, "notes.txt", "document", "txt", "text/plain"),
+        (lambda: sample_files.MARKDOWN, "readme.md", "document", "md", "text/markdown"),
+        (sample_files.mp4, "clip.mp4", "video", None, "video/mp4"),
     ],
 )
 async def test_each_supported_kind_is_stored_with_its_detected_type(
@@ -108,8 +93,8 @@ MACHO = b"\xcf\xfa\xed\xfe" + struct.pack("<I", 0x01000007) + b"\x00" * 200
         (b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>", "page.txt", "script"),
         (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "logo.svg", "script"),
         (_zip(["a.txt", "b.txt"]), "archive.docx", "archive"),
-        (samples.image("JPEG") + _zip(["payload.exe"]), "photo.jpg", "polyglot"),
-        (samples.pdf() + ELF, "doc.pdf", "polyglot"),
+        (sample_files.image("JPEG") + _zip(["payload.exe"]), "photo.jpg", "polyglot"),
+        (sample_files.pdf() + ELF, "doc.pdf", "polyglot"),
         (b"", "empty.txt", "empty_file"),
         (bytes(range(256)) * 64, "data.bin", "unsupported_media_type"),
     ],
@@ -126,7 +111,7 @@ async def test_refused_content_stores_nothing(client, blobs, alice, content, fil
 async def _body(total: int, chunk: int = MIB) -> AsyncIterator[bytes]:
     """A multipart body streamed without Content-Length: a JPEG header then `total` bytes."""
     yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'
-    yield samples.image("JPEG")
+    yield sample_files.image("JPEG")
     sent = 0
     block = bytes(range(256)) * (chunk // 256)
     while sent < total:
@@ -146,7 +131,7 @@ async def test_streamed_body_over_100_mb_is_refused_with_413_and_nothing_stored(
 
 
 async def test_declared_length_over_100_mb_is_refused_before_reading(client, blobs, alice):
-    content = samples.image("JPEG") + b"\x00" * (101 * MIB)
+    content = sample_files.image("JPEG") + b"\x00" * (101 * MIB)
     response = await upload(client, alice, content, "huge.jpg")
     assert response.status_code == 413
     assert response.json()["suggestion"]["endpoint"] == "/api/v2/files/direct-uploads"
@@ -155,7 +140,7 @@ async def test_declared_length_over_100_mb_is_refused_before_reading(client, blo
 
 async def test_multipart_sized_upload_round_trips(client, blobs, alice):
     """Bigger than one S3 part, so the multipart path and its part ordering are exercised."""
-    content = samples.image("JPEG") + bytes(range(256)) * (80 * 1024)  # ~20 MiB
+    content = sample_files.image("JPEG") + bytes(range(256)) * (80 * 1024)  # ~20 MiB
     response = await upload(client, alice, content, "large.jpg")
     assert response.status_code == 201, response.text
     file_id = response.json()["file_id"]
@@ -165,7 +150,7 @@ async def test_multipart_sized_upload_round_trips(client, blobs, alice):
 
 
 async def test_skip_duplicates_returns_the_existing_file_and_stores_nothing_new(client, blobs, alice):
-    content = samples.image("PNG", color=(1, 2, 3))
+    content = sample_files.image("PNG", color=(1, 2, 3))
     first = (await upload(client, alice, content, "a.png")).json()
     second = await upload(client, alice, content, "b.png", skip_duplicates=True)
     assert second.status_code == 201
@@ -197,7 +182,7 @@ async def test_skip_duplicates_returns_the_existing_file_and_stores_nothing_new(
     ],
 )
 async def test_invalid_fields_are_422_and_store_nothing(client, blobs, alice, fields, field):
-    response = await upload(client, alice, samples.image(), "p.jpg", **fields)
+    response = await upload(client, alice, sample_files.image(), "p.jpg", **fields)
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["code"] == "validation_error"
@@ -209,7 +194,7 @@ async def test_fields_are_recorded(client, alice):
     folder = "0b6a3a52-2c1e-4a0e-9f39-1d2b3c4d5e6f"
     file_id = (
         await upload(
-            client, alice, samples.image(), "p.jpg", title=" Site A ", tags="crack, pillar,crack",
+            client, alice, sample_files.image(), "p.jpg", title=" Site A ", tags="crack, pillar,crack",
             folder_id=folder, content_category="construction", auto_describe=False,
             compliance_type="mls", compliance_standard="nar_baseline",
         )
@@ -233,7 +218,7 @@ async def test_missing_file_part_and_non_multipart_bodies_are_client_errors(clie
 
 
 async def test_filenames_never_become_paths(client, blobs, alice):
-    file_id = (await upload(client, alice, samples.TEXT, "../../etc/passwd.txt")).json()["file_id"]
+    file_id = (await upload(client, alice, sample_files.TEXT, "../../etc/passwd.txt")).json()["file_id"]
     detail = (await client.get(f"/api/v2/files/{file_id}", headers=alice.headers)).json()
     assert detail["filename"] == "passwd.txt"
     assert await stored_keys(blobs, alice) == [f"files/{alice.tenant_id}/{file_id}/original"]
@@ -242,7 +227,7 @@ async def test_filenames_never_become_paths(client, blobs, alice):
 async def test_client_disconnect_leaves_nothing(server, blobs, alice):
     async def body() -> AsyncIterator[bytes]:
         yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="cut.jpg"\r\n\r\n'
-        yield samples.image("JPEG")
+        yield sample_files.image("JPEG")
         for _ in range(20):
             yield b"\x00" * MIB
         raise ConnectionAbortedError("client gives up")
@@ -265,7 +250,7 @@ async def test_database_failure_after_storing_leaves_no_object(client, blobs, al
     lock the insert takes, waits until the server blocks on it, then kills that backend."""
     from store.database import engine
 
-    content = samples.image("JPEG", color=(9, 9, 9))
+    content = sample_files.image("JPEG", color=(9, 9, 9))
     sha = hashlib.sha256(content).hexdigest()
     connection = await engine().get_new_connection()
     try:

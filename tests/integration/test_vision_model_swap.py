@@ -23,11 +23,11 @@ from models.registry import PERCEPTUAL, Task, resolve
 from pipelines.inference.in_use import STATE_TTL_SECONDS
 from store import image_embeddings, jobs, model_state
 from store.tables import Job
-from tests import tiny_models
-from tests.calls import settled, uploaded
-from tests.conftest import Caller, new_caller
-from tests.photos import encode, near_copy, photo
-from tests.swaps import Running, scopix, until_flipped
+from testkit import tiny_models
+from testkit.photos import encode, near_copy, photo
+from tests.support.api_calls import settled, uploaded
+from tests.support.callers import Caller, new_caller
+from tests.support.model_swaps import Running, scopix, until_flipped
 
 pytestmark = pytest.mark.integration
 

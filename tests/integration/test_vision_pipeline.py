@@ -23,10 +23,10 @@ from pipelines.inference import configured
 from pipelines.intake.plan import DESCRIPTION_UNAVAILABLE
 from store import image_embeddings, jobs
 from store.tables import File
-from tests import tiny_models
-from tests.calls import listing, until_terminal, uploaded
-from tests.conftest import Caller
-from tests.photos import encode, photo, text_photo
+from testkit import tiny_models
+from testkit.photos import encode, photo, text_photo
+from tests.support.api_calls import listing, until_terminal, uploaded
+from tests.support.callers import Caller
 
 pytestmark = pytest.mark.integration
 

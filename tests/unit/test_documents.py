@@ -13,7 +13,7 @@ import pytest
 from pipelines.document.chunking import chunk
 from pipelines.document.digitize import NEEDS_OCR, BoundingBox, Digitization, digitize
 from pipelines.document.extraction import DocumentError, extract
-from tests.documents import FINDINGS, IMAGE_RECT, SENTENCE, TABLE_RECT, make_docx, manual_pdf
+from tests.support.sample_documents import FINDINGS, IMAGE_RECT, SENTENCE, TABLE_RECT, make_docx, manual_pdf
 
 
 def words(text: str) -> int:

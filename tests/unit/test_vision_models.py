@@ -17,8 +17,8 @@ from models.image_embedding import PerceptualEmbedder
 from models.images import open_rgb
 from models.ocr import OcrEngine
 from models.registry import PERCEPTUAL, PP_OCR, ModelUnavailable, Task, load, resolve
-from tests import tiny_models
-from tests.photos import encode, near_copy, photo
+from testkit import tiny_models
+from testkit.photos import encode, near_copy, photo
 
 
 def with_orientation(image: Image.Image, orientation: int) -> bytes:

@@ -1,5 +1,5 @@
-"""Pictures for the vision tests, made in the tests: synthetic photos, their near-duplicates, and text rendered
-with Pillow's bundled TrueType font (no system font needed)."""
+"""Pictures for the vision tests and benchmarks, made in code: synthetic photos, their near-duplicates, and text
+rendered with Pillow's bundled TrueType font (no system font needed)."""
 
 from __future__ import annotations
 

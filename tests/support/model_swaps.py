@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
-from pathlib import Path
 
 from pipelines.catalog import steps_for
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.inference.swap import SwapKeeper
 from store import model_state
 from store.step_objects import S3Location
-
-SCOPIX = str(Path(sys.executable).parent / "scopix")
+from tests.support.scopix_command import SCOPIX
 
 
 async def scopix(*args: str) -> tuple[int, str, str]:

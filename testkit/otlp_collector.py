@@ -1,5 +1,5 @@
-"""A minimal OpenTelemetry collector for tests: an HTTP server that takes OTLP/HTTP trace exports (protobuf, as
-the SDK's exporter sends them) and keeps their spans, so tests read what a real collector would receive."""
+"""A minimal OpenTelemetry collector for tests and benchmarks: an HTTP server that takes OTLP/HTTP trace exports
+(protobuf, as the SDK's exporter sends them) and keeps their spans, so they read what a real collector receives."""
 
 from __future__ import annotations
 

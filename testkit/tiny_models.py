@@ -1,5 +1,5 @@
-"""Tiny randomly initialised vision models, saved to a directory like any downloaded model, so that tests load them
-through the real loading code (models.registry.resolve + load) without a model hub.
+"""Tiny randomly initialised vision models, saved to a directory like any downloaded model, so that tests and
+benchmarks load them through the real loading code (models.registry.resolve + load) without a model hub.
 
 No CLIP, SigLIP or captioning weights ship in any package; these are built from configs (1-2 M parameters, a few
 MB, ~0.1 s to load). Their text side uses the real BERT tokenizer of the MiniLM package; their outputs are

@@ -8,7 +8,14 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Caller
+from tests.support.callers import Caller
+
+ANALYZE = "/api/v2/files/analyze"
+
+
+def _form(fields: dict[str, Any]) -> dict[str, str]:
+    """Form fields as a browser sends them (booleans as `true`/`false`)."""
+    return {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in fields.items()}
 
 
 async def upload(
@@ -19,12 +26,11 @@ async def upload(
     content_type: str = "application/octet-stream",
     **fields: Any,
 ) -> httpx.Response:
-    data = {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in fields.items()}
     return await client.post(
         "/api/v2/files/upload",
         headers=caller.headers,
         files={"file": (filename, content, content_type)},
-        data=data,
+        data=_form(fields),
     )
 
 
@@ -68,3 +74,39 @@ async def file_route(client: httpx.AsyncClient, caller: Caller, file_id: str, ro
     response = await client.get(f"/api/v2/files/{file_id}/{route}", headers=caller.headers, params=params)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def analyze(
+    client: httpx.AsyncClient, caller: Caller, content: bytes, filename: str, path: str = ANALYZE, **fields: Any
+) -> httpx.Response:
+    return await client.post(
+        path,
+        headers=caller.headers,
+        files={"file": (filename, content, "application/octet-stream")},
+        data=_form(fields),
+    )
+
+
+async def started(client: httpx.AsyncClient, caller: Caller, content: bytes, filename: str) -> dict[str, Any]:
+    """analyze/async, checked: its 202 body."""
+    response = await analyze(client, caller, content, filename, f"{ANALYZE}/async")
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body == {"job_id": body["job_id"], "status": "processing", "poll_url": f"/api/v2/job/{body['job_id']}"}
+    return body
+
+
+async def job(client: httpx.AsyncClient, caller: Caller, poll_url: str) -> dict[str, Any]:
+    response = await client.get(poll_url, headers=caller.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def until_done(client: httpx.AsyncClient, caller: Caller, poll_url: str, seconds: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        body = await job(client, caller, poll_url)
+        if body["status"] != "processing":
+            return body
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"job still processing after {seconds} s: {body}")

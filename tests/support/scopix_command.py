@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
-SCOPIX = str(Path(sys.executable).parent / "scopix")
+SCOPIX = str(Path(sys.executable).parent / "scopix")  # the console script installed beside this Python
 
 
 def scopix_env(**extra: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from cluster.runtime import ensure_ray
 from pipelines.engine.runner import Engine, EngineConfig
 from store.services import local_services
 from store.step_objects import S3Location
-from tests.integration.engine_steps import STALL_STEPS, embedding_chunks
+from tests.support.engine_steps import STALL_STEPS, embedding_chunks
 
 
 async def main(ray_address: str, lease_seconds: float) -> None:

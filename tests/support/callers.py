@@ -1,0 +1,25 @@
+"""Tenants with an API key, as the tests call the API."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A tenant and the headers that authenticate as it."""
+
+    tenant_id: uuid.UUID
+    name: str
+    headers: dict[str, str]
+    key: str
+
+
+async def new_caller(tier: str | None = None) -> Caller:
+    """A new tenant (of `tier`, else the default) with one new key; needs the database up."""
+    from store.tenants import create_key, ensure_tenant
+
+    tenant = await ensure_tenant(f"tenant-{uuid.uuid4().hex[:12]}", tier)
+    key = await create_key(tenant)
+    return Caller(tenant.id, tenant.name, {"Authorization": f"Bearer {key}"}, key)
