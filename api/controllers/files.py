@@ -28,6 +28,7 @@ from api.schemas.files import (
 from api.uploads.streaming import receive_upload
 from api.uploads.taking import take_upload
 from api.variant_urls import variant_urls
+from pipelines.intake.file_names import download_name
 from store import files
 from store.blob_store import content_disposition
 from store.files import FileQuery
@@ -108,13 +109,14 @@ class FilesController(Controller):
 
     @get("/{file_id:str}/download", status_code=302)
     async def download(self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]) -> Redirect:
-        """302 to a presigned URL for the original bytes, named as uploaded."""
+        """302 to a presigned URL for the original bytes, named as uploaded but with the extension and
+        Content-Type of the detected format (text uploaded as `update.hta` downloads as `update.txt`)."""
         row = await files.get_file(tenant_of(request).id, file_id)
         settings: Settings = state.settings
-        url = await state.blobs.presigned_get(
-            row["object_key"], settings.download_url_seconds, row["filename"], row["content_type"]
-        )
-        return Redirect(url, status_code=302, headers={"Content-Disposition": content_disposition(row["filename"])})
+        name = download_name(row["filename"], row["content_type"])
+        seconds = settings.download_url_seconds
+        url = await state.blobs.presigned_get(row["object_key"], seconds, name, row["content_type"])
+        return Redirect(url, status_code=302, headers={"Content-Disposition": content_disposition(name)})
 
     @patch("/{file_id:str}")
     async def patch_file(
