@@ -217,7 +217,7 @@ _FIXED_MAGICS: tuple[tuple[bytes, Callable[[], _Binary]], ...] = (
 # pattern of alternatives with the event handler check in it inspected text at 6 MiB/s). A match spans
 # at most ~300 bytes: a stream carries that much over between chunks.
 _ACTIVE_TAG = re.compile(
-    rb"<(?:(?:script|iframe|i?frameset|frame|object|embed|applet|base|hta:application|job|package|component"
+    rb"<(?:(?:script|iframe|frameset|frame|object|embed|applet|base|hta:application|job|package|component"
     rb"|scriptlet)[\s/>]|meta\s[^<>]{0,200}?http-equiv)"
 )
 _HANDLER = re.compile(rb"on[a-z]{3,}\s*=")  # an event handler attribute, when it is inside a tag
