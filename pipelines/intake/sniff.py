@@ -232,6 +232,8 @@ _DOCUMENT_MARKUP = re.compile(_HTML_MARKUP.pattern + rb"|<(?:!doctype|\?xml|xsl:
 
 def _active_markup(data: bytes) -> bool:
     """Script elements, event handlers in tags, or script: URLs in links (attributes, Markdown)."""
+    if b"<" not in data and b":" not in data:  # most prose: no lower-cased copy, no search
+        return False
     lowered = data.lower()
     if b"<" in lowered and (
         _ACTIVE_TAG.search(lowered) or any(_in_tag(lowered, hit.start()) for hit in _HANDLER.finditer(lowered))
