@@ -29,6 +29,7 @@ from api.controllers.similar import SimilarController
 from api.controllers.system import health, log_upload_event
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
+from api.security_headers import nosniff
 from cluster import tracing
 from cluster.runtime import shutdown_ray
 from pipelines.inference.query_embedding import QueryEmbedder
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         lifespan=[lifespan],
         state=State({"settings": settings, "engine": None, "embedder": None}),
         middleware=middleware,
+        before_send=[nosniff],
         # Sessions' progress, announced by the engines with Postgres NOTIFY (store/sessions.py), to websockets.
         plugins=[ChannelsPlugin(AsyncPgChannelsBackend(dsn=settings.database_url), arbitrary_channels_allowed=True)],
         exception_handlers=EXCEPTION_HANDLERS,

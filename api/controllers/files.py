@@ -26,6 +26,7 @@ from api.schemas.files import (
 )
 from api.uploads.streaming import receive_upload
 from api.variant_urls import variant_urls
+from pipelines.intake.file_names import download_name
 from store import files
 from store.blob_store import content_disposition
 from store.files import FileQuery
@@ -107,10 +108,12 @@ class FilesController(Controller):
 
     @get("/{file_id:str}/download", status_code=302)
     async def download(self, tenant: Tenant, settings: AppSettings, blobs: Blobs, file_id: FromPath[str]) -> Redirect:
-        """302 to a presigned URL for the original bytes, named as uploaded."""
+        """302 to a presigned URL for the original bytes, named as uploaded but with the extension and
+        Content-Type of the detected format (text uploaded as `update.hta` downloads as `update.txt`)."""
         row = await files.get_file(tenant.id, file_id)
-        url = await blobs.presigned_get(row.object_key, settings.download_url_seconds, row.filename, row.content_type)
-        return Redirect(url, status_code=302, headers={"Content-Disposition": content_disposition(row.filename)})
+        name = download_name(row.filename, row.content_type)
+        url = await blobs.presigned_get(row.object_key, settings.download_url_seconds, name, row.content_type)
+        return Redirect(url, status_code=302, headers={"Content-Disposition": content_disposition(name)})
 
     @patch("/{file_id:str}")
     async def patch_file(self, tenant: Tenant, file_id: FromPath[str], data: JSONBody[FilePatch]) -> FilePatchResult:

@@ -16,7 +16,9 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Literal
 
-from pipelines.intake import zip_tail
+from pipelines.intake import file_names, zip_tail
+from pipelines.intake.docx_package import DocxPackage
+from pipelines.intake.refusal import UnsupportedContent
 
 _HEAD_SIZE = 64 * 1024  # kept from the start of the stream; markup is judged on all of it
 _DECIDE_AT = 4096  # head length at which every signature, and text vs binary, can be ruled on
@@ -34,16 +36,6 @@ _MAX_SUB_BLOCKS = 2_000_000  # GIF data sub-blocks
 
 _UNRECOGNISED = "The content is not a supported image, document or video, nor valid UTF-8/UTF-16 text."
 _TOO_COSTLY = "The file is too fragmented or repetitive to be inspected safely."
-
-
-class UnsupportedContent(Exception):
-    """Content we refuse; `reason` is a short human sentence for the API error detail, `code` a stable
-    machine code: empty_file, executable, script, archive, polyglot or unsupported_media_type."""
-
-    def __init__(self, reason: str, code: str = "unsupported_media_type") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -95,12 +87,14 @@ class _Binary:
     end: int | None = None  # where the format's data ends (WebP: from the RIFF size)
     trailer: bytes | None = None  # JPEG/PDF end marker: an archive after it makes a polyglot
     min_size: int = 0  # BMP: the pixel data offset must lie inside the file
+    package: DocxPackage | None = None  # a ZIP: its local entries, walked as they stream by
 
 
 @dataclass(frozen=True)
 class _Text:
     detected: Detected
     encoding: str  # "utf-8-sig" or "utf-16" (incremental decoders that also eat the BOM)
+    prose: bool  # named .txt or .md: script-like lines in it are shown, not run
 
 
 class ContentInspector:
@@ -215,11 +209,60 @@ _FIXED_MAGICS: tuple[tuple[bytes, Callable[[], _Binary]], ...] = (
     (b"GIF89a", lambda: _Binary(_detected("gif"), walker=_gif_end())),
     (b"II*\x00", lambda: _Binary(_detected("tiff"))),
     (b"MM\x00*", lambda: _Binary(_detected("tiff"))),
-    (b"%PDF-", lambda: _Binary(_detected("pdf"), trailer=b"%%EOF")),
-    (b"PK\x03\x04", lambda: _Binary(None)),
+    (b"%PDF-", lambda: _pdf()),
+    (b"PK\x03\x04", lambda: _zip()),
 )
-_MARKUP = ("<!doctype", "<html", "<svg", "<?xml")
-_ACTIVE_MARKUP = re.compile(r"<script|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
+# Active markup: refused anywhere in a text, and in a PDF's head. Case-sensitive patterns, each starting
+# with a literal, over a lower-cased copy, and only where there is a tag at all (one case-insensitive
+# pattern of alternatives with the event handler check in it inspected text at 6 MiB/s). A match spans
+# at most ~300 bytes: a stream carries that much over between chunks.
+_ACTIVE_TAG = re.compile(
+    rb"<(?:(?:script|iframe|frameset|frame|object|embed|applet|base|hta:application|job|package|component"
+    rb"|scriptlet)[\s/>]|meta\s[^<>]{0,200}?http-equiv)"
+)
+_HANDLER = re.compile(rb"on[a-z]{3,}\s*=")  # an event handler attribute, when it is inside a tag
+_BEFORE_ATTRIBUTE = frozenset(b" \t\n\r\f/\"'")
+_TAG_REACH = 240  # how far before a handler its tag may start
+_SCRIPT_URL = re.compile(rb"(?:(?:href|src|action|formaction|data)\s*=\s*[\"']?|\]\(\s*<?)\s*(?:java|vb)script:")
+_ACTIVE_CARRY = 320
+# Documents a browser renders as HTML or SVG (a PDF's head may hold XMP, so XML itself counts in text only).
+_HTML_MARKUP = re.compile(rb"<(?:!doctype\s+html|html|head|body|svg)[\s/>]", re.IGNORECASE)
+_DOCUMENT_MARKUP = re.compile(_HTML_MARKUP.pattern + rb"|<(?:!doctype|\?xml|xsl:)", re.IGNORECASE)
+
+
+def _active_markup(data: bytes) -> bool:
+    """Script elements, event handlers in tags, or script: URLs in links (attributes, Markdown)."""
+    if b"<" not in data and b":" not in data:  # most prose: no lower-cased copy, no search
+        return False
+    lowered = data.lower()
+    if b"<" in lowered and (
+        _ACTIVE_TAG.search(lowered) or any(_in_tag(lowered, hit.start()) for hit in _HANDLER.finditer(lowered))
+    ):
+        return True
+    return b"script:" in lowered and _SCRIPT_URL.search(lowered) is not None
+
+
+def _in_tag(lowered: bytes, pos: int) -> bool:
+    """An attribute at pos: after a space, slash or quote, inside a tag opened shortly before."""
+    if pos == 0 or lowered[pos - 1] not in _BEFORE_ATTRIBUTE:
+        return False
+    tag = lowered.rfind(b"<", max(pos - _TAG_REACH, 0), pos)
+    return tag != -1 and lowered[tag + 1 : tag + 2].isalpha() and lowered.find(b">", tag, pos) == -1
+
+
+# Scripts without a shebang, by what starts their lines or what they call (Windows Script Host, ActiveX,
+# PowerShell, cmd): judged on a lower-cased head where the name does not say prose. The calls' pattern
+# runs only when one of its words is there (as one case-insensitive pattern they cost 38 ms a head).
+_SCRIPT_LINES = re.compile(
+    rb"^[ \t]*(?:\[internetshortcut\]|@?echo\s+off\b|windows registry editor version|regedit4\b)", re.MULTILINE
+)
+_SCRIPT_WORDS = (
+    b"wscript.", b"createobject", b"activexobject", b"getobject", b"powershell", b"invoke-", b"iex", b"mshta", b"cmd"
+)  # fmt: skip
+_SCRIPT_CALLS = re.compile(
+    rb"\bwscript\.\w|\bcreateobject\s*\(|\bactivexobject\b|\bgetobject\s*\(\s*[\"']script:"
+    rb"|\bpowershell(?:\.exe)?\s+-\w|\binvoke-expression\b|\biex\s*\(|\bmshta(?:\.exe)?\s|\bcmd(?:\.exe)?\s+/[ck]\b"
+)
 _MARKDOWN = re.compile(r"^(?:#{1,6}[ \t]+\S|```|~~~)|\[[^\]\n]+\]\([^)\s]+\)", re.MULTILINE)
 _LIST_ITEM = re.compile(r"^[ \t]{0,3}(?:[-*+]|\d{1,9}[.)])[ \t]+\S", re.MULTILINE)
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -233,11 +276,15 @@ def _classify(view: bytes, at_end: bool, filename: str | None) -> _Binary | _Tex
     return _by_content(view, at_end, filename)
 
 
+def _executable(head: bytes) -> str | None:
+    """What executable the bytes start, as a plural label ("ELF executables"), or None."""
+    return next((label for magic, label in _EXECUTABLE_MAGICS if head.startswith(magic)), None)
+
+
 def _by_signature(view: bytes) -> _Binary | None:
     """Formats with a signature at offset 0; None when none matches (or not enough bytes yet)."""
-    for magic, label in _EXECUTABLE_MAGICS:
-        if view.startswith(magic):
-            raise UnsupportedContent(f"{label} are not accepted.", "executable")
+    if (label := _executable(view)) is not None:
+        raise UnsupportedContent(f"{label} are not accepted.", "executable")
     for magic, label in _ARCHIVE_MAGICS:
         if view.startswith(magic):
             raise UnsupportedContent(f"{label} are not accepted.", "archive")
@@ -248,31 +295,38 @@ def _by_signature(view: bytes) -> _Binary | None:
 
 
 def _by_content(view: bytes, at_end: bool, filename: str | None) -> _Binary | _Text | None:
-    """What the signatures at offset 0 could not tell: tar, scripts and markup, a PDF after some
-    leading junk, text, or unrecognised binary."""
+    """What the signatures at offset 0 could not tell: tar, scripts, a PDF after some leading junk,
+    text (its markup is judged as it streams), or unrecognised binary."""
     if view[257:262] == b"ustar":
         raise UnsupportedContent("tar archives are not accepted.", "archive")
     encoding = "utf-16" if view.startswith(_UTF16_BOMS) else "utf-8-sig"
     text = view.decode(encoding, "replace")
-    lead = text.lstrip()
-    if lead.startswith("#!"):
+    if text.lstrip().startswith("#!"):
         raise UnsupportedContent("Scripts are not accepted.", "script")
-    if lead[:16].lower().startswith(_MARKUP):
-        if not at_end and len(view) < _HEAD_SIZE:
-            return None  # the whole head decides between "script" and plain refusal
-        code = "script" if _ACTIVE_MARKUP.search(text) else "unsupported_media_type"
-        raise UnsupportedContent("HTML, SVG and XML documents are not accepted.", code)
     if b"%PDF-" in view[:1024]:
-        return _Binary(_detected("pdf"), trailer=b"%%EOF")
-    plan = _Text(_detected("md" if _is_markdown(text, filename) else "txt"), encoding)
-    probe = _TextStream(plan)  # refuses binary (undecodable, NUL, control characters) early
+        return _pdf()
+    extension = file_names.extension(filename)
+    prose = extension in file_names.PROSE_EXTENSIONS
+    plan = _Text(_detected("md" if _is_markdown(text, extension) else "txt"), encoding, prose)
+    probe = _TextStream(plan)  # refuses binary (undecodable, NUL, control characters) and markup early
     probe.consume(view)
     probe.check_controls()
+    if extension in file_names.SCRIPT_EXTENSIONS:
+        raise UnsupportedContent(f"Scripts are not accepted: a {extension} file is run, not read.", "script")
     return plan
 
 
-def _is_markdown(text: str, filename: str | None) -> bool:
-    if filename and filename.lower().endswith((".md", ".markdown")):
+def _pdf() -> _Binary:
+    return _Binary(_detected("pdf"), walker=_markup_free_head(), trailer=b"%%EOF")
+
+
+def _zip() -> _Binary:
+    package = DocxPackage(_executable)
+    return _Binary(None, walker=package.walk(), package=package)
+
+
+def _is_markdown(text: str, extension: str) -> bool:
+    if extension in file_names.MARKDOWN_EXTENSIONS:
         return True
     return bool(_MARKDOWN.search(text)) or len(_LIST_ITEM.findall(text)) >= 3
 
@@ -435,6 +489,14 @@ def _gif_end() -> _Walker:
     return None
 
 
+def _markup_free_head() -> _Walker:
+    """A PDF whose head (leading junk included) holds HTML or script is also a web page: a polyglot."""
+    head = yield 0, _HEAD_SIZE
+    if _active_markup(head) or _HTML_MARKUP.search(head):
+        raise UnsupportedContent("A PDF file that is also an HTML document is not accepted.", "polyglot")
+    return None
+
+
 def _gif_color_table(flags: int) -> int:
     return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
 
@@ -476,18 +538,35 @@ def _quicktime_end() -> _Walker:
 _CONTROL_BYTES = bytes([*range(0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 
 
+def _script_code(lowered: bytes) -> bool:
+    if _SCRIPT_LINES.search(lowered):
+        return True
+    return any(word in lowered for word in _SCRIPT_WORDS) and _SCRIPT_CALLS.search(lowered) is not None
+
+
 class _TextStream:
-    """Validates text as it streams: decodable, no NUL, no <script> tag, few control characters."""
+    """Validates text as it streams: decodable, no NUL, few control characters, no active markup
+    anywhere; and its head (the first 64 KiB) holds no HTML, SVG or XML document, nor, unless the
+    name says prose, a script's telltale lines."""
 
     def __init__(self, plan: _Text) -> None:
         self._detected = plan.detected
+        self._prose = plan.prose
         self._utf8 = plan.encoding == "utf-8-sig"
         self._decoder = codecs.getincrementaldecoder(plan.encoding)()
+        self._bytes = 0
+        self._head: bytearray | None = bytearray()  # the head as UTF-8 until it is complete and judged
         self._chars = 0
         self._controls = 0
-        self._carry = b""  # end of the previous chunk, so a tag split across chunks is still seen
+        self._carry = b""  # end of the previous chunk, so markup split across chunks is still seen
 
     def consume(self, data: bytes, final: bool = False) -> None:
+        # The head is judged at a fixed offset, so the verdict never depends on the chunk sizes.
+        cut = _HEAD_SIZE - self._bytes
+        if 0 < cut < len(data):
+            self.consume(data[:cut])
+            data = data[cut:]
+        self._bytes += len(data)
         try:
             text = self._decoder.decode(data, final)
         except UnicodeDecodeError:
@@ -498,9 +577,20 @@ class _TextStream:
         self._chars += len(text)
         self._controls += len(raw) - len(raw.translate(None, _CONTROL_BYTES))
         window = self._carry + raw
-        if b"<" in window and b"<script" in window.lower():
-            raise UnsupportedContent("Text containing a <script> tag is not accepted.", "script")
-        self._carry = window[-len(b"<scrip") :]
+        if _active_markup(window):
+            raise UnsupportedContent("Text containing a script or active HTML is not accepted.", "script")
+        self._carry = window[-_ACTIVE_CARRY:]
+        if self._head is not None:
+            self._head += raw
+            if self._bytes >= _HEAD_SIZE or final:
+                self._judge_head(bytes(self._head))
+                self._head = None
+
+    def _judge_head(self, head: bytes) -> None:
+        if _DOCUMENT_MARKUP.search(head):
+            raise UnsupportedContent("HTML, SVG and XML documents are not accepted.")
+        if not self._prose and _script_code(head.lower()):
+            raise UnsupportedContent("Scripts are not accepted.", "script")
 
     def check_controls(self) -> None:
         if self._controls * 100 > self._chars:
@@ -602,8 +692,8 @@ class _BinaryStream:
         window = bytes(self._tail[-_TAIL_SIZE:])
         if self._found(window, _TAIL_EXECUTABLES, 0, len(window)):
             raise UnsupportedContent(f"An executable is appended to this {self._label} file.", "polyglot")
-        if self._plan.detected is None:
-            return _docx(window, self._size)
+        if self._plan.package is not None:
+            return _docx(window, self._size, self._plan.package.entries, self._end)
         if zip_tail.contains_zip(window):
             raise UnsupportedContent(f"A ZIP archive is hidden in this {self._label} file.", "polyglot")
         self._check_after_end(window)
@@ -665,14 +755,17 @@ class _BinaryStream:
                 raise UnsupportedContent(f"An archive is appended to this {self._label} file.", "polyglot")
 
 
-def _docx(window: bytes, size: int) -> Detected:
-    """A ZIP is accepted only as a DOCX, read from its central directory."""
-    names = zip_tail.central_directory_names(window, size - len(window))
-    if names is None:
+def _docx(window: bytes, size: int, walked: list[tuple[int, str]], walked_to: int | None) -> Detected:
+    """A ZIP is accepted only as a DOCX, read from its central directory, which must list exactly the
+    entries walked in the stream (a part only the directory points at was never inspected)."""
+    directory = zip_tail.central_directory(window, size - len(window))
+    if directory is None:
         raise UnsupportedContent("The ZIP container is malformed or too large to inspect.", "archive")
-    names = [name.lower() for name in names]  # OPC part names are case-insensitive
+    names = [name.lower() for _, name in directory.entries]  # OPC part names are case-insensitive
     if not {"[content_types].xml", "word/document.xml"} <= set(names):
         raise UnsupportedContent("ZIP archives are not accepted (only DOCX documents).", "archive")
     if any(name.endswith("vbaproject.bin") for name in names):
         raise UnsupportedContent("Macro-enabled Word documents are not accepted.", "script")
+    if directory.entries != walked or directory.offset != walked_to:
+        raise UnsupportedContent("The DOCX central directory does not match its entries.", "polyglot")
     return _detected("docx")

@@ -76,6 +76,42 @@ async def test_download_redirects_to_a_presigned_url_with_the_original_bytes(cli
     assert unquote(disposition.split("filename*=UTF-8''")[1]) == filename
 
 
+@pytest.mark.parametrize(
+    ("content", "filename", "served_as", "content_type"),
+    [
+        (sample_files.image("PNG"), "photo.jpg", "photo.png", "image/png"),
+        (sample_files.TEXT, "README", "README.txt", "text/plain"),
+        (sample_files.TEXT, "notes.text", "notes.text", "text/plain"),
+        (sample_files.pdf(), "manual.PDF", "manual.PDF", "application/pdf"),
+    ],
+)
+async def test_download_is_named_and_typed_by_the_detected_content(
+    client, alice, content, filename, served_as, content_type
+):
+    file_id = await uploaded(client, alice, content, filename)
+    response = await client.get(f"/api/v2/files/{file_id}/download", headers=alice.headers)
+    assert response.status_code == 302
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert unquote(response.headers["content-disposition"].split("filename*=UTF-8''")[1]) == served_as
+    fetched = await httpx.AsyncClient().get(response.headers["location"])
+    assert fetched.status_code == 200
+    assert fetched.headers["content-type"] == content_type
+    disposition = fetched.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert unquote(disposition.split("filename*=UTF-8''")[1]) == served_as
+
+
+async def test_every_api_response_says_nosniff(client, alice):
+    responses = [
+        await client.get("/api/v2/files", headers=alice.headers),
+        await client.get(f"/api/v2/files/{uuid.uuid4()}", headers=alice.headers),  # an error
+        await client.get("/api/v2/files"),  # refused by authentication
+        await client.get("/api/v2/no-such-route", headers=alice.headers),  # refused by the router
+    ]
+    assert [response.status_code for response in responses] == [200, 404, 401, 404]
+    assert all(response.headers["x-content-type-options"] == "nosniff" for response in responses)
+
+
 async def test_patch_changes_only_what_is_sent(client, alice):
     file_id = await uploaded(client, alice, sample_files.image(), "p.jpg", title="Old", tags="a,b")
     url = f"/api/v2/files/{file_id}"

