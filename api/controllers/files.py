@@ -112,7 +112,7 @@ class FilesController(Controller):
         row = await files.get_file(tenant_of(request).id, file_id)
         settings: Settings = state.settings
         url = await state.blobs.presigned_get(
-            row["object_key"], settings.download_url_seconds, row["filename"], row["content_type"]
+            row["object_key"], settings.storage.download_url_seconds, row["filename"], row["content_type"]
         )
         return Redirect(url, status_code=302, headers={"Content-Disposition": content_disposition(row["filename"])})
 
@@ -131,4 +131,4 @@ class FilesController(Controller):
     @post("/{file_id:str}/restore", status_code=200)
     async def restore(self, request: Request[Any, Any, State], state: State, file_id: FromPath[str]) -> FileRestored:
         """Undo a soft delete within the retention window."""
-        return await restore_file(tenant_of(request), file_id, state.settings.soft_delete_days)
+        return await restore_file(tenant_of(request), file_id, state.settings.retention.soft_delete_days)

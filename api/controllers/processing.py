@@ -89,7 +89,7 @@ class ProcessingController(Controller):
     ) -> UploadStatus:
         """Unified upload + processing status: components, Ray task ids, retries, stuck or not."""
         row = await files.get_file(tenant_of(request).id, file_id)
-        stuck_after = timedelta(minutes=state.settings.stuck_minutes)
+        stuck_after = timedelta(minutes=state.settings.engine.stuck_minutes)
         session = (await sessions.sessions_of_files([row["id"]])).get(row["id"])
         return upload_status(row, await jobs.jobs_of_file(row["id"]), stuck_after, datetime.now(UTC), session)
 

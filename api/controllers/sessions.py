@@ -74,5 +74,5 @@ class SessionsController(Controller):
         self, request: Request[Any, Any, State], state: State, session_id: FromPath[uuid.UUID]
     ) -> SessionSummary:
         """Counts of the session's files by status, and of their descriptions, for dashboards."""
-        stuck_after = timedelta(minutes=state.settings.stuck_minutes)
+        stuck_after = timedelta(minutes=state.settings.engine.stuck_minutes)
         return await session_summary(tenant_of(request).id, session_id, stuck_after, datetime.now(UTC))

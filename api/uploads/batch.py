@@ -63,7 +63,7 @@ async def receive_batch(
     blobs: BlobStore,
     boundary: str,
 ) -> BatchUploadResponse:
-    rules = UploadRules(settings.max_upload_bytes, describes=settings.describe_model is not None)
+    rules = UploadRules(settings.storage.max_upload_bytes, describes=settings.models.describe.model is not None)
     most = FILES_PER_TIER.get(tenant.tier, FILES_PER_TIER["free"])
     if content_length is not None and content_length > most * rules.max_bytes + FORM_ALLOWANCE:
         await drain(stream, rules.max_bytes)

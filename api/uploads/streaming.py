@@ -167,7 +167,7 @@ async def receive_upload(
     boundary: str,
 ) -> FileUploadResponse:
     started = time.perf_counter()
-    rules = UploadRules(settings.max_upload_bytes, describes=settings.describe_model is not None)
+    rules = UploadRules(settings.storage.max_upload_bytes, describes=settings.models.describe.model is not None)
     return upload_response(await store_upload(stream, content_length, tenant, blobs, boundary, rules), started)
 
 

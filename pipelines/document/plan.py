@@ -55,7 +55,9 @@ PLAN = MediaPlan("document", first_steps=(DOCUMENT_TEXT,))
 
 def steps(settings: Settings, embedder: ModelClients[EmbedderClient] | EmbedderClient | None = None) -> dict[str, Step]:
     """The document steps with the settings' chunk sizes, OCR client and text embedders (or `embedder`)."""
-    options = DocumentOptions(settings.embed_text_model, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+    options = DocumentOptions(
+        settings.models.embed_text.model, settings.chunking.max_tokens, settings.chunking.overlap_tokens
+    )
     location = S3Location.from_settings(settings)
     configured_steps = (
         replace(DOCUMENT_TEXT, args=(options,)),

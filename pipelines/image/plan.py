@@ -49,7 +49,7 @@ def steps(settings: Settings) -> dict[str, Step]:
     """The image steps with the settings' S3 location and model clients."""
     location = S3Location.from_settings(settings)
     configured_steps = (
-        replace(VARIANTS, follow_ups=_after_variants(settings.describe_model is not None)),
+        replace(VARIANTS, follow_ups=_after_variants(settings.models.describe.model is not None)),
         replace(OCR, args=(location, configured.ocr_client(settings))),
         replace(EMBED_IMAGE, args=(location, configured.image_embedders(settings))),
         replace(DESCRIBE, args=(location, configured.describers(settings))),

@@ -14,8 +14,6 @@ from tests.integration.engine_steps import STALL_STEPS
 
 
 async def main(ray_address: str, lease_seconds: float) -> None:
-    import piccolo_conf  # noqa: F401
-
     ensure_ray(ray_address)
     with local_services() as settings:
         engine = Engine(S3Location.from_settings(settings), STALL_STEPS, EngineConfig(lease_seconds=lease_seconds))

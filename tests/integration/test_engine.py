@@ -20,6 +20,7 @@ from PIL import Image
 
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.engine.step import FileRef, Step
+from store.settings import environment
 from tests import samples
 from tests.calls import status, until_terminal, upload, uploaded
 from tests.integration.engine_steps import STALL_STEPS
@@ -148,7 +149,7 @@ async def test_a_step_that_fails_twice_then_succeeds_completes_with_two_retries(
     assert stored["visible_text"] == "succeeded on attempt 3"
 
 
-async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs, alice, engine):
+async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs, alice, engine, services):
     """An engine process takes the job and is SIGKILLed mid-step; once its lease expires another
     engine claims the job again and completes it."""
     import ray
@@ -158,6 +159,7 @@ async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs
     file_id = uuid.UUID(await uploaded(client, alice, samples.TEXT, "stall.txt"))
     worker = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.engine_worker", ray.get_runtime_context().gcs_address, "2"],
+        env={**os.environ, **environment(services)},
         stdout=subprocess.PIPE,
     )
     try:

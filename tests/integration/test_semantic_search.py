@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import msgspec
 import numpy as np
 import pytest
 from litestar import Litestar
@@ -245,7 +244,7 @@ async def test_requests_without_a_key_or_json_are_refused(http, corpus) -> None:
 async def test_an_embedder_that_cannot_serve_is_a_503(services, server) -> None:
     """A model the machine lacks: the route answers 503 with the reason (the app's routes and error mapping,
     served in process; the database pool is the session server's)."""
-    missing = QueryEmbedder(msgspec.structs.replace(services, embed_text_model="/nonexistent/embedding-model"))
+    missing = QueryEmbedder(services.replace(models__embed_text__model="/nonexistent/embedding-model"))
     with pytest.raises(Unavailable):
         await missing.embed("pumps")
     caller = await new_caller()
