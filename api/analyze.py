@@ -55,7 +55,7 @@ def _timeout(value: str) -> float:
 
 def _rules(settings: Settings) -> UploadRules:
     return UploadRules(
-        min(MAX_BYTES, settings.max_upload_bytes), _LARGER_FILES, formats=FORMATS, fields={"timeout": _timeout}
+        min(MAX_BYTES, settings.storage.max_upload_bytes), _LARGER_FILES, formats=FORMATS, fields={"timeout": _timeout}
     )
 
 

@@ -57,14 +57,14 @@ async def _background(work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 def create_app(settings: Settings | None = None, *, purge: bool = True, processing: bool | None = None) -> Litestar:
     """The API. `purge=False` leaves the periodic purge to someone else (tests, extra replicas);
-    `processing` defaults to settings.serve_engine (False: separate `scopix worker`s do it)."""
+    `processing` defaults to settings.engine.serve (False: separate `scopix worker`s do it)."""
     settings = settings or get_settings()
-    run_engine = settings.serve_engine if processing is None else processing
+    run_engine = settings.engine.serve if processing is None else processing
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = engine()
-        await db.start_connection_pool(max_size=settings.db_pool_max_size)
+        await db.start_connection_pool(max_size=settings.database.pool_max_size)
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(tracing.shutdown)  # last: the spans of everything below are sent
             stack.push_async_callback(close_pool, db)
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         middleware=middleware,
         before_send=[nosniff],
         # Sessions' progress, announced by the engines with Postgres NOTIFY (store/sessions.py), to websockets.
-        plugins=[ChannelsPlugin(AsyncPgChannelsBackend(dsn=settings.database_url), arbitrary_channels_allowed=True)],
+        plugins=[ChannelsPlugin(AsyncPgChannelsBackend(dsn=settings.database.url), arbitrary_channels_allowed=True)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_JSON_BODY,
         openapi_config=OpenAPIConfig(title="Scopix Files API", version="2.0.0"),

@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--megapixels", type=float, default=2.0)
     args = parser.parse_args()
     photos = sample_photos(args.images, args.megapixels)
-    with running_service(ray_num_cpus=str(WORKERS), model_actor_threads=str(WORKERS)) as service:
+    with running_service(engine__ray_num_cpus=str(WORKERS), models__actors__threads=str(WORKERS)) as service:
         asyncio.run(uploaded_and_processed(service.base, service.key, sample_photos(WORKERS * 2, 0.3)))  # warm Ray
         service_s = asyncio.run(uploaded_and_processed(service.base, service.key, photos))
         baseline_s = _in_process(service.data_dir, photos)

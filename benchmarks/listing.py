@@ -219,7 +219,7 @@ def main() -> None:
 
     from store.services import local_services
 
-    with running_service(serve_engine="false") as service, local_services(service.data_dir, s3=False):
+    with running_service(engine__serve="false") as service, local_services(service.data_dir, s3=False):
         figures = asyncio.run(measure(service, args))
     result = {
         "files": args.files,

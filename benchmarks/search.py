@@ -284,7 +284,6 @@ def picks_of(corpus: dict[uuid.UUID, dict], boundary: int) -> dict[str, uuid.UUI
 
 
 async def run(args: argparse.Namespace) -> dict:
-    import piccolo_conf  # noqa: F401  (needs the database up)
     from store import embeddings
     from store.database import close_pool, engine, run_migrations
 

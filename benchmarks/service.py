@@ -41,8 +41,9 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def running_service(tier: str | None = None, **settings: str) -> Iterator[Service]:
-    """Start the server (SCOPIX_* settings given as keyword arguments), wait for health, make a key (of a tenant of
-    `tier`, else the default tier)."""
+    """Start the server (settings given as keyword arguments named as their environment variables, lower case and
+    without SCOPIX_: `engine__serve="false"`), wait for health, make a key (of a tenant of `tier`, else the default
+    tier)."""
     data_dir = Path(tempfile.mkdtemp(prefix="scopix-bench-"))
     port = _free_port()
     env = {**os.environ, "SCOPIX_LOG_LEVEL": "warning", **{f"SCOPIX_{k.upper()}": v for k, v in settings.items()}}

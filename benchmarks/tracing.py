@@ -30,11 +30,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     photos = sample_photos(args.images, 2.0)
-    settings = {"ray_num_cpus": str(WORKERS), "model_actor_threads": str(WORKERS)}
+    settings = {"engine__ray_num_cpus": str(WORKERS), "models__actors__threads": str(WORKERS)}
     with (
         collector() as (received, endpoint),
         running_service(**settings) as plain,
-        running_service(**settings, traces_endpoint=endpoint, traces_export_delay_ms="500") as traced,
+        running_service(**settings, tracing__endpoint=endpoint, tracing__export_delay_ms="500") as traced,
     ):
         rates: dict[str, list[float]] = {"plain": [], "traced": []}
         for service in (plain, traced):  # warm Ray and the model actors

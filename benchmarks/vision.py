@@ -135,7 +135,11 @@ def through_the_service(blip: Path, uploads: int, actor_cpus: float) -> float:
         encode(photo(seed, UPLOAD_SIZE), quality=88) if seed % 2 else signs(1, seed, UPLOAD_SIZE)[0]
         for seed in range(uploads + CPUS)
     ]
-    settings = {"ray_num_cpus": str(CPUS), "describe_model": str(blip), "model_actor_num_cpus": str(actor_cpus)}
+    settings = {
+        "engine__ray_num_cpus": str(CPUS),
+        "models__describe__model": str(blip),
+        "models__actors__num_cpus": str(actor_cpus),
+    }
     with running_service(**settings) as service:
         asyncio.run(uploaded_and_processed(service.base, service.key, photos[:CPUS], DESCRIBED))
         seconds = asyncio.run(uploaded_and_processed(service.base, service.key, photos[CPUS:], DESCRIBED))
@@ -149,7 +153,7 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--uploads", type=int, default=24, help="images uploaded to the service")
-    parser.add_argument("--actor-cpus", type=float, default=0.1, help="the service's SCOPIX_MODEL_ACTOR_NUM_CPUS")
+    parser.add_argument("--actor-cpus", type=float, default=0.1, help="the service's SCOPIX_MODELS__ACTORS__NUM_CPUS")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="scopix-blip-") as directory:

@@ -1,10 +1,9 @@
-"""Connect to a Ray cluster (RAY_ADDRESS via settings) or start a local Ray runtime."""
+"""Connect to a Ray cluster (the settings' engine.ray_address) or start a local Ray runtime."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -15,11 +14,10 @@ log = logging.getLogger(__name__)
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Start or join Ray once per process. Token auth is off unless RAY_AUTH_MODE says otherwise
-    (a local development runtime); a production cluster sets its own."""
+    """Start or join Ray once per process. Token auth is Ray's to decide from its own RAY_AUTH_MODE, as the
+    process was started with it: a local runtime has a token unless it says `disabled`; a cluster sets its own."""
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     with _own_signal_handlers():
         _init(address, num_cpus)
     log.info("ray ready: %s", ray.cluster_resources())

@@ -1,5 +1,5 @@
 """OpenTelemetry traces: a span for each request, each job and each step, sent over OTLP/HTTP to a collector
-when one is configured (SCOPIX_TRACES_ENDPOINT); without one, spans are the API's no-ops and cost nothing.
+when one is configured (SCOPIX_TRACING__ENDPOINT); without one, spans are the API's no-ops and cost nothing.
 
 One trace follows a file: the upload request's context is stored with the jobs it queues (the W3C
 `traceparent`, store/jobs.py), a job's span continues it, and the follow-ups the job queues continue the job's.

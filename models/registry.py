@@ -135,8 +135,8 @@ def resolve(task: Task | str, model: str | None = None) -> ModelSpec:
     model = model or _DEFAULTS.get(task)
     if model is None:
         raise ModelUnavailable(
-            f"no {task} model is configured and none ships with scopix: set SCOPIX_{task.upper()}_MODEL to a local "
-            "directory holding the model's config, processor and weights, or to a hub id already in the local "
+            f"no {task} model is configured and none ships with scopix: set SCOPIX_MODELS__{task.upper()}__MODEL to a "
+            "local directory holding the model's config, processor and weights, or to a hub id already in the local "
             "Hugging Face cache"
         )
     entry = _REGISTRY.get(task, {}).get(model)

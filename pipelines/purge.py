@@ -34,8 +34,8 @@ async def purge_forever(blobs: BlobStore, settings: Settings, stop: asyncio.Even
     """The server's periodic purge; a failed round is logged and retried next interval."""
     while not stop.is_set():
         try:
-            await purge_expired(blobs, settings.soft_delete_days)
+            await purge_expired(blobs, settings.retention.soft_delete_days)
         except Exception:
             log.exception("purge round failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), settings.purge_interval_seconds)
+            await asyncio.wait_for(stop.wait(), settings.retention.purge_interval_seconds)

@@ -14,9 +14,9 @@ from store.tenant_indexes import TenantIndexKeeper
 
 def configure_tracing(settings: Settings) -> None:
     """Export this process's spans, and those of the Ray tasks it starts, as the settings say."""
-    endpoint = settings.traces_endpoint
+    endpoint = settings.tracing.endpoint
     export = (
-        tracing.Export(endpoint, settings.traces_service_name, settings.traces_export_delay_ms) if endpoint else None
+        tracing.Export(endpoint, settings.tracing.service_name, settings.tracing.export_delay_ms) if endpoint else None
     )
     tracing.configure(export)
 
@@ -24,16 +24,16 @@ def configure_tracing(settings: Settings) -> None:
 def engine_for(settings: Settings) -> Engine:
     """Joins or starts Ray (blocking, a few seconds on first use) and builds the engine."""
     configure_tracing(settings)
-    ensure_ray(settings.ray_address, settings.ray_num_cpus)
+    ensure_ray(settings.engine.ray_address, settings.engine.ray_num_cpus)
     cpus = cluster_cpus()
     # Twice the CPUs in flight: a task waits in Ray's queue while the engine records the one before it,
     # so no CPU idles between jobs. Backfill holds at most all CPUs but one, so an upload's task never
     # queues behind a backlog.
     config = EngineConfig(
-        max_in_flight=settings.engine_max_in_flight or max(2 * cpus, 2),
+        max_in_flight=settings.engine.max_in_flight or max(2 * cpus, 2),
         backfill_max_in_flight=max(cpus - 1, 1),
-        lease_seconds=settings.engine_lease_seconds,
-        poll_seconds=settings.engine_poll_seconds,
+        lease_seconds=settings.engine.lease_seconds,
+        poll_seconds=settings.engine.poll_seconds,
     )
     upkeep = (SwapKeeper(), TenantIndexKeeper())
     return Engine(S3Location.from_settings(settings), steps_for(settings), config, upkeep=upkeep)

@@ -47,18 +47,18 @@ class BlobStore:
     """One long-lived S3 client per process; use as an async context manager."""
 
     def __init__(self, settings: Settings) -> None:
-        if not settings.s3_endpoint_url and not settings.s3_access_key_id:
+        if not settings.storage.endpoint_url and not settings.storage.access_key_id:
             log.info("no S3 endpoint configured: using the AWS default endpoint")
-        self.bucket = settings.s3_bucket
-        self.part_bytes = settings.upload_part_bytes
-        self.parts_in_flight = settings.upload_parts_in_flight
+        self.bucket = settings.storage.bucket
+        self.part_bytes = settings.storage.upload_part_bytes
+        self.parts_in_flight = settings.storage.upload_parts_in_flight
         self._session = aioboto3.Session(
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=settings.s3_secret_access_key,
-            region_name=settings.s3_region,
+            aws_access_key_id=settings.storage.access_key_id,
+            aws_secret_access_key=settings.storage.secret_access_key,
+            region_name=settings.storage.region,
         )
-        self._endpoint = settings.s3_endpoint_url
-        self._public_endpoint = settings.s3_public_endpoint_url or settings.s3_endpoint_url
+        self._endpoint = settings.storage.endpoint_url
+        self._public_endpoint = settings.storage.public_endpoint_url or settings.storage.endpoint_url
         self._stack = contextlib.AsyncExitStack()
         self.client: Any = None
         self._presigner: Any = None

@@ -25,41 +25,52 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         await register_vector(connection)
 
 
+class DatabaseNotConfigured(RuntimeError):
+    """Raised when no database address is known yet."""
+
+
 class ScopixEngine(PostgresEngine):
-    """PostgresEngine whose connections, pooled or not, know pgvector's `vector` type."""
+    """PostgresEngine whose connections, pooled or not, know pgvector's `vector` type, and whose address is bound
+    on first use: Piccolo's own engines connect when built, so importing piccolo_conf would need the database up."""
+
+    def __init__(self) -> None:
+        super().__init__(config={})
+
+    async def check_version(self) -> None:
+        """Piccolo asks at construction, before an address is known; any Postgres with pgvector does."""
+
+    def bind(self, url: str) -> None:
+        """Connect to `url` from now on (the services resolved it: DATABASE_URL or the embedded Postgres)."""
+        self.config = {"dsn": url}
+
+    def _bound(self) -> None:
+        if not self.config:
+            url = get_settings().database.url
+            if not url:
+                raise DatabaseNotConfigured(
+                    "DATABASE_URL is not set: run through `scopix` (which starts the embedded Postgres) "
+                    "or set DATABASE_URL to a Postgres with pgvector"
+                )
+            self.bind(url)
 
     async def get_new_connection(self) -> asyncpg.Connection:
+        self._bound()
         connection = await super().get_new_connection()
         await _init_connection(connection)
         return connection
 
     async def start_connection_pool(self, **kwargs: Any) -> None:
+        self._bound()
         await super().start_connection_pool(init=_init_connection, **kwargs)
 
 
-class DatabaseNotConfigured(RuntimeError):
-    """Raised when no database address is known yet."""
-
-
-def make_engine() -> ScopixEngine:
-    """The engine for DATABASE_URL; the database must already be reachable (Piccolo checks at import)."""
-    url = get_settings().database_url
-    if not url:
-        raise DatabaseNotConfigured(
-            "DATABASE_URL is not set: run through `scopix` (which starts the embedded Postgres) "
-            "or set DATABASE_URL to a Postgres with pgvector"
-        )
-    return ScopixEngine(config={"dsn": url})
+# The process's engine; piccolo_conf names it for Piccolo's tables.
+DB = ScopixEngine()
 
 
 def engine() -> ScopixEngine:
-    """The engine configured in piccolo_conf (imported lazily: the database must be up first)."""
-    from piccolo.engine.finder import engine_finder
-
-    found = engine_finder()
-    if not isinstance(found, ScopixEngine):
-        raise DatabaseNotConfigured("piccolo_conf.DB is not configured")
-    return found
+    """The process's engine, the one Piccolo's tables use."""
+    return DB
 
 
 def transaction() -> PostgresTransaction:

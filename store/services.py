@@ -7,31 +7,33 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from store.settings import Settings, export_services, get_settings
+from store.database import engine
+from store.settings import Settings, get_settings
 
 
 @contextlib.contextmanager
 def local_services(data_dir: Path | None = None, *, s3: bool = True) -> Iterator[Settings]:
-    """Yield settings that point at a reachable database (and S3 when asked)."""
-    if data_dir is not None:
-        export_services(data_dir=data_dir)
-    settings = get_settings()
+    """Yield the process's settings with the services resolved: a reachable database, which the process's
+    engine uses from then on, and S3 when asked. The environment is left as it is: a child process is
+    handed `store.settings.environment` of these settings."""
+    settings = get_settings() if data_dir is None else get_settings().replace(data_dir=data_dir)
     with contextlib.ExitStack() as stack:
-        if not settings.database_url:
+        if not settings.database.url:
             from store.embedded_postgres import start_postgres
 
             postgres = start_postgres(settings.data_dir)
             stack.callback(postgres.stop)
-            settings = export_services(database_url=postgres.url)
-        if s3 and not settings.s3_endpoint_url:
+            settings = settings.replace(database__url=postgres.url)
+        if s3 and not settings.storage.endpoint_url:
             from store.embedded_s3 import start_s3
 
-            server = start_s3(settings.data_dir, settings.s3_bucket)
+            server = start_s3(settings.data_dir, settings.storage.bucket)
             stack.callback(server.stop)
-            settings = export_services(
-                s3_endpoint_url=server.endpoint_url,
-                s3_access_key_id=server.access_key_id,
-                s3_secret_access_key=server.secret_access_key,
-                s3_region=server.region,
+            settings = settings.replace(
+                storage__endpoint_url=server.endpoint_url,
+                storage__access_key_id=server.access_key_id,
+                storage__secret_access_key=server.secret_access_key,
+                storage__region=server.region,
             )
+        engine().bind(settings.database.url)
         yield settings

@@ -1,91 +1,208 @@
-"""The one typed settings object, read once from the environment.
+"""The one typed settings object, nested by concern, read once from the environment.
 
-Every setting has an environment variable named ``SCOPIX_<FIELD>`` (upper case), except the
-standard ``DATABASE_URL``. Nothing else in the project reads ``os.environ``: the command line
-resolves the embedded services and exports their addresses here (``export_services``) so that
-child processes (uvicorn, Ray workers) see the same configuration.
+A setting's environment variable is ``SCOPIX_<SECTION>__<FIELD>`` (upper case, ``__`` between levels:
+``SCOPIX_STORAGE__BUCKET``, ``SCOPIX_MODELS__DESCRIBE__MODEL``; top-level ones ``SCOPIX_<FIELD>``), except the
+standard ``DATABASE_URL``. Nothing else in the project reads ``os.environ``, and nothing writes it: the services
+resolved at start-up (the embedded Postgres and S3) come back as new settings (store/services.py), and a child
+process is handed ``environment(settings)`` explicitly.
+
+A ``SCOPIX_`` variable that names no setting is refused, naming the new name when it is one of the flat names
+of earlier releases (``SCOPIX_S3_BUCKET``): a setting is never silently ignored.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 MIB = 1024 * 1024
+PREFIX = "SCOPIX_"
+LEVELS = "__"
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    data_dir: Path = Path(".scopix")
-    database_url: str | None = None
-    s3_endpoint_url: str | None = None
+def _section(kind: type) -> Any:
+    return msgspec.field(default_factory=kind)
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
+    url: str | None = None  # DATABASE_URL; None: the embedded Postgres under data_dir
+    pool_max_size: int = 10
+
+
+class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
+    endpoint_url: str | None = None  # None (and no keys): the embedded S3 under data_dir
     # Where clients reach S3 when it differs from where the API reaches it (a proxy, a CDN).
-    s3_public_endpoint_url: str | None = None
-    s3_bucket: str = "scopix-uploads"
-    s3_access_key_id: str | None = None
-    s3_secret_access_key: str | None = None
-    s3_region: str = "us-east-1"
+    public_endpoint_url: str | None = None
+    bucket: str = "scopix-uploads"
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    region: str = "us-east-1"
     max_upload_bytes: int = 100 * MIB
     upload_part_bytes: int = 8 * MIB
     upload_parts_in_flight: int = 2
     download_url_seconds: int = 300
+
+
+class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
     soft_delete_days: int = 30
     purge_interval_seconds: int = 3600
-    db_pool_max_size: int = 10
-    # Processing: `serve` runs a job engine unless told not to (then run `scopix worker`s).
-    serve_engine: bool = True
+
+
+class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # `serve` runs a job engine unless told not to (then run `scopix worker`s).
+    serve: bool = True
     ray_address: str | None = None
     ray_num_cpus: int | None = None
-    engine_max_in_flight: int | None = None  # default: twice the Ray cluster's CPUs
-    engine_lease_seconds: float = 60.0
-    engine_poll_seconds: float = 0.25
+    max_in_flight: int | None = None  # default: twice the Ray cluster's CPUs
+    lease_seconds: float = 60.0
+    poll_seconds: float = 0.25
     stuck_minutes: int = 30
-    # Models (models/registry.py): None is the task's default; else a registered id, a local directory or a
-    # hub id already in the local Hugging Face cache.
-    embed_text_model: str | None = None
-    ocr_model: str | None = None
-    embed_image_model: str | None = None
+
+
+class ActorResources(msgspec.Struct, frozen=True, kw_only=True):
+    """A model actor's share of a node (fractional: on 2 cores a whole CPU each would starve Ray's tasks), its
+    torch threads (None: every usable core) and its retirement after N batches (None: never)."""
+
+    num_cpus: float = 0.1  # a few actors must leave a whole CPU for the 1-CPU step tasks
+    num_gpus: float = 0.0
+    threads: int | None = None
+    max_batches: int | None = None
+
+
+class TaskModel(ActorResources, frozen=True, kw_only=True):
+    """A task's model and its actors' resources; a resource it does not set is the shared one (`models.actors`)."""
+
+    # None: the task's default (models/registry.py); else a registered id, a local directory or a hub id already
+    # in the local Hugging Face cache.
+    model: str | None = None
+
+
+class ModelsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    actors: ActorResources = _section(ActorResources)  # every task's, unless the task sets its own
+    embed_text: TaskModel = _section(TaskModel)
+    ocr: TaskModel = _section(TaskModel)
+    embed_image: TaskModel = _section(TaskModel)
     # No describe model ships with scopix: without one, images get no AI description (and say why).
-    describe_model: str | None = None
-    # Model actors: their share of a node (fractional: on 2 cores a whole CPU each would starve Ray's
-    # tasks), torch threads (None: every usable core), and retirement after N batches (None: never).
-    model_actor_num_cpus: float = 0.1  # a few actors must leave a whole CPU for the 1-CPU step tasks
-    model_actor_num_gpus: float = 0.0
-    model_actor_threads: int | None = None
-    model_actor_max_batches: int | None = None
-    # Chunks for retrieval, in the embedder's tokens.
-    chunk_max_tokens: int = 256
-    chunk_overlap_tokens: int = 32
+    describe: TaskModel = _section(TaskModel)
+
+    def task(self, name: str) -> TaskModel | None:
+        """The settings of the task named `name` (a models.registry.Task); None for a task without settings."""
+        return getattr(self, name) if name in _TASKS else None
+
+
+class ChunkingSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Chunks for retrieval, in the text embedder's tokens."""
+
+    max_tokens: int = 256
+    overlap_tokens: int = 32
+
+
+class TracingSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # A collector's OTLP/HTTP base URL, e.g. http://otel-collector:4318; None: no export.
+    endpoint: str | None = None
+    service_name: str = "scopix"
+    export_delay_ms: int = 2000
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    data_dir: Path = Path(".scopix")
     log_level: str = "info"
-    # Traces (OpenTelemetry): a collector's OTLP/HTTP base URL, e.g. http://otel-collector:4318; None: no export.
-    traces_endpoint: str | None = None
-    traces_service_name: str = "scopix"
-    traces_export_delay_ms: int = 2000
+    database: DatabaseSettings = _section(DatabaseSettings)
+    storage: StorageSettings = _section(StorageSettings)
+    retention: RetentionSettings = _section(RetentionSettings)
+    engine: EngineSettings = _section(EngineSettings)
+    models: ModelsSettings = _section(ModelsSettings)
+    chunking: ChunkingSettings = _section(ChunkingSettings)
+    tracing: TracingSettings = _section(TracingSettings)
+
+    def replace(self, **changes: object) -> Settings:
+        """These settings with some values changed, each named as its environment variable is, without the prefix
+        and in lower case (`storage__bucket`, `models__describe__model`). As in the environment, a change of
+        `models__actors__<resource>` reaches every task not changed in the same call."""
+        unknown = [name for name in changes if tuple(name.split(LEVELS)) not in _PATHS]
+        if unknown:
+            raise TypeError(f"no such setting: {', '.join(unknown)}")
+        tree = _spread_shared_resources(_tree((tuple(name.split(LEVELS)), value) for name, value in changes.items()))
+        return _convert(_merge(msgspec.to_builtins(self, enc_hook=str), tree))
 
 
-_ENV_NAMES = {"database_url": "DATABASE_URL"}
+Key = tuple[str, ...]  # a setting's path of field names, e.g. ("storage", "bucket")
 
 
-def _env_name(field: str) -> str:
-    return _ENV_NAMES.get(field, f"SCOPIX_{field.upper()}")
+def _paths(kind: type, prefix: Key = ()) -> Iterator[Key]:
+    """Every leaf setting, as its path of field names."""
+    for field in msgspec.structs.fields(kind):
+        path = (*prefix, field.name)
+        if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+            yield from _paths(field.type, path)
+        else:
+            yield path
 
 
-def _decode(kind: type, value: object) -> object:
-    if kind is Path and isinstance(value, str):
-        return Path(value)
-    raise NotImplementedError(kind)
+_PATHS: tuple[Key, ...] = tuple(_paths(Settings))
+_TASKS = tuple(field.name for field in msgspec.structs.fields(ModelsSettings) if field.type is TaskModel)
+_ENV_NAMES = {("database", "url"): "DATABASE_URL"}
+
+
+def env_name(*path: str) -> str:
+    """The environment variable of the setting at `path`, e.g. ("storage", "bucket") -> SCOPIX_STORAGE__BUCKET."""
+    return _ENV_NAMES.get(path, PREFIX + LEVELS.join(path).upper())
+
+
+_BY_ENV_NAME = {env_name(*path): path for path in _PATHS}
+
+# The flat names of earlier releases, refused with their new names.
+_RENAMED: dict[str, Key] = {
+    "SCOPIX_DB_POOL_MAX_SIZE": ("database", "pool_max_size"),
+    "SCOPIX_S3_ENDPOINT_URL": ("storage", "endpoint_url"),
+    "SCOPIX_S3_PUBLIC_ENDPOINT_URL": ("storage", "public_endpoint_url"),
+    "SCOPIX_S3_BUCKET": ("storage", "bucket"),
+    "SCOPIX_S3_ACCESS_KEY_ID": ("storage", "access_key_id"),
+    "SCOPIX_S3_SECRET_ACCESS_KEY": ("storage", "secret_access_key"),
+    "SCOPIX_S3_REGION": ("storage", "region"),
+    "SCOPIX_MAX_UPLOAD_BYTES": ("storage", "max_upload_bytes"),
+    "SCOPIX_UPLOAD_PART_BYTES": ("storage", "upload_part_bytes"),
+    "SCOPIX_UPLOAD_PARTS_IN_FLIGHT": ("storage", "upload_parts_in_flight"),
+    "SCOPIX_DOWNLOAD_URL_SECONDS": ("storage", "download_url_seconds"),
+    "SCOPIX_SOFT_DELETE_DAYS": ("retention", "soft_delete_days"),
+    "SCOPIX_PURGE_INTERVAL_SECONDS": ("retention", "purge_interval_seconds"),
+    "SCOPIX_SERVE_ENGINE": ("engine", "serve"),
+    "SCOPIX_RAY_ADDRESS": ("engine", "ray_address"),
+    "SCOPIX_RAY_NUM_CPUS": ("engine", "ray_num_cpus"),
+    "SCOPIX_ENGINE_MAX_IN_FLIGHT": ("engine", "max_in_flight"),
+    "SCOPIX_ENGINE_LEASE_SECONDS": ("engine", "lease_seconds"),
+    "SCOPIX_ENGINE_POLL_SECONDS": ("engine", "poll_seconds"),
+    "SCOPIX_STUCK_MINUTES": ("engine", "stuck_minutes"),
+    "SCOPIX_EMBED_TEXT_MODEL": ("models", "embed_text", "model"),
+    "SCOPIX_OCR_MODEL": ("models", "ocr", "model"),
+    "SCOPIX_EMBED_IMAGE_MODEL": ("models", "embed_image", "model"),
+    "SCOPIX_DESCRIBE_MODEL": ("models", "describe", "model"),
+    "SCOPIX_MODEL_ACTOR_NUM_CPUS": ("models", "actors", "num_cpus"),
+    "SCOPIX_MODEL_ACTOR_NUM_GPUS": ("models", "actors", "num_gpus"),
+    "SCOPIX_MODEL_ACTOR_THREADS": ("models", "actors", "threads"),
+    "SCOPIX_MODEL_ACTOR_MAX_BATCHES": ("models", "actors", "max_batches"),
+    "SCOPIX_CHUNK_MAX_TOKENS": ("chunking", "max_tokens"),
+    "SCOPIX_CHUNK_OVERLAP_TOKENS": ("chunking", "overlap_tokens"),
+    "SCOPIX_TRACES_ENDPOINT": ("tracing", "endpoint"),
+    "SCOPIX_TRACES_SERVICE_NAME": ("tracing", "service_name"),
+    "SCOPIX_TRACES_EXPORT_DELAY_MS": ("tracing", "export_delay_ms"),
+}
+
+
+class SettingsError(ValueError):
+    """The environment names a setting that does not exist, or gives one a value it cannot take."""
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
-    """Build settings from an environment mapping; unknown values raise a clear error."""
-    raw = {field: environ[_env_name(field)] for field in Settings.__struct_fields__ if environ.get(_env_name(field))}
-    try:
-        return msgspec.convert(raw, Settings, strict=False, dec_hook=_decode)
-    except msgspec.ValidationError as exc:
-        raise ValueError(f"invalid setting: {exc}") from exc
+    """Build settings from an environment mapping; unknown names and bad values raise SettingsError naming them."""
+    _refuse_unknown(environ)
+    given = ((path, environ[name]) for name, path in _BY_ENV_NAME.items() if environ.get(name))
+    return _convert(_spread_shared_resources(_tree(given)))
 
 
 @functools.cache
@@ -94,11 +211,74 @@ def get_settings() -> Settings:
     return load_settings(os.environ)
 
 
-def export_services(**values: str | Path) -> Settings:
-    """Record resolved service addresses in the environment (for child processes) and reload."""
-    for field, value in values.items():
-        if field not in Settings.__struct_fields__:
-            raise KeyError(field)
-        os.environ[_env_name(field)] = str(value)
-    get_settings.cache_clear()
-    return get_settings()
+def environment(settings: Settings) -> dict[str, str]:
+    """The environment variables that give a child process these settings (every one that is not None)."""
+    values = {}
+    for path in _PATHS:
+        value: Any = functools.reduce(getattr, path, settings)
+        if value is not None:
+            values[env_name(*path)] = str(value).lower() if isinstance(value, bool) else str(value)
+    return values
+
+
+def _refuse_unknown(environ: Mapping[str, str]) -> None:
+    problems = []
+    for name in sorted(environ):
+        if not name.startswith(PREFIX) or name in _BY_ENV_NAME:
+            continue
+        renamed = _RENAMED.get(name)
+        problems.append(
+            f"{name} was renamed {env_name(*renamed)}" if renamed else f"{name} is not a setting (see the README)"
+        )
+    if problems:
+        raise SettingsError("; ".join(problems))
+
+
+def _tree(values: Iterable[tuple[Key, object]]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path, value in values:
+        node = tree
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+        node[path[-1]] = value
+    return tree
+
+
+def _spread_shared_resources(tree: dict[str, Any]) -> dict[str, Any]:
+    """Each task takes the shared actor resources it does not set itself."""
+    models = tree.get("models", {})
+    if shared := models.get("actors"):
+        for task in _TASKS:
+            models[task] = {**shared, **models.get(task, {})}
+    return tree
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **base,
+        **{
+            name: _merge(base.get(name, {}), value) if isinstance(value, dict) else value
+            for name, value in changes.items()
+        },
+    }
+
+
+def _decode(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str | Path):
+        return Path(value)
+    raise NotImplementedError(kind)
+
+
+def _convert(tree: dict[str, Any]) -> Settings:
+    try:
+        return msgspec.convert(tree, Settings, strict=False, dec_hook=_decode)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_invalid(str(exc))) from exc
+
+
+def _invalid(message: str) -> str:
+    """msgspec says where as `$.storage.max_upload_bytes`; the operator knows the variable."""
+    problem, at, where = message.rpartition(" - at `$.")
+    if not at:
+        return f"invalid setting: {message}"
+    return f"invalid setting {env_name(*where.rstrip('`').split('.'))}: {problem}"

@@ -31,11 +31,11 @@ class S3Location:
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Location:
         return cls(
-            endpoint_url=settings.s3_endpoint_url,
-            bucket=settings.s3_bucket,
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=settings.s3_secret_access_key,
-            region=settings.s3_region,
+            endpoint_url=settings.storage.endpoint_url,
+            bucket=settings.storage.bucket,
+            access_key_id=settings.storage.access_key_id,
+            secret_access_key=settings.storage.secret_access_key,
+            region=settings.storage.region,
         )
 
 

@@ -8,7 +8,6 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
-import msgspec
 import pytest
 
 from tests.support.callers import Caller, new_caller
@@ -28,7 +27,6 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 async def database(services: object) -> None:
-    import piccolo_conf  # noqa: F401  (needs the database up)
     from store.database import run_migrations
 
     await run_migrations()
@@ -68,7 +66,7 @@ async def engine(services, database: None) -> AsyncIterator[object]:
     ensure_ray(num_cpus=2)
     config = EngineConfig(max_in_flight=2, lease_seconds=10, poll_seconds=0.1, backoff_base_seconds=0.2)
     # On 2 CPUs the text embedder's actor reserves none, so that the engine's two tasks run side by side.
-    settings = msgspec.structs.replace(services, model_actor_num_cpus=0.0)
+    settings = services.replace(models__actors__num_cpus=0.0)
     running = Engine(S3Location.from_settings(services), {**steps_for(settings), **TEST_STEPS}, config)
     stop = asyncio.Event()
     task = asyncio.create_task(running.run(stop))
@@ -107,7 +105,7 @@ def settings(services):
     from cluster.runtime import ensure_ray
 
     ensure_ray(num_cpus=2)
-    return msgspec.structs.replace(services, model_actor_num_cpus=0.0)
+    return services.replace(models__actors__num_cpus=0.0)
 
 
 @pytest.fixture

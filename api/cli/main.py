@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 from api.cli import models
+from store.database import close_pool, engine, run_migrations
+from store.errors import DomainError
 from store.services import local_services
-from store.settings import get_settings
-from store.tenants import TIERS
+from store.settings import Settings, SettingsError, get_settings
+from store.tenants import TIERS, create_key, ensure_tenant, revoke_key
 
 
 def _with_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -53,17 +55,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _migrate() -> None:
-    import piccolo_conf  # noqa: F401  (the engine needs the database up: import only now)
-    from store.database import run_migrations
-
     # Piccolo reports progress on stdout; keep stdout for command results.
     with contextlib.redirect_stdout(sys.stderr):
         await run_migrations()
 
 
 async def _keys(args: argparse.Namespace) -> None:
-    from store.tenants import create_key, ensure_tenant, revoke_key
-
     await _migrate()
     if args.keys_command == "create":
         tenant = await ensure_tenant(args.tenant, args.tier)
@@ -75,28 +72,26 @@ async def _keys(args: argparse.Namespace) -> None:
         print(f"revoked {args.prefix}")
 
 
-async def _models(args: argparse.Namespace) -> None:
+async def _models(args: argparse.Namespace, settings: Settings) -> None:
     await _migrate()
-    await models.run(args, get_settings())
+    await models.run(args, settings)
 
 
-async def _purge() -> None:
+async def _purge(settings: Settings) -> None:
     from pipelines.purge import purge_expired
     from store.blob_store import BlobStore
 
     await _migrate()
-    settings = get_settings()
     async with BlobStore(settings) as blobs:
-        count = await purge_expired(blobs, settings.soft_delete_days)
+        count = await purge_expired(blobs, settings.retention.soft_delete_days)
     print(f"purged {count} files")
 
 
-async def _worker() -> None:
+async def _worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then give unfinished jobs back to the queue."""
     from cluster import tracing
     from cluster.runtime import shutdown_ray
     from pipelines.worker import engine_for
-    from store.database import close_pool, engine
 
     await _migrate()
     stop = asyncio.Event()
@@ -106,14 +101,14 @@ async def _worker() -> None:
     db = engine()
     await db.start_connection_pool(min_size=1, max_size=4)
     try:
-        await engine_for(get_settings()).run(stop)
+        await engine_for(settings).run(stop)
     finally:
         shutdown_ray()
         tracing.shutdown()
         await close_pool(db)
 
 
-def _serve(args: argparse.Namespace) -> None:
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     from api.app import create_app
@@ -121,7 +116,6 @@ def _serve(args: argparse.Namespace) -> None:
 
     return_large_buffers_to_the_os()
     asyncio.run(_migrate())
-    settings = get_settings()
     config = uvicorn.Config(
         create_app(settings),
         host=args.host,
@@ -139,29 +133,30 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        configured = get_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     # SIGTERM unwinds like Ctrl-C, so that embedded servers started here are always stopped.
     signal.signal(signal.SIGTERM, _interrupt)
-    logging.basicConfig(
-        level=get_settings().log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    from store.errors import DomainError
-
+    logging.basicConfig(level=configured.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command in ("serve", "worker"):
             from pipelines.inference.configured import check_models
 
-            check_models(get_settings())
-        with local_services(args.data_dir, s3=args.command in ("serve", "purge", "worker")):
+            check_models(configured)
+        with local_services(args.data_dir, s3=args.command in ("serve", "purge", "worker")) as settings:
             if args.command == "serve":
-                _serve(args)
+                _serve(args, settings)
             elif args.command == "worker":
-                asyncio.run(_worker())
+                asyncio.run(_worker(settings))
             elif args.command == "migrate":
                 asyncio.run(_migrate())
             elif args.command == "purge":
-                asyncio.run(_purge())
+                asyncio.run(_purge(settings))
             elif args.command == "models":
-                asyncio.run(_models(args))
+                asyncio.run(_models(args, settings))
             else:
                 asyncio.run(_keys(args))
     except DomainError as exc:

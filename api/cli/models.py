@@ -8,13 +8,12 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
+from models.registry import Task
+from pipelines.inference import swap
+from pipelines.inference.swap import Activation, SwapStatus, TaskModels
 from store.settings import Settings
-
-if TYPE_CHECKING:
-    from models.registry import Task
-    from pipelines.inference.swap import Activation, SwapStatus, TaskModels
 
 POLL_SECONDS = 0.5
 BAR_WIDTH = 30
@@ -44,8 +43,6 @@ def add_commands(
 
 async def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> None:
     """Errors are store.errors.DomainError, which the command line prints."""
-    from pipelines.inference import swap  # the database must be up: import only now
-
     if args.models_command == "list":
         _print_models(await swap.models(settings), out)
     elif args.models_command == "activate":
@@ -96,8 +93,6 @@ def _print_activation(activation: Activation, out: TextIO) -> None:
 
 
 async def _status(settings: Settings, task: Task | None, wait: bool, out: TextIO) -> None:
-    from pipelines.inference import swap
-
     bar = out.isatty()
     shown: list[str] = []
     while True:

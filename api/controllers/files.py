@@ -112,7 +112,7 @@ class FilesController(Controller):
         Content-Type of the detected format (text uploaded as `update.hta` downloads as `update.txt`)."""
         row = await files.get_file(tenant.id, file_id)
         name = download_name(row.filename, row.content_type)
-        url = await blobs.presigned_get(row.object_key, settings.download_url_seconds, name, row.content_type)
+        url = await blobs.presigned_get(row.object_key, settings.storage.download_url_seconds, name, row.content_type)
         return Redirect(url, status_code=302, headers={"Content-Disposition": content_disposition(name)})
 
     @patch("/{file_id:str}")
@@ -128,4 +128,4 @@ class FilesController(Controller):
     @post("/{file_id:str}/restore", status_code=200)
     async def restore(self, tenant: Tenant, settings: AppSettings, file_id: FromPath[str]) -> FileRestored:
         """Undo a soft delete within the retention window."""
-        return await restore_file(tenant, file_id, settings.soft_delete_days)
+        return await restore_file(tenant, file_id, settings.retention.soft_delete_days)

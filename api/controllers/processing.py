@@ -86,7 +86,7 @@ class ProcessingController(Controller):
     async def uploads_status(self, tenant: Tenant, settings: AppSettings, file_id: FromPath[str]) -> UploadStatus:
         """Unified upload + processing status: components, Ray task ids, retries, stuck or not."""
         row = await files.get_file(tenant.id, file_id)
-        stuck_after = timedelta(minutes=settings.stuck_minutes)
+        stuck_after = timedelta(minutes=settings.engine.stuck_minutes)
         session = (await sessions.sessions_of_files([row.id])).get(row.id)
         return upload_status(row, await jobs.jobs_of_file(row.id), stuck_after, datetime.now(UTC), session)
 

@@ -73,5 +73,5 @@ class SessionsController(Controller):
     @get("/sessions/{session_id:uuid}/summary")
     async def summary(self, tenant: Tenant, settings: AppSettings, session_id: FromPath[uuid.UUID]) -> SessionSummary:
         """Counts of the session's files by status, and of their descriptions, for dashboards."""
-        stuck_after = timedelta(minutes=settings.stuck_minutes)
+        stuck_after = timedelta(minutes=settings.engine.stuck_minutes)
         return await session_summary(tenant.id, session_id, stuck_after, datetime.now(UTC))

@@ -58,7 +58,7 @@ class _Entry:
 async def receive_batch(
     body: MultipartBody, tenant: TenantRef, settings: Settings, blobs: BlobStore
 ) -> BatchUploadResponse:
-    rules = UploadRules(settings.max_upload_bytes, describes=settings.describe_model is not None)
+    rules = UploadRules(settings.storage.max_upload_bytes, describes=settings.models.describe.model is not None)
     most = FILES_PER_TIER.get(tenant.tier, FILES_PER_TIER["free"])
     if body.content_length is not None and body.content_length > most * rules.max_bytes + FORM_ALLOWANCE:
         await drain(body.stream, rules.max_bytes)

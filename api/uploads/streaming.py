@@ -162,7 +162,7 @@ async def receive_upload(
     body: MultipartBody, tenant: TenantRef, settings: Settings, blobs: BlobStore
 ) -> FileUploadResponse:
     started = time.perf_counter()
-    rules = UploadRules(settings.max_upload_bytes, describes=settings.describe_model is not None)
+    rules = UploadRules(settings.storage.max_upload_bytes, describes=settings.models.describe.model is not None)
     return upload_response(await store_upload(body, tenant, blobs, rules), started)
 
 

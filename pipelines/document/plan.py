@@ -66,7 +66,9 @@ def embed_chunks_step(embedders: ModelClients[EmbedderClient] | EmbedderClient) 
 
 
 def document_options(settings: Settings) -> DocumentOptions:
-    return DocumentOptions(settings.embed_text_model, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+    return DocumentOptions(
+        settings.models.embed_text.model, settings.chunking.max_tokens, settings.chunking.overlap_tokens
+    )
 
 
 def steps(settings: Settings, embedder: ModelClients[EmbedderClient] | EmbedderClient | None = None) -> dict[str, Step]:

@@ -26,7 +26,7 @@ from store import ai_outputs
 from store.step_objects import S3Location
 
 COLUMNS = ("description_status", "description_error")
-SETTING = "SCOPIX_DESCRIBE_MODEL"
+SETTING = "SCOPIX_MODELS__DESCRIBE__MODEL"
 
 
 @dataclass(frozen=True)

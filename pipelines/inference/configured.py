@@ -12,22 +12,23 @@ from cluster.model_pool import InferenceUnavailable, ModelPool
 from models.registry import Task
 from pipelines.inference.clients import ModelClients
 from store.errors import Misconfigured
-from store.settings import Settings
+from store.settings import Settings, TaskModel
 
 
-def actor_options(settings: Settings) -> dict[str, Any]:
-    """A model actor's share of a node and its retirement, as the settings configure them."""
+def actor_options(configured: TaskModel) -> dict[str, Any]:
+    """A task's model actors: their share of a node and their retirement, as the settings configure them."""
     return {
-        "num_cpus": settings.model_actor_num_cpus,
-        "num_gpus": settings.model_actor_num_gpus,
-        "threads": settings.model_actor_threads,
-        "recycling": Recycling(max_batches=settings.model_actor_max_batches),
+        "num_cpus": configured.num_cpus,
+        "num_gpus": configured.num_gpus,
+        "threads": configured.threads,
+        "recycling": Recycling(max_batches=configured.max_batches),
     }
 
 
 def text_embedder(settings: Settings, model: str | None = None) -> EmbedderClient:
     """The client of the shared `embed_text` actor of `model` (None: the settings')."""
-    return EmbedderClient(model or settings.embed_text_model, batching=Batching(), **actor_options(settings))
+    configured = settings.models.embed_text
+    return EmbedderClient(model or configured.model, batching=Batching(), **actor_options(configured))
 
 
 def text_embedders(settings: Settings) -> ModelClients[EmbedderClient]:
@@ -36,15 +37,16 @@ def text_embedders(settings: Settings) -> ModelClients[EmbedderClient]:
 
 
 def image_embedders(settings: Settings) -> ModelClients[ImageEmbedderClient]:
-    return ModelClients(settings, Task.EMBED_IMAGE, partial(ImageEmbedderClient, **actor_options(settings)))
+    options = actor_options(settings.models.embed_image)
+    return ModelClients(settings, Task.EMBED_IMAGE, partial(ImageEmbedderClient, **options))
 
 
 def describers(settings: Settings) -> ModelClients[DescriberClient]:
-    return ModelClients(settings, Task.DESCRIBE, partial(DescriberClient, **actor_options(settings)))
+    return ModelClients(settings, Task.DESCRIBE, partial(DescriberClient, **actor_options(settings.models.describe)))
 
 
 def ocr_client(settings: Settings) -> OcrClient:
-    return OcrClient(settings.ocr_model, **actor_options(settings))
+    return OcrClient(settings.models.ocr.model, **actor_options(settings.models.ocr))
 
 
 def check_models(settings: Settings) -> None:
@@ -52,9 +54,9 @@ def check_models(settings: Settings) -> None:
     provide it, rather than failing every job later. (A missing describe model only skips descriptions, with
     the reason on each file: it is checked when an image is described.)"""
     models: dict[str, ModelPool] = {
-        "SCOPIX_EMBED_TEXT_MODEL": text_embedder(settings),
-        "SCOPIX_OCR_MODEL": OcrClient(settings.ocr_model),
-        "SCOPIX_EMBED_IMAGE_MODEL": ImageEmbedderClient(settings.embed_image_model),
+        "SCOPIX_MODELS__EMBED_TEXT__MODEL": text_embedder(settings),
+        "SCOPIX_MODELS__OCR__MODEL": OcrClient(settings.models.ocr.model),
+        "SCOPIX_MODELS__EMBED_IMAGE__MODEL": ImageEmbedderClient(settings.models.embed_image.model),
     }
     for setting, client in models.items():
         try:

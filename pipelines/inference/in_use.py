@@ -22,8 +22,9 @@ _states: dict[Task, tuple[float, ModelState | None]] = {}
 
 
 def configured_model(settings: Settings, task: Task) -> str | None:
-    """The model the settings name for the task (`SCOPIX_<TASK>_MODEL`); None: the task's default."""
-    return getattr(settings, f"{task.value}_model", None)
+    """The model the settings name for the task (`SCOPIX_MODELS__<TASK>__MODEL`); None: the task's default."""
+    configured = settings.models.task(task)
+    return configured.model if configured else None
 
 
 async def active_model(settings: Settings, task: Task, *, fresh: bool = False) -> ModelSpec:

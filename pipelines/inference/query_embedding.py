@@ -63,7 +63,7 @@ class QueryEmbedder:
             if self._embedders is None:
                 settings = self._settings
                 try:  # ensure_ray returns at once when this process already joined Ray (the engine did)
-                    await asyncio.to_thread(ensure_ray, settings.ray_address, settings.ray_num_cpus)
+                    await asyncio.to_thread(ensure_ray, settings.engine.ray_address, settings.engine.ray_num_cpus)
                 except (ConnectionError, RuntimeError, TimeoutError) as error:
                     raise InferenceUnavailable(f"cannot reach the Ray cluster: {error}") from error
                 self._embedders = text_embedders(settings)

@@ -93,7 +93,7 @@ def _swap(task: Task) -> Swap:
     if swap is None:
         raise InvalidInput(
             f"swapping the {task} model is not supported yet (only {', '.join(SWAPS)}); set "
-            f"SCOPIX_{task.upper()}_MODEL and restart instead",
+            f"SCOPIX_MODELS__{task.upper()}__MODEL and restart instead",
             field="task",
         )
     return swap

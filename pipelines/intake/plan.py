@@ -16,7 +16,7 @@ PLANS: dict[str, MediaPlan] = {
 }
 
 DESCRIPTION_UNAVAILABLE = (
-    "AI descriptions are unavailable: no describe model is configured. Set SCOPIX_DESCRIBE_MODEL to a local "
+    "AI descriptions are unavailable: no describe model is configured. Set SCOPIX_MODELS__DESCRIBE__MODEL to a local "
     "directory holding a vision-language model (its config, processor and weights: BLIP, LLaVA, SmolVLM, Qwen-VL) "
     "or to a hub id already in the local Hugging Face cache, and restart"
 )

@@ -96,11 +96,11 @@ def test_serve_keys_sigterm_and_restart(tmp_path: Path):
 
 def test_configured_services_start_nothing_embedded(tmp_path: Path, services):
     env = scopix_env(
-        DATABASE_URL=services.database_url,
-        SCOPIX_S3_ENDPOINT_URL=services.s3_endpoint_url,
-        SCOPIX_S3_ACCESS_KEY_ID=services.s3_access_key_id,
-        SCOPIX_S3_SECRET_ACCESS_KEY=services.s3_secret_access_key,
-        SCOPIX_S3_BUCKET="configured-bucket",
+        DATABASE_URL=services.database.url,
+        SCOPIX_STORAGE__ENDPOINT_URL=services.storage.endpoint_url,
+        SCOPIX_STORAGE__ACCESS_KEY_ID=services.storage.access_key_id,
+        SCOPIX_STORAGE__SECRET_ACCESS_KEY=services.storage.secret_access_key,
+        SCOPIX_STORAGE__BUCKET="configured-bucket",
     )
     data_dir = tmp_path / "unused"
     server = Server(data_dir, env)
@@ -115,7 +115,7 @@ def test_configured_services_start_nothing_embedded(tmp_path: Path, services):
 def test_worker_processes_jobs_and_stops_on_sigterm(tmp_path: Path):
     """`serve` without an engine queues the work; a separate `scopix worker` does it."""
     data_dir = tmp_path / "data"
-    server = Server(data_dir, scopix_env(SCOPIX_SERVE_ENGINE="false"))
+    server = Server(data_dir, scopix_env(SCOPIX_ENGINE__SERVE="false"))
     try:
         key = cli("keys", "create", "--tenant", "acme", "--data-dir", str(data_dir)).strip().splitlines()[-1]
         headers = {"Authorization": f"Bearer {key}"}
@@ -147,12 +147,12 @@ def test_worker_processes_jobs_and_stops_on_sigterm(tmp_path: Path):
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_a_model_that_is_not_here_is_refused_at_start_up(tmp_path: Path, command: str):
-    env = scopix_env(SCOPIX_EMBED_TEXT_MODEL=str(tmp_path / "no-such-model"))
+    env = scopix_env(SCOPIX_MODELS__EMBED_TEXT__MODEL=str(tmp_path / "no-such-model"))
     done = subprocess.run(
         [SCOPIX, command, "--data-dir", str(tmp_path / "data")], env=env, capture_output=True, text=True, timeout=60
     )
 
     assert done.returncode == 1
-    assert "SCOPIX_EMBED_TEXT_MODEL" in done.stderr and "no-such-model" in done.stderr
+    assert "SCOPIX_MODELS__EMBED_TEXT__MODEL" in done.stderr and "no-such-model" in done.stderr
     assert "hf download" in done.stderr  # how to provide it
     assert not (tmp_path / "data").exists()  # nothing was started

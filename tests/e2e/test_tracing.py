@@ -41,9 +41,9 @@ def _one(spans: list[ReceivedSpan], name: str, file_id: str | None = None) -> Re
 def test_a_trace_follows_a_document_from_the_request_through_its_jobs(tmp_path: Path):
     with collector() as (received, endpoint):
         env = scopix_env(
-            SCOPIX_TRACES_ENDPOINT=endpoint,
-            SCOPIX_TRACES_SERVICE_NAME="scopix-e2e",
-            SCOPIX_TRACES_EXPORT_DELAY_MS="200",
+            SCOPIX_TRACING__ENDPOINT=endpoint,
+            SCOPIX_TRACING__SERVICE_NAME="scopix-e2e",
+            SCOPIX_TRACING__EXPORT_DELAY_MS="200",
         )
         data_dir = tmp_path / "data"
         server = Server(data_dir, env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from store.database import engine
 from store.embedded_postgres import EmbeddedPostgres, start_postgres
 from store.embedded_s3 import EmbeddedS3, start_s3
 from store.processes import pid_alive, ports_free, read_state, write_state
@@ -313,3 +315,17 @@ def test_s3_dies_with_its_parent_and_the_next_start_ignores_the_stale_state(tmp_
     finally:
         restarted.stop()
     assert not weed_processes(tmp_path)
+
+
+async def test_resolved_services_reach_the_engine_and_not_the_environment(services) -> None:
+    """The session's services were resolved by `local_services`: the embedded addresses come back as settings and
+    the process's engine connects there; the environment is left as it was (child processes are handed them)."""
+    assert services.database.url and services.storage.endpoint_url
+    assert os.environ.get("DATABASE_URL") != services.database.url
+    assert os.environ.get("SCOPIX_STORAGE__ENDPOINT_URL") != services.storage.endpoint_url
+    connection = await engine().get_new_connection()
+    try:
+        port = await connection.fetchval("SELECT current_setting('port')")
+        assert f"port={port}" in services.database.url
+    finally:
+        await connection.close()

@@ -21,6 +21,7 @@ from PIL import Image
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.engine.step import FileRef, InProcess, Step
 from store.rows import JobRow
+from store.settings import environment
 from tests.support import sample_files
 from tests.support.api_calls import status, until_terminal, upload, uploaded
 from tests.support.engine_steps import EMBED_CHUNKS_HELD, STALL_STEPS, embedding_chunks
@@ -149,7 +150,7 @@ async def test_a_step_that_fails_twice_then_succeeds_completes_with_two_retries(
     assert stored["visible_text"] == "succeeded on attempt 3"
 
 
-async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs, alice, engine):
+async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs, alice, engine, services):
     """An engine process takes the job and is SIGKILLed mid-step; once its lease expires another
     engine claims the job again and completes it."""
     import ray
@@ -159,6 +160,7 @@ async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs
     file_id = uuid.UUID(await uploaded(client, alice, sample_files.TEXT, "stall.txt"))
     worker = subprocess.Popen(
         [sys.executable, "-m", "tests.support.engine_worker", ray.get_runtime_context().gcs_address, "2"],
+        env={**os.environ, **environment(services)},
         stdout=subprocess.PIPE,
     )
     try:
@@ -206,6 +208,7 @@ async def test_a_worker_killed_before_its_commit_leaves_no_vectors_and_the_retry
     models = await models_to_fill(settings, Task.EMBED_TEXT)
     worker = subprocess.Popen(
         [sys.executable, "-m", "tests.support.engine_worker", ray.get_runtime_context().gcs_address, "2"],
+        env={**os.environ, **environment(settings)},
         stdout=subprocess.PIPE,
     )
     try:

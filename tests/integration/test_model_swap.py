@@ -182,7 +182,7 @@ async def test_searches_stay_on_the_active_space_until_the_flip(http, corpus, mo
     looping = asyncio.create_task(search_loop(http, corpus.caller, searches, stop))
     engine = None
     try:
-        code, out, err = await scopix("models", "activate", "embed_text", tiny)
+        code, out, err = await scopix(settings, "models", "activate", "embed_text", tiny)
         assert code == 0, err
         activated = time.monotonic()
         assert f"embed_text: backfilling {tiny}:" in out and "files queued in the backfill lane" in out, out
@@ -225,7 +225,7 @@ async def test_searches_stay_on_the_active_space_until_the_flip(http, corpus, mo
         "/api/v2/files/search", headers=corpus.caller.headers, json={"query": "lighthouse fog horns", "limit": 50}
     )
     assert str(upload) in {item["document_id"] for item in harbour.json()["items"]}
-    code, out, _ = await scopix("models", "status", "embed_text")
+    code, out, _ = await scopix(settings, "models", "status", "embed_text")
     assert code == 0 and out.strip() == f"embed_text: {tiny} is active", out
 
 
@@ -237,7 +237,7 @@ async def test_a_restart_mid_swap_resumes_and_prune_drops_the_old_spaces(http, c
     assert (await model_state.get("embed_text")).active_model_id == tiny, "runs after the first swap"
     first = Running(settings, max_in_flight=1, backfill_max_in_flight=1)
     try:
-        code, out, err = await scopix("models", "activate", "embed_text", other)
+        code, out, err = await scopix(settings, "models", "activate", "embed_text", other)
         assert code == 0 and f"backfilling {other}" in out, (out, err)
         await until_backfilled(other, at_least=1)
     finally:
@@ -246,12 +246,12 @@ async def test_a_restart_mid_swap_resumes_and_prune_drops_the_old_spaces(http, c
     halfway = await model_state.progress(embeddings.CHUNKS, tiny, other, "embed_chunks", state.backfill_started_at)
     assert (state.active_model_id, state.target_model_id) == (tiny, other)
     assert 0 < halfway.done < halfway.total and halfway.remaining > 0, halfway
-    code, out, _ = await scopix("models", "status")
+    code, out, _ = await scopix(settings, "models", "status")
     assert code == 0 and out.startswith(f"embed_text: {tiny} is active; backfilling {other}: "), out
 
     second = Running(settings)
     try:
-        code, out, err = await scopix("models", "status", "embed_text", "--wait")
+        code, out, err = await scopix(settings, "models", "status", "embed_text", "--wait")
         assert code == 0, err
     finally:
         await second.stop()
@@ -263,25 +263,25 @@ async def test_a_restart_mid_swap_resumes_and_prune_drops_the_old_spaces(http, c
     spaces = {other: (await query_vectors(other), await chunk_vectors(corpus.caller, other))}
     assert space_of(body, spaces) == other
 
-    code, out, _ = await scopix("models", "list")
+    code, out, _ = await scopix(settings, "models", "list")
     assert code == 0 and f"  {other} [active, from the database]: available" in out, out
     assert f"  {MINILM}: available" in out and "ocr (swapping not supported yet)" in out, out
     # MiniLM's space lacks at most the document uploaded during the first swap, if it was embedded after the flip.
     back = Running(settings)
     try:
-        code, out, _ = await scopix("models", "activate", "embed_text", MINILM)
+        code, out, _ = await scopix(settings, "models", "activate", "embed_text", MINILM)
         assert code == 0 and out.startswith(
             (f"embed_text: {MINILM} is active (nothing to backfill)", f"embed_text: backfilling {MINILM}: 1 files")
         ), out
         await until_flipped("embed_text", MINILM)
     finally:
         await back.stop()
-    code, out, _ = await scopix("models", "activate", "embed_text", MINILM)
+    code, out, _ = await scopix(settings, "models", "activate", "embed_text", MINILM)
     assert out.strip() == f"embed_text: {MINILM} is already active", out
 
     assert await space_rows(tiny) > 0 and await space_index(tiny)
     minilm_rows = await space_rows(MINILM)
-    code, out, _ = await scopix("models", "prune", "embed_text")
+    code, out, _ = await scopix(settings, "models", "prune", "embed_text")
     assert code == 0 and f"dropped {tiny}: " in out and f"dropped {other}: " in out and MINILM not in out, out
     for gone in (tiny, other):
         assert await space_rows(gone) == 0 and await space_index(gone) == []
@@ -307,12 +307,12 @@ async def until_backfilled(model: str, at_least: int, seconds: float = 120) -> N
     raise AssertionError(f"no backfill job for {model} completed in {seconds} s")
 
 
-async def test_tasks_and_models_that_cannot_be_swapped_are_refused(corpus) -> None:
-    code, _, err = await scopix("models", "activate", "ocr", "/some/ocr")
+async def test_tasks_and_models_that_cannot_be_swapped_are_refused(corpus, settings) -> None:
+    code, _, err = await scopix(settings, "models", "activate", "ocr", "/some/ocr")
     assert code == 1 and "swapping the ocr model is not supported yet" in err, err
-    code, _, err = await scopix("models", "activate", "embed_text", "/nonexistent/embedding-model")
+    code, _, err = await scopix(settings, "models", "activate", "embed_text", "/nonexistent/embedding-model")
     assert code == 1 and "/nonexistent/embedding-model" in err and "not on this machine" in err, err
-    code, _, err = await scopix("models", "activate", "summarize", MINILM)
+    code, _, err = await scopix(settings, "models", "activate", "summarize", MINILM)
     assert code == 1 and "unknown task 'summarize'" in err, err
     state = await model_state.get("embed_text")
     assert state is None or state.target_model_id is None

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import msgspec
 import numpy as np
 import pytest
 from litestar import Litestar
@@ -248,7 +247,7 @@ async def test_a_misconfigured_embedder_is_a_500_and_a_bad_query_still_a_4xx(ser
     """A configured model this machine lacks, found at run time, is the operator's to fix: a 500 that says nothing
     of it, the reason logged at ERROR; a bad query is still the client's 4xx (the app's routes and error mapping,
     served in process; the database pool is the session server's)."""
-    missing = QueryEmbedder(msgspec.structs.replace(services, embed_text_model="/nonexistent/embedding-model"))
+    missing = QueryEmbedder(services.replace(models__embed_text__model="/nonexistent/embedding-model"))
     with pytest.raises(Misconfigured):
         await missing.embed("pumps")
     caller = await new_caller()

@@ -98,7 +98,7 @@ async def test_similar_images_stay_on_the_active_image_model_until_the_flip(http
     looping = asyncio.create_task(similar_loop())
     engine = None
     try:
-        code, out, err = await scopix("models", "activate", "embed_image", clip)
+        code, out, err = await scopix(settings, "models", "activate", "embed_image", clip)
         assert code == 0 and f"embed_image: backfilling {clip}:" in out, (out, err)
         activated = time.monotonic()
         await asyncio.sleep(1.0)  # no engine runs the upkeep yet: nothing flips, whatever the backfill has done
@@ -124,7 +124,7 @@ async def test_similar_images_stay_on_the_active_image_model_until_the_flip(http
         provenance = (await detail(http, owner, ids[0]))["ai_models"]["image_embedding"]
         assert provenance["model_id"] == clip and provenance["revision"].startswith("sha256:"), provenance
 
-        code, out, _ = await scopix("models", "prune", "embed_image")
+        code, out, _ = await scopix(settings, "models", "prune", "embed_image")
         assert code == 0 and f"dropped {PERCEPTUAL}: " in out and clip not in out, out
         assert await vectors_in(PERCEPTUAL, ids) == {} and set(await vectors_in(clip, ids)) == set(ids)
     finally:
@@ -146,7 +146,7 @@ async def test_new_descriptions_are_kept_beside_the_old_until_the_flip_shows_the
         before = {file_id: await described(http, owner, file_id, 1) for file_id in ids}
         assert all(body["full_descriptions"][0]["model_id"] == blip for body in before.values())
 
-        code, out, err = await scopix("models", "activate", "describe", llava)
+        code, out, err = await scopix(settings, "models", "activate", "describe", llava)
         assert code == 0 and f"describe: backfilling {llava}: {len(ids)} files queued" in out, (out, err)
         # The session engine backfills; no upkeep runs, so BLIP's descriptions are still the ones shown.
         during = {file_id: await described(http, owner, file_id, 2) for file_id in ids}
@@ -167,7 +167,7 @@ async def test_new_descriptions_are_kept_beside_the_old_until_the_flip_shows_the
             assert body["upload_description"] == new["description"] and body["description_status"] == "completed"
             assert body["ai_models"]["description"] == {"model_id": llava, "revision": new["revision"]}
 
-        code, out, _ = await scopix("models", "prune", "describe")
+        code, out, _ = await scopix(settings, "models", "prune", "describe")
         assert code == 0 and f"dropped {blip}: " in out and llava not in out, out
         for file_id in ids:
             body = await detail(http, owner, file_id)

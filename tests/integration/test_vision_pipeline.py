@@ -66,7 +66,10 @@ async def test_a_photo_with_text_gets_its_text_with_boxes_and_a_vector_and_no_in
     assert all(abs(box[name] - truth[name]) < 0.04 for name in truth), (box, truth)
     # No describe model is configured by default: no description, and the reason says how to provide one.
     assert body["description_status"] == "skipped" and body["primary_status"] == "completed"
-    assert body["description_error"] == DESCRIPTION_UNAVAILABLE and "SCOPIX_DESCRIBE_MODEL" in DESCRIPTION_UNAVAILABLE
+    assert (
+        body["description_error"] == DESCRIPTION_UNAVAILABLE
+        and "SCOPIX_MODELS__DESCRIBE__MODEL" in DESCRIPTION_UNAVAILABLE
+    )
     assert body["upload_description"] is None and body["full_descriptions"] is None
     assert body["has_full_description"] is False
     assert body["ai_models"]["ocr"] == {"model_id": PP_OCR, "revision": resolve(Task.OCR).revision}
@@ -81,7 +84,7 @@ async def test_a_photo_with_text_gets_its_text_with_boxes_and_a_vector_and_no_in
 
 def test_a_configured_describe_model_follows_the_variants_and_none_does_not(services) -> None:
     def after_variants(describe_model: str | None) -> tuple[str, ...]:
-        settings = msgspec.structs.replace(services, describe_model=describe_model)
+        settings = services.replace(models__describe__model=describe_model)
         return steps_for(settings)["variants"].follow_ups({})
 
     assert after_variants(None) == ("ocr", "embed_image")
@@ -107,7 +110,7 @@ async def describing(services, engine, describers: dict[str, str]) -> AsyncItera
     session's engine does not claim (the API's settings configure no describe model)."""
     steps, clients = {}, []
     for name, model in describers.items():
-        settings = msgspec.structs.replace(services, describe_model=model, model_actor_num_cpus=0.0)
+        settings = services.replace(models__describe__model=model, models__actors__num_cpus=0.0)
         clients.append(configured.describers(settings))
         steps[name] = replace(describe_step(engine.location, clients[-1]), name=name)
     config = EngineConfig(max_in_flight=2, lease_seconds=10, poll_seconds=0.05, backoff_base_seconds=0.2)
@@ -186,7 +189,7 @@ async def test_a_configured_model_that_is_not_here_skips_the_description_saying_
     assert job["status"] == "completed" and job["attempts"] == 1  # not failed, not retried
     assert body["description_status"] == "skipped" and body["primary_status"] == "completed"
     error = body["description_error"]
-    assert MISSING in error and "SCOPIX_DESCRIBE_MODEL" in error and "local directory" in error
+    assert MISSING in error and "SCOPIX_MODELS__DESCRIBE__MODEL" in error and "local directory" in error
     assert body["upload_description"] is None and body["full_descriptions"] is None
 
 

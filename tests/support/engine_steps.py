@@ -8,8 +8,6 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import msgspec
-
 from pipelines.document.plan import embed_chunks_step
 from pipelines.engine.step import FileRef, RayTask, Result, Step
 from pipelines.inference import configured
@@ -60,7 +58,7 @@ def embedding_chunks(settings: Settings, *, hold: bool) -> dict[str, Step]:
     """The real `embed_chunks` step (its model actor reserves no CPU), under a name of its own. `hold`: once its save
     has written the vectors, inside the transaction that completes the job, it prints "saved" and never returns:
     the crash test kills its process there."""
-    embedders = configured.text_embedders(msgspec.structs.replace(settings, model_actor_num_cpus=0.0))
+    embedders = configured.text_embedders(settings.replace(models__actors__num_cpus=0.0))
     step = embed_chunks_step(embedders)
     save = step.save
     assert save is not None

@@ -14,8 +14,6 @@ from tests.support.engine_steps import STALL_STEPS, embedding_chunks
 
 
 async def main(ray_address: str, lease_seconds: float) -> None:
-    import piccolo_conf  # noqa: F401
-
     ensure_ray(ray_address)
     with local_services() as settings:
         steps = {**STALL_STEPS, **embedding_chunks(settings, hold=True)}

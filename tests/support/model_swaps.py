@@ -11,16 +11,18 @@ from pipelines.catalog import steps_for
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.inference.swap import SwapKeeper
 from store import model_state
+from store.settings import Settings, environment
 from store.step_objects import S3Location
 from tests.support.scopix_command import SCOPIX
 
 
-async def scopix(*args: str) -> tuple[int, str, str]:
-    """The real command, in its own process (the test's event loop keeps serving the API meanwhile)."""
+async def scopix(settings: Settings, *args: str) -> tuple[int, str, str]:
+    """The real command, in its own process with the tests' settings (the test's event loop keeps serving the API
+    meanwhile)."""
     process = await asyncio.create_subprocess_exec(
         SCOPIX,
         *args,
-        env={**os.environ, "SCOPIX_LOG_LEVEL": "warning"},
+        env={**os.environ, **environment(settings), "SCOPIX_LOG_LEVEL": "warning"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -41,7 +41,7 @@ DOWN = (503, "service_unavailable")
         (TooLarge("over the limit"), (413, "payload_too_large")),
         (UnsupportedMedia("an executable", code="executable"), (415, "executable")),
         (InvalidInput("must be positive", field="limit"), (422, "validation_error")),
-        (Misconfigured("SCOPIX_EMBED_TEXT_MODEL: not on this machine"), (500, "misconfigured")),
+        (Misconfigured("SCOPIX_MODELS__EMBED_TEXT__MODEL: not on this machine"), (500, "misconfigured")),
         (Unavailable("the embedder cannot serve now", code="embedder_unavailable"), (503, "embedder_unavailable")),
         (BlobStoreError("could not store object"), DOWN),
         (botocore.exceptions.EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), DOWN),
@@ -100,7 +100,7 @@ def test_a_client_error_answers_in_its_own_words() -> None:
 
 def test_a_misconfiguration_is_logged_as_an_error_and_not_shown(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="api.errors"):
-        shown = body(Misconfigured("SCOPIX_EMBED_TEXT_MODEL: /models/minilm is not on this machine"))
+        shown = body(Misconfigured("SCOPIX_MODELS__EMBED_TEXT__MODEL: /models/minilm is not on this machine"))
     assert shown == {"detail": "internal server error", "code": "misconfigured", "status_code": 500}
     [record] = caplog.records
     assert record.levelno == logging.ERROR and "/models/minilm is not on this machine" in record.getMessage()

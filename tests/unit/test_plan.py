@@ -18,7 +18,10 @@ def test_a_description_is_pending_only_for_a_describable_media_type_with_a_model
     described = plan_new_file("image", auto_describe=True, describes=True).statuses
     assert described["description_status"] == "pending" and described["description_error"] is None
     no_model = plan_new_file("image", auto_describe=True, describes=False).statuses
-    assert no_model["description_status"] == "skipped" and "SCOPIX_DESCRIBE_MODEL" in no_model["description_error"]
+    assert (
+        no_model["description_status"] == "skipped"
+        and "SCOPIX_MODELS__DESCRIBE__MODEL" in no_model["description_error"]
+    )
     document = plan_new_file("document", auto_describe=True, describes=True).statuses
     assert document["description_status"] == "skipped" and "images only" in document["description_error"]
 

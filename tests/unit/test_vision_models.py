@@ -70,7 +70,7 @@ def test_a_local_directory_resolves_to_the_describer_without_loading_it(tmp_path
 def test_no_describe_model_is_configured_by_default_and_the_error_says_how_to_provide_one() -> None:
     with pytest.raises(ModelUnavailable, match="no describe model is configured") as refused:
         resolve(Task.DESCRIBE)
-    assert "SCOPIX_DESCRIBE_MODEL" in str(refused.value) and "local directory" in str(refused.value)
+    assert "SCOPIX_MODELS__DESCRIBE__MODEL" in str(refused.value) and "local directory" in str(refused.value)
     with pytest.raises(ModelUnavailable, match="not on this machine"):
         resolve(Task.DESCRIBE, "no-such-org/no-such-vlm")
 
