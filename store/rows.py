@@ -68,96 +68,70 @@ class FileStatusRow(msgspec.Struct):
     completed_at: datetime | None
 
 
-class FileRow(FileStatusRow):
-    """Every column of a `file` row."""
+class FileSummaryRow(FileStatusRow):
+    """The columns a file shows in a list (its list item, variant URLs and primary status): not its text, search
+    vectors or full descriptions, which can be large and which the list does not show."""
 
-    tenant: uuid.UUID
     filename: str
     title: str | None
     tags: list[str]
     size_bytes: int
     content_type: str
+    content_category: str
+    folder_id: uuid.UUID | None
+    project_id: uuid.UUID | None
+    description_error: str | None
+    upload_description: str | None
+    user_description: str | None
+    visible_text: str | None
+    content_created_at: datetime | None
+    dimensions: Dimensions | None
     format: str | None
+    variants: dict[str, Variant] | None
+    variant_count: int | None
+    blur_hash: str | None
+    document_type: str | None
+    page_count: int | None
+    chunk_count: int | None
+    duration_seconds: float | None
+    frame_rate: float | None
+    video_codec: str | None
+    resolution: str | None
+    source_url: str | None
+    domain: str | None
+    og_metadata: Json | None
+    favicon_url: str | None
+    extracted_images: list[Any] | None
+    extracted_images_count: int | None
+
+
+class FileListRow(FileSummaryRow):
+    """A listed file: its summary, and whether it has full descriptions (without reading them)."""
+
+    has_full_description: bool
+
+
+class FileRow(FileSummaryRow):
+    """Every column of a `file` row."""
+
+    tenant: uuid.UUID
     sha256: str
     object_key: str
     upload_method: str
     storage_target: str
-    folder_id: uuid.UUID | None
-    project_id: uuid.UUID | None
-    content_category: str
     auto_describe: bool
     custom_schema_id: uuid.UUID | None
     compliance_type: str | None
     compliance_standard: str | None
     compliance_image_type: str | None
     compliance_status: str | None
-    dimensions: Dimensions | None
-    variant_count: int | None
-    variants: dict[str, Variant] | None
-    blur_hash: str | None
-    content_created_at: datetime | None
-    upload_description: str | None
-    user_description: str | None
-    visible_text: str | None
     text_regions: list[Json] | None
     full_descriptions: list[Json] | None
-    description_error: str | None
     description_generated_at: datetime | None
     ai_models: Json | None
-    document_type: str | None
-    page_count: int | None
-    chunk_count: int | None
     extracted_text: str | None
     language: str | None
-    duration_seconds: float | None
-    frame_rate: float | None
-    video_codec: str | None
-    resolution: str | None
-    source_url: str | None
-    domain: str | None
-    og_metadata: Json | None
-    favicon_url: str | None
-    extracted_images: list[Any] | None
-    extracted_images_count: int | None
     deleted_at: datetime | None
-
-
-class FileListRow(FileStatusRow):
-    """What a listed file shows (its list item, variant URLs and primary status): not its text, search vectors or
-    full descriptions, which can be large and which the list does not show; only whether it has any."""
-
-    filename: str
-    title: str | None
-    tags: list[str]
-    size_bytes: int
-    content_type: str
-    content_category: str
-    folder_id: uuid.UUID | None
-    project_id: uuid.UUID | None
-    description_error: str | None
-    upload_description: str | None
-    user_description: str | None
-    visible_text: str | None
-    content_created_at: datetime | None
-    dimensions: Dimensions | None
-    format: str | None
-    variants: dict[str, Variant] | None
-    variant_count: int | None
-    blur_hash: str | None
-    document_type: str | None
-    page_count: int | None
-    chunk_count: int | None
-    duration_seconds: float | None
-    frame_rate: float | None
-    video_codec: str | None
-    resolution: str | None
-    source_url: str | None
-    domain: str | None
-    og_metadata: Json | None
-    favicon_url: str | None
-    extracted_images: list[Any] | None
-    extracted_images_count: int | None
-    has_full_description: bool
 
 
 class PatchedFile(msgspec.Struct):
