@@ -36,7 +36,7 @@ from pipelines.inference.query_embedding import QueryEmbedder
 from pipelines.purge import purge_forever
 from pipelines.worker import configure_tracing, engine_for
 from store.blob_store import BlobStore
-from store.database import close_pool, engine
+from store.database import close_pool, database_url, engine
 from store.settings import Settings, get_settings
 
 # JSON bodies are small; the upload routes lift this limit and enforce their own.
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         middleware=middleware,
         before_send=[nosniff],
         # Sessions' progress, announced by the engines with Postgres NOTIFY (store/sessions.py), to websockets.
-        plugins=[ChannelsPlugin(AsyncPgChannelsBackend(dsn=settings.database.url), arbitrary_channels_allowed=True)],
+        plugins=[ChannelsPlugin(AsyncPgChannelsBackend(dsn=database_url(settings)), arbitrary_channels_allowed=True)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_JSON_BODY,
         openapi_config=OpenAPIConfig(title="Scopix Files API", version="2.0.0"),

@@ -61,14 +61,12 @@ def _form(request: Request[Any, Any, State]) -> MultipartBody:
     return MultipartBody(request.stream(), request.content_length, boundary_of(request.headers.get("content-type")))
 
 
-DEPENDENCIES = {
-    name: Provide(provider, sync_to_thread=False)
-    for name, provider in {
-        "tenant": _tenant,
-        "settings": _settings,
-        "blobs": _blobs,
-        "embedder": _embedder,
-        "wake": _wake,
-        "form": _form,
-    }.items()
+_PROVIDERS: dict[str, Callable[..., Any]] = {
+    "tenant": _tenant,
+    "settings": _settings,
+    "blobs": _blobs,
+    "embedder": _embedder,
+    "wake": _wake,
+    "form": _form,
 }
+DEPENDENCIES = {name: Provide(provider, sync_to_thread=False) for name, provider in _PROVIDERS.items()}

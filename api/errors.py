@@ -12,6 +12,7 @@ import asyncpg
 import botocore.exceptions
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from store.blob_store import BlobStoreError
 from store.errors import (
@@ -107,4 +108,4 @@ def handle(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]
     return error_response(status, _GENERIC.get(status, _GENERIC[500]), code)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {Exception: handle}
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {Exception: handle}

@@ -14,10 +14,10 @@ import asyncio
 import collections
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import ray
-from ray.actor import ActorHandle
+from ray.actor import ActorClass, ActorHandle
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from cluster import tracing
@@ -208,7 +208,8 @@ class ModelPool:
             if named["namespace"] == NAMESPACE and named["name"].startswith(prefix)
         ]
         generation = max((g for g in live if g > after), default=after + 1)
-        actor = ModelActor.options(
+        actor_class = cast("ActorClass[ModelActor]", ModelActor)  # mypy does not apply ray.remote to a class
+        created = actor_class.options(
             name=f"{prefix}{generation}",
             namespace=NAMESPACE,
             get_if_exists=True,
@@ -216,6 +217,7 @@ class ModelPool:
             max_restarts=0,
             **self._options,
         ).remote(spec, *self._args)
+        actor = cast("ActorHandle[ModelActor]", created)  # Ray types remote() as a handle or the class: a handle
         try:
             await asyncio.wait_for(actor.stats.remote(), self._start_timeout_s)
         except (TimeoutError, GetTimeoutError) as error:

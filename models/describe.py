@@ -121,7 +121,8 @@ class Describer(TorchModel[tuple[bytes, str], list[_Group], _Generated, list[str
         self._processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         dtype = torch.float32 if self._device.type == "cpu" else "auto"  # half precision is slow on CPUs
         model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True, dtype=dtype)
-        self._model = model.to(self._device).eval()
+        # transformers wraps PreTrainedModel.to in functools.wraps, whose typeshed type drops the bound self
+        self._model = model.to(self._device).eval()  # type: ignore[arg-type]
         if model.generation_config.pad_token_id is None:  # else generate() warns on every batch
             model.generation_config.pad_token_id = self._processor.tokenizer.pad_token_id
         self._chat = getattr(self._processor, "chat_template", None) is not None

@@ -11,7 +11,7 @@ import asyncpg
 from pgvector.asyncpg import register_vector
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
-from store.settings import get_settings
+from store.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,16 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 
 class DatabaseNotConfigured(RuntimeError):
     """Raised when no database address is known yet."""
+
+
+def database_url(settings: Settings) -> str:
+    """The database's address: DATABASE_URL, or the embedded Postgres's once the services have started it."""
+    if not settings.database.url:
+        raise DatabaseNotConfigured(
+            "DATABASE_URL is not set: run through `scopix` (which starts the embedded Postgres) "
+            "or set DATABASE_URL to a Postgres with pgvector"
+        )
+    return settings.database.url
 
 
 class ScopixEngine(PostgresEngine):
@@ -45,13 +55,7 @@ class ScopixEngine(PostgresEngine):
 
     def _bound(self) -> None:
         if not self.config:
-            url = get_settings().database.url
-            if not url:
-                raise DatabaseNotConfigured(
-                    "DATABASE_URL is not set: run through `scopix` (which starts the embedded Postgres) "
-                    "or set DATABASE_URL to a Postgres with pgvector"
-                )
-            self.bind(url)
+            self.bind(database_url(get_settings()))
 
     async def get_new_connection(self) -> asyncpg.Connection:
         self._bound()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,7 +106,7 @@ def _order(q: FileQuery) -> list[tuple[QueryString, bool]]:
     return keys
 
 
-def _ordered(query: Select, q: FileQuery) -> Select:
+def _ordered(query: Select[File], q: FileQuery) -> Select[File]:
     for expression, ascending in _order(q):
         query = query.order_by(expression, ascending=ascending)
     return query
@@ -120,7 +120,7 @@ async def list_files(tenant_id: uuid.UUID, q: FileQuery) -> tuple[list[FileListR
     return as_rows(FileListRow, rows), await _total(tenant_id, q, len(rows), more)
 
 
-def page_query(tenant_id: uuid.UUID, q: FileQuery) -> Select:
+def page_query(tenant_id: uuid.UUID, q: FileQuery) -> Select[File]:
     """The page, and one row more to tell whether another follows. The page is chosen on ids alone, in a subquery
     that the indexes serve (the default order walks `file_tenant_newest`, index-only for a deep offset, and each
     other order an index of its own; search and tags may start from their GIN indexes); only its rows are then read
@@ -129,7 +129,7 @@ def page_query(tenant_id: uuid.UUID, q: FileQuery) -> Select:
     return _ordered(File.select(*LIST_COLUMNS).where(WhereRaw('"file"."id" IN ({})', ids.querystrings[0])), q)
 
 
-def matching(tenant_id: uuid.UUID, q: FileQuery) -> Select:
+def matching(tenant_id: uuid.UUID, q: FileQuery) -> Select[File]:
     """The ids of the files that `q` matches, in no order."""
     return File.select(File.id).where(*_filters(tenant_id, q))
 
@@ -162,7 +162,7 @@ async def _total(tenant_id: uuid.UUID, q: FileQuery, shown: int, more: bool) -> 
     if cap is None and not more:
         return q.offset + shown
     if cap is not None:
-        counted = (await File.raw("{}", count_query(tenant_id, q, cap)))[0]["n"]
+        counted: int = (await File.raw("{}", count_query(tenant_id, q, cap)))[0]["n"]
         if counted < cap:
             return counted
     proven = q.offset + shown + 1 if shown else 0
@@ -251,10 +251,10 @@ async def live_rows(
     return as_rows(kind, await query.order_by(File.created_at).limit(limit).output(load_json=True))
 
 
-async def update_file(tenant_id: uuid.UUID, file_id: uuid.UUID, changes: dict[Column | str, Any]) -> PatchedFile:
-    """Apply changes to a live file and return what they changed."""
+async def update_file(tenant_id: uuid.UUID, file_id: uuid.UUID, changes: Mapping[str, Any]) -> PatchedFile:
+    """Apply changes (by column name) to a live file and return what they changed."""
     rows = (
-        await File.update(changes)
+        await File.update(_by_column(changes))
         .where(_live(tenant_id) & (File.id == file_id))
         .returning(*_columns(column_names(PatchedFile)))
     )
@@ -359,10 +359,13 @@ async def start_processing(file_id: uuid.UUID, components: Sequence[str], now: d
     return row
 
 
-async def set_columns(file_id: uuid.UUID, changes: dict[str, Any]) -> None:
-    await File.update({File._meta.get_column_by_name(name): value for name, value in changes.items()}).where(
-        File.id == file_id
-    )
+async def set_columns(file_id: uuid.UUID, changes: Mapping[str, Any]) -> None:
+    await File.update(_by_column(changes)).where(File.id == file_id)
+
+
+def _by_column(changes: Mapping[str, Any]) -> dict[Column | str, Any]:
+    """Changes keyed by column, as Piccolo's update takes them (an unknown name raises)."""
+    return {File._meta.get_column_by_name(name): value for name, value in changes.items()}
 
 
 _UNFINISHED = any_component_in(UNFINISHED)

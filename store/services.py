@@ -18,12 +18,14 @@ def local_services(data_dir: Path | None = None, *, s3: bool = True) -> Iterator
     handed `store.settings.environment` of these settings."""
     settings = get_settings() if data_dir is None else get_settings().replace(data_dir=data_dir)
     with contextlib.ExitStack() as stack:
-        if not settings.database.url:
+        url = settings.database.url
+        if not url:
             from store.embedded_postgres import start_postgres
 
             postgres = start_postgres(settings.data_dir)
             stack.callback(postgres.stop)
-            settings = settings.replace(database__url=postgres.url)
+            url = postgres.url
+            settings = settings.replace(database__url=url)
         if s3 and not settings.storage.endpoint_url:
             from store.embedded_s3 import start_s3
 
@@ -35,5 +37,5 @@ def local_services(data_dir: Path | None = None, *, s3: bool = True) -> Iterator
                 storage__secret_access_key=server.secret_access_key,
                 storage__region=server.region,
             )
-        engine().bind(settings.database.url)
+        engine().bind(url)
         yield settings

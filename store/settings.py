@@ -146,7 +146,7 @@ def _paths(kind: type, prefix: Key = ()) -> Iterator[Key]:
 
 _PATHS: tuple[Key, ...] = tuple(_paths(Settings))
 _TASKS = tuple(field.name for field in msgspec.structs.fields(ModelsSettings) if field.type is TaskModel)
-_ENV_NAMES = {("database", "url"): "DATABASE_URL"}
+_ENV_NAMES: dict[Key, str] = {("database", "url"): "DATABASE_URL"}
 
 
 def env_name(*path: str) -> str:

@@ -44,7 +44,7 @@ class ProcessingController(Controller):
             raise MalformedRequest(f"unknown variant {variant_type!r}; one of {', '.join(VARIANT_TYPES)}")
         row = await _image(tenant, file_id)
         if variant_type == "original":
-            url = await blobs.presigned_get(row.object_key, VARIANT_SECONDS, content_type=row.content_type)
+            url: str | None = await blobs.presigned_get(row.object_key, VARIANT_SECONDS, content_type=row.content_type)
         else:
             url = await variant_url(blobs, row, variant_type)
         if url is None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from cluster.model_clients import EmbedderClient
-from pipelines.engine.step import FileRef
+from pipelines.engine.step import FileRef, Result
 from pipelines.inference.clients import ModelClients
 from store import documents, embeddings
 
@@ -61,7 +61,7 @@ class EmbedChunks:
             vectors[model_id] = ([row["id"] for row in work.chunks], np.concatenate(rows) if rows else None)
         return {"vectors": vectors}
 
-    async def save(self, file: FileRef, result: dict[str, Any]) -> None:
+    async def save(self, file: FileRef, result: Result) -> None:
         vectors = result["vectors"]
         if isinstance(self.embedders, EmbedderClient):
             models = list(vectors)

@@ -267,12 +267,13 @@ def _pdf_elements(page: Page, styles: _FontStyles) -> list[Element]:
     has_text = bool(page.text.strip())
     caption: Line | None = None  # the first line of the next block, taken by the figure before it
     for index, block in enumerate(page.blocks):
+        assert block.bbox is not None  # a PDF's blocks are all laid out (only DOCX has none)
         if block.kind == "image":
             x0, y0, x1, y1 = block.bbox
             small = min(x1 - x0, y1 - y0) < _MIN_FIGURE_POINTS
             if small or (has_text and (x1 - x0) * (y1 - y0) >= area * _BACKGROUND_SHARE):
                 continue
-            caption = _caption_below(block, page.blocks[index + 1 : index + 2], styles)
+            caption = _caption_below(block.bbox, page.blocks[index + 1 : index + 2], styles)
             flow.close()
             flow.emit("figure", caption.text if caption else "", [block.bbox])
         elif block.kind == "table":
@@ -289,34 +290,36 @@ def _pdf_elements(page: Page, styles: _FontStyles) -> list[Element]:
 
 
 def _pdf_lines(flow: _Flow, lines: tuple[Line, ...], styles: _FontStyles) -> None:
-    previous: Line | None = None
+    previous: Box | None = None  # the previous line's box
     item_x0 = flow.boxes[-1][0] if flow.kind == "list" and flow.boxes else 0.0  # where the open item starts
     for line in lines:
-        gap = line.bbox[1] - previous.bbox[3] if previous else 0.0
-        close_below = previous is not None and gap <= 0.5 * (previous.bbox[3] - previous.bbox[1])
+        box = line.bbox
+        assert box is not None  # a PDF's lines are all laid out (only DOCX has none)
+        gap = box[1] - previous[3] if previous else 0.0
+        close_below = previous is not None and gap <= 0.5 * (previous[3] - previous[1])
         level = styles.level(line)
         if level:
             if flow.kind == "heading" and flow.level == level and close_below:
-                flow.extend(line.text, line.bbox)
+                flow.extend(line.text, box)
             else:
-                flow.open("heading", line.text, line.bbox, level)
+                flow.open("heading", line.text, box, level)
         elif bullet := _BULLET.match(line.text):
             if flow.kind == "list":
-                flow.add_item(_list_item(bullet), line.bbox)
+                flow.add_item(_list_item(bullet), box)
             else:
-                flow.open("list", _list_item(bullet), line.bbox)
-            item_x0 = line.bbox[0]
-        elif flow.kind == "list" and close_below and line.bbox[0] > item_x0 + 1:
-            flow.extend(line.text, line.bbox, _wrap(flow.parts[-1]))  # an item's wrapped rest, under its text
+                flow.open("list", _list_item(bullet), box)
+            item_x0 = box[0]
+        elif flow.kind == "list" and close_below and box[0] > item_x0 + 1:
+            flow.extend(line.text, box, _wrap(flow.parts[-1]))  # an item's wrapped rest, under its text
         elif (pair := _key_value(line.text)) and not (
             flow.kind == "paragraph" and close_below and not flow.parts[-1].endswith((".", ":", "!", "?"))
         ):
-            flow.key_value(pair, line.bbox)
+            flow.key_value(pair, box)
         elif flow.kind == "paragraph" and close_below:
-            flow.extend(line.text, line.bbox, _wrap(flow.parts[-1]))
+            flow.extend(line.text, box, _wrap(flow.parts[-1]))
         else:
-            flow.open("paragraph", line.text, line.bbox)
-        previous = line
+            flow.open("paragraph", line.text, box)
+        previous = box
 
 
 def _wrap(text: str) -> str:
@@ -324,12 +327,13 @@ def _wrap(text: str) -> str:
     return "" if text.endswith("-") else " "
 
 
-def _caption_below(figure: Block, following: tuple[Block, ...], styles: _FontStyles) -> Line | None:
+def _caption_below(figure: Box, following: tuple[Block, ...], styles: _FontStyles) -> Line | None:
     """The first line of the next block, when it sits just below the image and reads like a caption."""
     if not following or following[0].kind != "text":
         return None
     line = following[0].lines[0]
-    x0, _, x1, y1 = figure.bbox
+    assert line.bbox is not None  # a PDF's lines are all laid out
+    x0, _, x1, y1 = figure
     below = 0 <= line.bbox[1] - y1 <= 2 * max(styles.body, line.size) and line.bbox[0] < x1 and line.bbox[2] > x0
     looks_like = _CAPTION.match(line.text) is not None or line.size < styles.body
     return line if below and looks_like and len(line.text) <= 200 else None

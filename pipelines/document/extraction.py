@@ -208,7 +208,7 @@ def _pdf_page(document: pymupdf.Document, index: int) -> Page:
     for info in images:
         x0, y0, x1, y1 = info["bbox"]
         if x1 > x0 and y1 > y0:
-            _insert_by_top(blocks, Block("image", (x0, y0, x1, y1)))
+            _insert_image(blocks, (x0, y0, x1, y1))
     rect = page.rect
     return Page(
         number,
@@ -260,11 +260,11 @@ def _pdf_line(raw: dict) -> Line | None:
     return Line(text, raw["bbox"], round(main["size"], 1), bold)
 
 
-def _insert_by_top(blocks: list[Block], block: Block) -> None:
+def _insert_image(blocks: list[Block], box: Box) -> None:
     """Images are not in the text pass: place each before the first block that starts below its top."""
-    top = block.bbox[1]
+    block = Block("image", box)
     for index, other in enumerate(blocks):
-        if other.bbox is not None and other.bbox[1] > top:
+        if other.bbox is not None and other.bbox[1] > box[1]:
             blocks.insert(index, block)
             return
     blocks.append(block)
@@ -278,15 +278,16 @@ def _block_text(block: Block) -> str:
 
 def _ocr_page(page: Page, regions: Sequence[Mapping[str, Any]]) -> Page:
     """A scanned page as one text block of the lines OCR read, in PDF points like any text layer's."""
-    lines = _ocr_lines(regions, page.width or 1.0, page.height or 1.0)
-    blocks = (Block("text", _union([line.bbox for line in lines]), tuple(lines)),) if lines else ()
+    read = _ocr_lines(regions, page.width or 1.0, page.height or 1.0)
+    lines = tuple(Line(text, box) for box, text in read)
+    blocks = (Block("text", _union([box for box, _ in read]), lines),) if lines else ()
     text = "\n".join(line.text for line in lines)
     return Page(page.number, text, page.width, page.height, blocks=blocks, ocr=True)
 
 
-def _ocr_lines(regions: Sequence[Mapping[str, Any]], width: float, height: float) -> list[Line]:
-    """Regions come top to bottom; one whose vertical centre falls within the previous region's height continues
-    its line (left to right), any other starts the next line."""
+def _ocr_lines(regions: Sequence[Mapping[str, Any]], width: float, height: float) -> list[tuple[Box, str]]:
+    """Each line's box and text. Regions come top to bottom; one whose vertical centre falls within the previous
+    region's height continues its line (left to right), any other starts the next line."""
     grouped: list[list[tuple[Box, str]]] = []
     previous: Box | None = None
     for region in regions:
@@ -302,7 +303,7 @@ def _ocr_lines(regions: Sequence[Mapping[str, Any]], width: float, height: float
     lines = []
     for parts in grouped:
         parts.sort(key=lambda part: part[0][0])
-        lines.append(Line(" ".join(text for _, text in parts), _union([bbox for bbox, _ in parts])))
+        lines.append((_union([bbox for bbox, _ in parts]), " ".join(text for _, text in parts)))
     return lines
 
 

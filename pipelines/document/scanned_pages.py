@@ -25,7 +25,7 @@ from cluster.model_clients import OcrClient
 from pipelines.document.digitize import COMPLETED, FAILED, NEEDS_OCR
 from pipelines.document.extraction import DocumentError, extract, with_ocr
 from pipelines.document.text import EMBED_STEP, DocumentOptions, document_result, save_document
-from pipelines.engine.step import FileRef, StepFailed
+from pipelines.engine.step import FileRef, Result, StepFailed
 from store import ai_outputs, documents, files, jobs
 from store.step_objects import S3Location, opened
 
@@ -73,7 +73,7 @@ class ReadScannedPages:
         return {**result, "ocr_status": "completed" if scanned else None, "model": model}
 
 
-async def save_scanned_pages(file: FileRef, result: dict[str, Any]) -> None:
+async def save_scanned_pages(file: FileRef, result: Result) -> None:
     await save_document(file, result)
     if result["model"] is not None:
         await ai_outputs.record_models(file.id, {"ocr": result["model"]})

@@ -17,7 +17,7 @@ from models.tokens import token_counter
 from pipelines.document.chunking import MAX_TOKENS, OVERLAP_TOKENS, chunk
 from pipelines.document.digitize import NEEDS_OCR, digitize
 from pipelines.document.extraction import DocumentError, ExtractedDocument, extract
-from pipelines.engine.step import FileRef, StepFailed
+from pipelines.engine.step import FileRef, Result, StepFailed
 from store import documents
 from store.step_objects import S3Location, opened
 
@@ -78,14 +78,14 @@ def document_result(document: ExtractedDocument, options: DocumentOptions) -> di
     }
 
 
-async def save_document(file: FileRef, result: dict[str, Any]) -> None:
+async def save_document(file: FileRef, result: Result) -> None:
     await documents.replace(file.id, file.tenant_id, result["pages"], result["chunks"])
 
 
-def after_extraction(result: dict[str, Any]) -> tuple[str, ...]:
+def after_extraction(result: Result) -> tuple[str, ...]:
     """Scanned pages are read first: the chunks are embedded once they hold the pages' OCR text."""
     return (OCR_STEP,) if result["ocr_status"] == "queued" else embed_when_chunked(result)
 
 
-def embed_when_chunked(result: dict[str, Any]) -> tuple[str, ...]:
+def embed_when_chunked(result: Result) -> tuple[str, ...]:
     return (EMBED_STEP,) if result["chunks"] else ()

@@ -97,9 +97,10 @@ class Engine:
         for job in claimed:
             task = asyncio.create_task(self._execute(job))
             self._running[job.id] = (job, task)
-            task.add_done_callback(lambda _, job_id=job.id: self._finished(job_id))
+            task.add_done_callback(partial(self._finished, job.id))
 
-    def _finished(self, job_id: uuid.UUID) -> None:
+    def _finished(self, job_id: uuid.UUID, _: asyncio.Task[None]) -> None:
+        """The done callback of the job's task."""
         self._running.pop(job_id, None)
         self._wake.set()
 
@@ -134,7 +135,7 @@ class Engine:
 
     async def _execute(self, job: jobs.Job) -> None:
         """Run the job in a span that continues the trace it was queued in."""
-        attributes = {
+        attributes: dict[str, str | int] = {
             "scopix.job.id": str(job.id),
             "scopix.file.id": str(job.file_id),
             "scopix.tenant.id": str(job.tenant_id),

@@ -19,7 +19,7 @@ from typing import Any
 from cluster.model_clients import DescriberClient
 from cluster.model_pool import InferenceUnavailable
 from models.registry import ModelUnavailable, Task
-from pipelines.engine.step import FileRef
+from pipelines.engine.step import FileRef, Result
 from pipelines.image.source import image_bytes, image_source
 from pipelines.inference.clients import ModelClients
 from store import ai_outputs
@@ -82,7 +82,7 @@ class DescribeImage:
         completed = {"description_status": "completed", "description_error": None}
         return {**completed, "entries": entries, "models": list(inputs.describers)}
 
-    async def save(self, file: FileRef, result: dict[str, Any]) -> None:
+    async def save(self, file: FileRef, result: Result) -> None:
         if result["description_status"] != "completed":
             return
         in_use = await self.describers.still_in_use(result["models"])

@@ -16,7 +16,7 @@ import numpy as np
 
 from cluster.model_clients import ImageEmbedderClient
 from models.registry import Task
-from pipelines.engine.step import FileRef
+from pipelines.engine.step import FileRef, Result
 from pipelines.image.source import image_of
 from pipelines.inference.clients import ModelClients
 from store import ai_outputs, image_embeddings, model_state
@@ -59,7 +59,7 @@ class EmbedImage:
                 [vectors[model_id]] = await embedder.embed([inputs.image], lane="batch")
         return {"models": models, "vectors": vectors}
 
-    async def save(self, file: FileRef, result: dict[str, Any]) -> None:
+    async def save(self, file: FileRef, result: Result) -> None:
         """The vectors, the swap target's revision once known, and (with `embedding_status: completed`) the active
         model's provenance."""
         in_use = await self.embedders.still_in_use(result["models"])

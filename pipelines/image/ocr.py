@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.model_clients import OcrClient
-from pipelines.engine.step import FileRef
+from pipelines.engine.step import FileRef, Result
 from pipelines.image.source import image_of
 from store import ai_outputs
 from store.step_objects import S3Location
@@ -53,5 +53,5 @@ def _region(region: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def save_text(file: FileRef, result: dict[str, Any]) -> None:
+async def save_text(file: FileRef, result: Result) -> None:
     await ai_outputs.record_models(file.id, {"ocr": result["model"]})

@@ -699,6 +699,7 @@ class _BinaryStream:
         self._check_after_end(window)
         if self._size <= self._plan.min_size:
             raise UnsupportedContent("The BMP header points past the end of the file.")
+        assert self._plan.detected is not None  # only a ZIP has none, and a ZIP has its package (returned above)
         return self._plan.detected
 
     def _scan(self, stop: int) -> None:

@@ -12,6 +12,8 @@ Built CONCURRENTLY (store.migration_sql.concurrent_migration) so that an existin
 uploads while they are built.
 """
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from store.migration_sql import concurrent_migration
 
 ID = "2026-12-02T19:00:00:000000"
@@ -35,5 +37,5 @@ BACKWARDS = (
 )
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     return concurrent_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

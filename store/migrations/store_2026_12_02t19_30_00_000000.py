@@ -6,6 +6,8 @@ listing puts missing values last in either direction (`(col IS NULL), col, id`):
 put them first, so each direction has its own. Built CONCURRENTLY, as store_2026_12_02t19_00_00_000000's.
 """
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from store.migration_sql import concurrent_migration
 
 ID = "2026-12-02T19:30:00:000000"
@@ -33,5 +35,5 @@ FORWARDS = tuple(
 BACKWARDS = tuple(f"DROP INDEX CONCURRENTLY IF EXISTS {name}" for name in _INDEXES)
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     return concurrent_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)
