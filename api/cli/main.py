@@ -10,12 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
-from api.cli import models
+from api.cli import keys, models
 from store.database import close_pool, engine, run_migrations
 from store.errors import DomainError
 from store.services import local_services
 from store.settings import Settings, SettingsError, get_settings
-from store.tenants import TIERS, create_key, ensure_tenant, revoke_key
 
 
 def _with_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -42,14 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     purge = commands.add_parser("purge", help="remove soft-deleted files past the retention window")
     _with_data_dir(purge)
 
-    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
-    create = keys.add_parser("create", help="create a tenant if needed and print a new API key")
-    create.add_argument("--tenant", required=True)
-    create.add_argument("--tier", choices=TIERS, default=None)
-    _with_data_dir(create)
-    revoke = keys.add_parser("revoke", help="revoke the key with this prefix")
-    revoke.add_argument("prefix")
-    _with_data_dir(revoke)
+    keys.add_commands(commands, _with_data_dir)
     models.add_commands(commands, _with_data_dir)
     return parser
 
@@ -62,14 +54,7 @@ async def _migrate() -> None:
 
 async def _keys(args: argparse.Namespace) -> None:
     await _migrate()
-    if args.keys_command == "create":
-        tenant = await ensure_tenant(args.tenant, args.tier)
-        key = await create_key(tenant)
-        print(f"tenant {tenant.name} ({tenant.tier}); the key is shown once:")
-        print(key)
-    else:
-        await revoke_key(args.prefix)
-        print(f"revoked {args.prefix}")
+    await keys.run(args)
 
 
 async def _models(args: argparse.Namespace, settings: Settings) -> None:
