@@ -53,6 +53,14 @@ class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
     purge_interval_seconds: int = 3600
 
 
+class ClientEventSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The unauthenticated client telemetry (POST /api/v2/files/log-upload-event), per client address and replica:
+    `burst` events at once, refilled at `per_minute`."""
+
+    per_minute: int = 60
+    burst: int = 20
+
+
 class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
     # `serve` runs a job engine unless told not to (then run `scopix worker`s).
     serve: bool = True
@@ -115,6 +123,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database: DatabaseSettings = _section(DatabaseSettings)
     storage: StorageSettings = _section(StorageSettings)
     retention: RetentionSettings = _section(RetentionSettings)
+    client_events: ClientEventSettings = _section(ClientEventSettings)
     engine: EngineSettings = _section(EngineSettings)
     models: ModelsSettings = _section(ModelsSettings)
     chunking: ChunkingSettings = _section(ChunkingSettings)
