@@ -16,7 +16,7 @@ import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -50,6 +50,7 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
     soft_delete_days: int = 30
+    export_hours: Annotated[int, msgspec.Meta(ge=1)] = 24  # an export's download URL lasts no longer
     purge_interval_seconds: int = 3600
 
 

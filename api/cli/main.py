@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from api.cli import keys, models
@@ -63,13 +64,14 @@ async def _models(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _purge(settings: Settings) -> None:
-    from pipelines.purge import purge_expired
+    from pipelines.purge import purge_expired, purge_expired_exports
     from store.blob_store import BlobStore
 
     await _migrate()
     async with BlobStore(settings) as blobs:
         count = await purge_expired(blobs, settings.retention.soft_delete_days)
-    print(f"purged {count} files")
+        exports = await purge_expired_exports(blobs, timedelta(hours=settings.retention.export_hours))
+    print(f"purged {count} files, {exports} exports")
 
 
 async def _worker(settings: Settings) -> None:
