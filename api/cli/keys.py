@@ -58,9 +58,9 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
         print(f"revoked {args.prefix}", file=out)
     else:
         print("id\tprefix\tcreated\tlast_used\texpires\trevoked", file=out)
-        for key in await list_keys(args.tenant):
-            dates = (key.created_at, key.last_used_at, key.expires_at, key.revoked_at)
-            print("\t".join([str(key.id), key.prefix, *map(_when, dates)]), file=out)
+        for info in await list_keys(args.tenant):
+            dates = (info.created_at, info.last_used_at, info.expires_at, info.revoked_at)
+            print("\t".join([str(info.id), info.prefix, *map(_when, dates)]), file=out)
 
 
 def _when(moment: datetime | None) -> str:
