@@ -29,6 +29,7 @@ from api.controllers.similar import SimilarController
 from api.controllers.system import health, log_upload_event
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
+from api.rate_limit import RateLimiter
 from api.security_headers import nosniff
 from cluster import tracing
 from cluster.runtime import shutdown_ray
@@ -105,7 +106,14 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         ],
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],
-        state=State({"settings": settings, "engine": None, "embedder": None}),
+        state=State(
+            {
+                "settings": settings,
+                "engine": None,
+                "embedder": None,
+                "event_limiter": RateLimiter(settings.client_events.per_minute, settings.client_events.burst),
+            }
+        ),
         middleware=middleware,
         before_send=[nosniff],
         # Sessions' progress, announced by the engines with Postgres NOTIFY (store/sessions.py), to websockets.

@@ -1,6 +1,7 @@
 """What the handlers are given, by parameter name, through Litestar's dependency injection: the calling tenant,
 the settings, the object store, the query embedder, the engine's waker and an upload's multipart body. The
-lifespan puts the shared objects in the app's state; nothing else reads it."""
+lifespan puts the shared objects in the app's state; nothing else reads it, but for the telemetry route's guard
+(api/controllers/system.py), which runs before injection."""
 
 from __future__ import annotations
 

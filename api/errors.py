@@ -72,11 +72,13 @@ _GENERIC = {
 }
 
 
-def error_response(status: int, detail: str, code: str, **extra: Any) -> Response[dict[str, Any]]:
+def error_response(
+    status: int, detail: str, code: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[dict[str, Any]]:
     body = {"detail": detail, "code": code, "status_code": status}
     body.update({key: value for key, value in extra.items() if value is not None})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+    headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if status == 401 else {})}
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers or None)
 
 
 def status_of(exc: BaseException) -> tuple[int, str]:
@@ -96,7 +98,7 @@ def handle(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]
     status, code = status_of(exc)
     if status < 500 and isinstance(exc, HTTPException):
         errors = exc.extra if isinstance(exc, ValidationException) else None
-        return error_response(status, str(exc.detail), code, errors=errors or None)
+        return error_response(status, str(exc.detail), code, exc.headers, errors=errors or None)
     if status < 500 and isinstance(exc, DomainError):
         return error_response(status, exc.detail, code, **exc.extra)
     if status == 503:

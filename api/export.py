@@ -1,8 +1,11 @@
 """Exports of file metadata (GET /files/export/columns, POST /files/export): the tenant's live files, or those it
 names, as CSV, XLSX or DOCX with the columns the client picks from a registry. The document is written to a
 temporary file, stored in S3 under a key made of ids (`exports/<tenant>/<export>/...`) and handed back as a
-presigned download URL. Google Sheets needs a Google Drive connection, which this service does not offer: that
-format is refused with the reason."""
+presigned download URL, valid no longer than the export is kept (the periodic purge deletes it after
+`retention.export_hours`, pipelines/purge.py). An export holds at most MAX_CELLS cells (files × columns), a
+column once, and is built off the event loop. Header cells are written as data cells are: never a formula.
+Google Sheets needs a Google Drive connection, which this service does not offer: that format is refused with the
+reason."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from store.rows import Dimensions, FileStatusRow
 from store.status import primary_status_of
 
 MAX_RECORDS = 10_000
+MAX_CELLS = 100_000  # 10,000 files of 10 columns, 5,000 of all 20
 DOWNLOAD_SECONDS = 3600
 _CHUNK = 1024 * 1024
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -102,7 +106,8 @@ def export_columns() -> ExportColumns:
     return ExportColumns(groups)
 
 
-async def export(tenant_id: uuid.UUID, request: ExportRequest, blobs: BlobStore) -> ExportResult:
+async def export(tenant_id: uuid.UUID, request: ExportRequest, blobs: BlobStore, retention: timedelta) -> ExportResult:
+    """`retention`: how long the export is kept; its download URL lasts no longer."""
     if request.format == "google_sheets":
         raise InvalidInput(
             "exports to Google Sheets need a Google Drive connection, which this service does not offer; "
@@ -112,24 +117,36 @@ async def export(tenant_id: uuid.UUID, request: ExportRequest, blobs: BlobStore)
     unknown = [column.field_key for column in request.columns if column.field_key not in COLUMNS]
     if unknown:
         raise InvalidInput(f"unknown columns {unknown}; see /api/v2/files/export/columns", field="columns")
+    keys = [column.field_key for column in request.columns]
+    if repeated := sorted({key for key in keys if keys.count(key) > 1}):
+        raise InvalidInput(f"each column at most once; repeated: {repeated}", field="columns")
+    most = min(MAX_RECORDS, MAX_CELLS // len(keys))
     rows = await files.live_rows(
-        tenant_id, _Source, file_ids=request.file_ids, folder_id=request.folder_id, limit=MAX_RECORDS + 1
+        tenant_id, _Source, file_ids=request.file_ids, folder_id=request.folder_id, limit=most + 1
     )
-    if len(rows) > MAX_RECORDS:
+    if len(rows) > most:
         raise InvalidInput(
-            f"an export holds at most {MAX_RECORDS:,} files; narrow it with file_ids or folder_id", field="file_ids"
+            f"an export holds at most {MAX_CELLS:,} cells, here {most:,} files of {len(keys)} columns; "
+            "narrow it with file_ids or folder_id, or ask for fewer columns",
+            field="file_ids",
         )
-    header = [column.display_name or COLUMNS[column.field_key].name for column in request.columns]
-    table = [[_cell(COLUMNS[column.field_key].value(row), request.flatten_tags) for column in request.columns]
-             for row in rows]  # fmt: skip
     name = f"files_{datetime.now(UTC):%Y-%m-%d}.{request.format}"
     key = export_key(tenant_id, uuid.uuid4(), name)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / name
-        await asyncio.to_thread(_WRITERS[request.format], path, header, table, request.sheet_name)  # CPU: not here
+        await asyncio.to_thread(_build, path, request, rows)  # CPU: not in the event loop
         await _store(blobs, key, path)
-    url = await blobs.presigned_get(key, DOWNLOAD_SECONDS, filename=name, content_type=_TYPES[request.format])
+    seconds = min(DOWNLOAD_SECONDS, int(retention.total_seconds()))
+    url = await blobs.presigned_get(key, seconds, filename=name, content_type=_TYPES[request.format])
     return ExportResult(download_url=url, spreadsheet_url=None, record_count=len(rows), format=request.format)
+
+
+def _build(path: Path, request: ExportRequest, rows: Sequence[_Source]) -> None:
+    """The table, header first, each cell through `_cell`, written in the format asked for."""
+    header = [_cell(column.display_name or COLUMNS[column.field_key].name, True) for column in request.columns]
+    table = [[_cell(COLUMNS[column.field_key].value(row), request.flatten_tags) for column in request.columns]
+             for row in rows]  # fmt: skip
+    _WRITERS[request.format](path, header, table, request.sheet_name)
 
 
 def _cell(value: Any, flatten_tags: bool) -> Any:

@@ -1,5 +1,6 @@
 """Soft-deleted files past retention lose their objects, then their rows. Objects go first, so a
-crash in between leaves a row that the next run purges again (S3 deletes are idempotent)."""
+crash in between leaves a row that the next run purges again (S3 deletes are idempotent). Exports
+(`exports/...`, api/export.py) are deleted once older than their own retention."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from store import files
 from store.blob_store import BlobStore
-from store.keys import file_prefix
+from store.keys import EXPORTS_PREFIX, file_prefix
 from store.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,21 @@ async def purge_expired(blobs: BlobStore, retention_days: int, batch: int = 100)
     return purged
 
 
+async def purge_expired_exports(blobs: BlobStore, retention: timedelta, now: datetime | None = None) -> int:
+    """Delete every export written more than `retention` before `now` (default: this moment); returns how many."""
+    cutoff = (now or datetime.now(UTC)) - retention
+    purged = await blobs.delete_older(EXPORTS_PREFIX, cutoff)
+    if purged:
+        log.info("purged %d exports written before %s", purged, cutoff.isoformat())
+    return purged
+
+
 async def purge_forever(blobs: BlobStore, settings: Settings, stop: asyncio.Event) -> None:
     """The server's periodic purge; a failed round is logged and retried next interval."""
     while not stop.is_set():
         try:
             await purge_expired(blobs, settings.retention.soft_delete_days)
+            await purge_expired_exports(blobs, timedelta(hours=settings.retention.export_hours))
         except Exception:
             log.exception("purge round failed")
         with contextlib.suppress(TimeoutError):

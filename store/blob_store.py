@@ -7,6 +7,7 @@ import contextlib
 import io
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -133,6 +134,17 @@ class BlobStore:
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             found.extend(item["Key"] for item in page.get("Contents", []))
         return found
+
+    async def delete_older(self, prefix: str, cutoff: datetime) -> int:
+        """Delete every object under a prefix last written before `cutoff`; returns how many."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        deleted = 0
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            batch = [{"Key": item["Key"]} for item in page.get("Contents", []) if item["LastModified"] < cutoff]
+            if batch:
+                await self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                deleted += len(batch)
+        return deleted
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under a prefix (a file's original and everything derived from it)."""

@@ -20,6 +20,9 @@ def variant_key(object_key: str, name: str, extension: str) -> str:
     return f"{file_prefix(object_key)}variants/{name}.{extension}"
 
 
+EXPORTS_PREFIX = "exports/"
+
+
 def export_key(tenant_id: uuid.UUID, export_id: uuid.UUID, name: str) -> str:
     """`name` is made by the service (a date and a format), never given by the client."""
-    return f"exports/{tenant_id}/{export_id}/{name}"
+    return f"{EXPORTS_PREFIX}{tenant_id}/{export_id}/{name}"

@@ -16,7 +16,7 @@ import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -50,7 +50,16 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
     soft_delete_days: int = 30
+    export_hours: Annotated[int, msgspec.Meta(ge=1)] = 24  # an export's download URL lasts no longer
     purge_interval_seconds: int = 3600
+
+
+class ClientEventSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The unauthenticated client telemetry (POST /api/v2/files/log-upload-event), per client address and replica:
+    `burst` events at once, refilled at `per_minute`."""
+
+    per_minute: int = 60
+    burst: int = 20
 
 
 class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,6 +124,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database: DatabaseSettings = _section(DatabaseSettings)
     storage: StorageSettings = _section(StorageSettings)
     retention: RetentionSettings = _section(RetentionSettings)
+    client_events: ClientEventSettings = _section(ClientEventSettings)
     engine: EngineSettings = _section(EngineSettings)
     models: ModelsSettings = _section(ModelsSettings)
     chunking: ChunkingSettings = _section(ChunkingSettings)

@@ -36,7 +36,8 @@ class ApiKey(Table, tablename="api_key"):
     key_hash = Varchar(length=64)
     created_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)
-    last_used_at = Timestamptz(null=True, default=None)
+    last_used_at = Timestamptz(null=True, default=None)  # written at most once a minute (store/tenants.py)
+    expires_at = Timestamptz(null=True, default=None)  # None: never
 
 
 class File(Table, tablename="file"):

@@ -1,5 +1,6 @@
 """Tenants and their API keys. A key is shown once and only its SHA-256 is stored: keys are
-long random tokens, so a fast hash is enough (no password stretching needed)."""
+long random tokens, so a fast hash is enough (no password stretching needed). A key may expire, and records
+when it was last used, to the minute: a write per request would cost more than the request."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from store.errors import InvalidInput, NotFound
 from store.tables import ApiKey, Tenant
 
 TIERS = ("free", "starter", "professional", "enterprise")
 _KEY_PREFIX = "sk"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,18 @@ class TenantRef:
     id: uuid.UUID
     name: str
     tier: str
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What an operator may see of a key: never its secret or its hash."""
+
+    id: uuid.UUID
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
 
 
 def _hash(key: str) -> str:
@@ -60,8 +74,9 @@ async def ensure_tenant(name: str, tier: str | None = None) -> TenantRef:
     return TenantRef(id=row["id"], name=row["name"], tier=row["tier"])
 
 
-async def create_key(tenant: TenantRef) -> str:
-    """A new key for the tenant; the clear key is returned once and never stored."""
+async def create_key(tenant: TenantRef, expires_in: timedelta | None = None) -> str:
+    """A new key for the tenant, valid for `expires_in` (None: until revoked); the clear key is returned once and
+    never stored."""
     prefix = secrets.token_hex(6)
     key = f"{_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     await ApiKey.insert(
@@ -70,7 +85,8 @@ async def create_key(tenant: TenantRef) -> str:
             tenant=tenant.id,
             prefix=prefix,
             key_hash=_hash(key),
-            created_at=datetime.now(UTC),
+            created_at=(now := datetime.now(UTC)),
+            expires_at=None if expires_in is None else now + expires_in,
         )
     )
     return key
@@ -87,16 +103,51 @@ async def revoke_key(prefix: str) -> None:
         raise NotFound(f"no active key with prefix {prefix!r}")
 
 
+async def list_keys(tenant_name: str) -> list[KeyInfo]:
+    """The tenant's keys, revoked and expired ones included, oldest first."""
+    tenant = await Tenant.select(Tenant.id).where(Tenant.name == tenant_name.strip()).first()
+    if tenant is None:
+        raise NotFound(f"no tenant named {tenant_name!r}")
+    rows = (
+        await ApiKey.select(
+            ApiKey.id, ApiKey.prefix, ApiKey.created_at, ApiKey.last_used_at, ApiKey.expires_at, ApiKey.revoked_at
+        )
+        .where(ApiKey.tenant == tenant["id"])
+        .order_by(ApiKey.created_at)
+    )
+    return [KeyInfo(**row) for row in rows]
+
+
 async def authenticate(key: str) -> TenantRef | None:
-    """The tenant owning an active key, or None."""
+    """The tenant owning an active, unexpired key, or None."""
     prefix = _split(key)
     if prefix is None:
         return None
     row = (
-        await ApiKey.select(ApiKey.key_hash, ApiKey.tenant.id, ApiKey.tenant.name, ApiKey.tenant.tier)
+        await ApiKey.select(
+            ApiKey.id,
+            ApiKey.key_hash,
+            ApiKey.expires_at,
+            ApiKey.last_used_at,
+            ApiKey.tenant.id,
+            ApiKey.tenant.name,
+            ApiKey.tenant.tier,
+        )
         .where((ApiKey.prefix == prefix) & ApiKey.revoked_at.is_null())
         .first()
     )
     if row is None or not hmac.compare_digest(row["key_hash"], _hash(key)):
         return None
+    now = datetime.now(UTC)
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        return None
+    if row["last_used_at"] is None or now - row["last_used_at"] >= LAST_USED_RESOLUTION:
+        await _touch(row["id"], now)
     return TenantRef(id=row["tenant.id"], name=row["tenant.name"], tier=row["tenant.tier"])
+
+
+async def _touch(key_id: uuid.UUID, now: datetime) -> None:
+    """Record a use; the condition keeps concurrent requests of one key to one write a minute."""
+    await ApiKey.update({ApiKey.last_used_at: now}).where(
+        (ApiKey.id == key_id) & (ApiKey.last_used_at.is_null() | (ApiKey.last_used_at <= now - LAST_USED_RESOLUTION))
+    )

@@ -8,14 +8,14 @@ import contextlib
 import logging
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 
-from api.cli import models
+from api.cli import keys, models
 from store.database import close_pool, engine, run_migrations
 from store.errors import DomainError
 from store.services import local_services
 from store.settings import Settings, SettingsError, get_settings
-from store.tenants import TIERS, create_key, ensure_tenant, revoke_key
 
 
 def _with_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -42,14 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     purge = commands.add_parser("purge", help="remove soft-deleted files past the retention window")
     _with_data_dir(purge)
 
-    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
-    create = keys.add_parser("create", help="create a tenant if needed and print a new API key")
-    create.add_argument("--tenant", required=True)
-    create.add_argument("--tier", choices=TIERS, default=None)
-    _with_data_dir(create)
-    revoke = keys.add_parser("revoke", help="revoke the key with this prefix")
-    revoke.add_argument("prefix")
-    _with_data_dir(revoke)
+    keys.add_commands(commands, _with_data_dir)
     models.add_commands(commands, _with_data_dir)
     return parser
 
@@ -62,14 +55,7 @@ async def _migrate() -> None:
 
 async def _keys(args: argparse.Namespace) -> None:
     await _migrate()
-    if args.keys_command == "create":
-        tenant = await ensure_tenant(args.tenant, args.tier)
-        key = await create_key(tenant)
-        print(f"tenant {tenant.name} ({tenant.tier}); the key is shown once:")
-        print(key)
-    else:
-        await revoke_key(args.prefix)
-        print(f"revoked {args.prefix}")
+    await keys.run(args)
 
 
 async def _models(args: argparse.Namespace, settings: Settings) -> None:
@@ -78,13 +64,14 @@ async def _models(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _purge(settings: Settings) -> None:
-    from pipelines.purge import purge_expired
+    from pipelines.purge import purge_expired, purge_expired_exports
     from store.blob_store import BlobStore
 
     await _migrate()
     async with BlobStore(settings) as blobs:
         count = await purge_expired(blobs, settings.retention.soft_delete_days)
-    print(f"purged {count} files")
+        exports = await purge_expired_exports(blobs, timedelta(hours=settings.retention.export_hours))
+    print(f"purged {count} files, {exports} exports")
 
 
 async def _worker(settings: Settings) -> None:

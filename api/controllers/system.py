@@ -7,18 +7,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
+from litestar.exceptions import TooManyRequestsException
 from litestar.params import JSONBody
 from msgspec import Meta
 
 from api.auth import PUBLIC
 from api.deps import Blobs
+from api.rate_limit import RateLimiter
 from store.database import ping
 from store.errors import InvalidInput
 
 log = logging.getLogger("scopix.client_events")
 
 MAX_EVENT_DATA_BYTES = 10 * 1024
+MAX_EVENT_DATA_DEPTH = 8
 
 
 class UploadEvent(msgspec.Struct):
@@ -46,10 +49,46 @@ async def health(blobs: Blobs) -> Response[dict[str, str]]:
     return Response(body, status_code=200 if healthy else 503)
 
 
-@post("/api/v2/files/log-upload-event", opt={PUBLIC: True}, status_code=200, request_max_body_size=64 * 1024)
+def _depth(value: object) -> int:
+    """How deeply objects and arrays nest in a decoded JSON value (a scalar: 0), without recursing."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        node, depth = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is not None:
+            deepest = max(deepest, depth + 1)
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+async def _guard_event(request: Request[Any, Any, Any]) -> None:
+    """Before the body is decoded into an UploadEvent: a client past its rate is 429 (with Retry-After), and a
+    `data` nested deeper than MAX_EVENT_DATA_DEPTH is 422 (nested deep enough, it would exhaust the decoder's
+    recursion, a 500)."""
+    limiter: RateLimiter = request.app.state.event_limiter
+    if wait := limiter.take(request.client.host if request.client else "unknown"):
+        raise TooManyRequestsException("too many client events; retry later", headers={"Retry-After": str(wait)})
+    try:
+        body = msgspec.json.decode(await request.body())
+    except RecursionError:
+        raise InvalidInput(f"must nest at most {MAX_EVENT_DATA_DEPTH} levels", field="data") from None
+    except msgspec.DecodeError:
+        return  # the body's own decoding answers 400
+    if isinstance(body, dict) and _depth(body.get("data")) > MAX_EVENT_DATA_DEPTH:
+        raise InvalidInput(f"must nest at most {MAX_EVENT_DATA_DEPTH} levels", field="data")
+
+
+@post(
+    "/api/v2/files/log-upload-event",
+    opt={PUBLIC: True},
+    status_code=200,
+    request_max_body_size=64 * 1024,
+    before_request=_guard_event,
+)
 async def log_upload_event(data: JSONBody[UploadEvent]) -> UploadEventLogged:
-    """Fire-and-forget client telemetry: validated, logged, never stored."""
+    """Fire-and-forget client telemetry: validated, logged as one line of JSON (a newline or a control character
+    in it is escaped, so a client cannot write a log line of its own), never stored; rate-limited per address."""
     if data.data is not None and len(msgspec.json.encode(data.data)) > MAX_EVENT_DATA_BYTES:
         raise InvalidInput("must serialise to at most 10 KB", field="data")
-    log.info("client upload event %s: %s", data.event_type, data.message, extra={"event": msgspec.to_builtins(data)})
+    log.info("client upload event %s", msgspec.json.encode(data).decode(), extra={"event": msgspec.to_builtins(data)})
     return UploadEventLogged(status="logged", timestamp=datetime.now(UTC))

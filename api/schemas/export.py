@@ -19,9 +19,16 @@ class ExportColumns(msgspec.Struct):
     groups: dict[str, list[ExportColumn]]
 
 
+# No control character (XML, hence XLSX and DOCX, cannot hold most of them; none belongs in a name).
+_NO_CONTROL = r"\x00-\x1f\x7f\ufffe\uffff"
+# Excel's rules for a sheet's name: 1-31 characters, none of []:*?/\, no apostrophe first or last.
+_SHEET_NAME = rf"^(?!')[^\[\]:*?/\\{_NO_CONTROL}]+(?<!')$"
+
+
 class RequestedColumn(msgspec.Struct, forbid_unknown_fields=True):
     field_key: str
-    display_name: Annotated[str, Meta(min_length=1, max_length=100)] | None = None  # the registry's name if absent
+    # The registry's name if absent; written as a data cell is, so never read as a formula.
+    display_name: Annotated[str, Meta(min_length=1, max_length=100, pattern=f"^[^{_NO_CONTROL}]+$")] | None = None
 
 
 class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -34,7 +41,7 @@ class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
     folder_id: uuid.UUID | None = None
     include_subfolders: bool = False
     flatten_tags: bool = True
-    sheet_name: Annotated[str, Meta(min_length=1, max_length=31, pattern=r"^[^\[\]:*?/\\]+$")] = "Files"
+    sheet_name: Annotated[str, Meta(min_length=1, max_length=31, pattern=_SHEET_NAME)] = "Files"
     google_sheets_title: str | None = None
     connection_id: uuid.UUID | None = None
 
