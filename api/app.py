@@ -29,6 +29,7 @@ from api.controllers.similar import SimilarController
 from api.controllers.system import health, log_upload_event
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
+from api.requests import ApiRequest
 from api.security_headers import nosniff
 from cluster import tracing
 from cluster.runtime import shutdown_ray
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         # Sessions' progress, announced by the engines with Postgres NOTIFY (store/sessions.py), to websockets.
         plugins=[ChannelsPlugin(AsyncPgChannelsBackend(dsn=settings.database.url), arbitrary_channels_allowed=True)],
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=ApiRequest,
         request_max_body_size=MAX_JSON_BODY,
         openapi_config=OpenAPIConfig(title="Scopix Files API", version="2.0.0"),
     )

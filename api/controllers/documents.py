@@ -17,6 +17,7 @@ from api.schemas.documents import (
     DocumentChunks,
     DocumentText,
 )
+from pipelines.document.extraction import MAX_PAGES
 from pipelines.inference.in_use import serving_text_model
 from store import documents, embeddings, files
 from store.errors import Conflict, NotFound, WrongMediaType
@@ -86,7 +87,7 @@ class DocumentsController(Controller):
         self,
         tenant: Tenant,
         file_id: FromPath[str],
-        page_number: Annotated[int, Parameter(ge=1, description="1-indexed")],
+        page_number: Annotated[int, Parameter(ge=1, le=MAX_PAGES, description=f"1-indexed, at most {MAX_PAGES:,}")],
     ) -> DigitizedPage:
         """One digitized page; 404 when the page has not been digitized (or does not exist)."""
         row = await _document(tenant, file_id)
