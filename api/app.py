@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         # Sessions' progress, announced by the engines with Postgres NOTIFY (store/sessions.py), to websockets.
         plugins=[ChannelsPlugin(AsyncPgChannelsBackend(dsn=settings.database.url), arbitrary_channels_allowed=True)],
         exception_handlers=EXCEPTION_HANDLERS,
-        request_class=ApiRequest,
         request_max_body_size=MAX_JSON_BODY,
+        request_class=ApiRequest,
         openapi_config=OpenAPIConfig(title="Scopix Files API", version="2.0.0"),
     )

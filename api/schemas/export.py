@@ -8,8 +8,6 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from api.schemas.text import Line
-
 
 class ExportColumn(msgspec.Struct):
     field_key: str
@@ -22,8 +20,8 @@ class ExportColumns(msgspec.Struct):
 
 
 class RequestedColumn(msgspec.Struct, forbid_unknown_fields=True):
-    field_key: Line
-    display_name: Annotated[Line, Meta(min_length=1, max_length=100)] | None = None  # the registry's name if absent
+    field_key: str
+    display_name: Annotated[str, Meta(min_length=1, max_length=100)] | None = None  # the registry's name if absent
 
 
 class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -36,8 +34,8 @@ class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
     folder_id: uuid.UUID | None = None
     include_subfolders: bool = False
     flatten_tags: bool = True
-    sheet_name: Annotated[str, Meta(min_length=1, max_length=31, pattern=r"^[^\[\]:*?/\\\x00-\x1f\x7f]+$")] = "Files"
-    google_sheets_title: Line | None = None
+    sheet_name: Annotated[str, Meta(min_length=1, max_length=31, pattern=r"^[^\[\]:*?/\\]+$")] = "Files"
+    google_sheets_title: str | None = None
     connection_id: uuid.UUID | None = None
 
 
