@@ -30,6 +30,7 @@ from api.controllers.system import health, log_upload_event
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.rate_limit import RateLimiter
+from api.requests import ApiRequest
 from api.security_headers import nosniff
 from cluster import tracing
 from cluster.runtime import shutdown_ray
@@ -120,5 +121,6 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         plugins=[ChannelsPlugin(AsyncPgChannelsBackend(dsn=database_url(settings)), arbitrary_channels_allowed=True)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_JSON_BODY,
+        request_class=ApiRequest,
         openapi_config=OpenAPIConfig(title="Scopix Files API", version="2.0.0"),
     )

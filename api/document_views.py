@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from msgspec import UNSET
+
+from api.paging import Page
 from api.schemas.documents import (
     Digitization,
     DigitizationStatus,
@@ -38,10 +40,14 @@ def chunk_text(chunk: ChunkRow, filename: str) -> dict[str, Any]:
 
 
 def document_chunks(
-    row: FileRow, chunk_rows: Sequence[ChunkRow], vectors: dict[uuid.UUID, list[float]] | None = None
+    row: FileRow,
+    chunk_rows: Sequence[ChunkRow],
+    counts: Mapping[str, int],
+    page: Page,
+    vectors: dict[uuid.UUID, list[float]] | None = None,
 ) -> DocumentChunks:
-    """The chunks; with `vectors` (the active model's, by chunk id) each carries its embedding and the
-    answer counts the chunks per embedding status."""
+    """One page of the chunks, with the total from `counts` (all the chunks per embedding status); with `vectors`
+    (the active model's, by chunk id) each carries its embedding and the answer shows the counts."""
     chunks = [
         shaped(
             DocumentChunk,
@@ -53,14 +59,13 @@ def document_chunks(
         )
         for chunk in chunk_rows
     ]
-    if vectors is None:
-        return DocumentChunks(document_id=row.id, chunks=chunks, total_chunks=len(chunks))
-    counts = Counter(chunk.embedding_status for chunk in chunk_rows)
+    total = sum(counts.values())
     return DocumentChunks(
         document_id=row.id,
         chunks=chunks,
-        total_chunks=len(chunks),
-        status_counts={status: 0 for status in EMBEDDING_STATUSES} | dict(counts),
+        total_chunks=total,
+        **page.fields(len(chunks), total),
+        status_counts=UNSET if vectors is None else {status: 0 for status in EMBEDDING_STATUSES} | dict(counts),
     )
 
 
@@ -79,15 +84,18 @@ def _total_pages(row: FileRow, page_numbers: Iterable[int]) -> int:
     return max(row.page_count or 0, *page_numbers, 0)
 
 
-def digitization(row: FileRow, pages: Sequence[PageRow]) -> Digitization:
-    shapes = [digitized_page(page) for page in pages]
+def digitization(row: FileRow, page_statuses: Mapping[int, str], pages: Sequence[PageRow], page: Page) -> Digitization:
+    """One page of the digitized pages, counted among all of them (`page_statuses`)."""
+    statuses = list(page_statuses.values())
+    shapes = [digitized_page(digitized) for digitized in pages]
     return Digitization(
         document_id=row.id,
         status=digitization_status_of(row),
-        total_pages=_total_pages(row, (page.page_number for page in shapes)),
-        completed_pages=sum(page.status == "completed" for page in shapes),
-        failed_pages=sum(page.status == "failed" for page in shapes),
+        total_pages=_total_pages(row, page_statuses),
+        completed_pages=statuses.count("completed"),
+        failed_pages=statuses.count("failed"),
         pages=shapes,
+        **page.fields(len(shapes), len(statuses)),
     )
 
 

@@ -42,6 +42,9 @@ STATUS: dict[type[BaseException], tuple[int, str]] = {
     UnsupportedMedia: (415, "unsupported_media_type"),
     InvalidInput: (422, "validation_error"),
     DomainError: (400, "error"),
+    # A value the database refuses (a NUL, a number or date out of its range): the client's, though the API
+    # should have refused it first; a safety net, logged as a warning so that the missing check is found.
+    asyncpg.DataError: (400, "invalid_value"),
     Misconfigured: (500, "misconfigured"),
     # A backing service (the database, storage, the model actors) cannot serve now: the client may retry.
     Unavailable: (503, "service_unavailable"),
@@ -67,6 +70,7 @@ _HTTP_CODES = {
 }
 
 _GENERIC = {
+    400: "a value in the request cannot be stored or compared (out of range, or with a character not allowed)",
     500: "internal server error",
     503: "a backing service is unavailable; retry later",
 }
@@ -101,7 +105,7 @@ def handle(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]
         return error_response(status, str(exc.detail), code, exc.headers, errors=errors or None)
     if status < 500 and isinstance(exc, DomainError):
         return error_response(status, exc.detail, code, **exc.extra)
-    if status == 503:
+    if status < 500 or status == 503:
         log.warning("%s: %s", code, exc, exc_info=exc)
     elif isinstance(exc, Misconfigured):
         log.error("misconfigured: %s", exc)

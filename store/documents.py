@@ -92,10 +92,13 @@ def _page(row: Mapping[str, Any]) -> PageRow:
     return as_row(PageRow, {**row, "elements": json.loads(elements) if isinstance(elements, str) else elements})
 
 
-async def pages_of(file_id: uuid.UUID) -> list[PageRow]:
-    """Every digitized page of the document, in order."""
+async def pages_of(file_id: uuid.UUID, offset: int = 0, limit: int | None = None) -> list[PageRow]:
+    """The document's digitized pages in order: every one, or `limit` of them after the first `offset`."""
     rows = await Chunk.raw(
-        f"SELECT {_PAGE_COLUMNS} FROM document_page WHERE file_id = {{}} ORDER BY page_number", file_id
+        f"SELECT {_PAGE_COLUMNS} FROM document_page WHERE file_id = {{}} ORDER BY page_number LIMIT {{}} OFFSET {{}}",
+        file_id,
+        limit,
+        offset,
     )
     return [_page(row) for row in rows]
 
@@ -114,9 +117,18 @@ async def page_statuses(file_id: uuid.UUID) -> dict[int, str]:
     return {row["page_number"]: row["status"] for row in rows}
 
 
-async def chunks_of(file_id: uuid.UUID) -> list[ChunkRow]:
-    """The document's chunks in order."""
-    return as_rows(ChunkRow, await Chunk.select().where(Chunk.file_id == file_id).order_by(Chunk.chunk_index))
+async def chunks_of(file_id: uuid.UUID, offset: int = 0, limit: int | None = None) -> list[ChunkRow]:
+    """The document's chunks in order: every one, or `limit` of them after the first `offset`."""
+    query = Chunk.select().where(Chunk.file_id == file_id).order_by(Chunk.chunk_index).offset(offset)
+    return as_rows(ChunkRow, await (query if limit is None else query.limit(limit)))
+
+
+async def chunk_counts(file_id: uuid.UUID) -> dict[str, int]:
+    """The document's chunks counted per embedding status (the statuses it has)."""
+    rows = await Chunk.raw(
+        "SELECT embedding_status, count(*) AS n FROM chunk WHERE file_id = {} GROUP BY embedding_status", file_id
+    )
+    return {row["embedding_status"]: row["n"] for row in rows}
 
 
 async def chunks_by_id(chunk_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ChunkRow]:

@@ -144,10 +144,15 @@ async def unembedded(file_id: uuid.UUID, model_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-async def vectors_of(file_id: uuid.UUID, model_id: str) -> dict[uuid.UUID, list[float]]:
-    rows = await Chunk.raw(
-        "SELECT chunk_id, embedding FROM chunk_embedding WHERE file_id = {} AND model_id = {}", file_id, model_id
-    )
+async def vectors_of(
+    file_id: uuid.UUID, model_id: str, chunk_ids: Sequence[uuid.UUID] | None = None
+) -> dict[uuid.UUID, list[float]]:
+    """The document's vectors in the model's space by chunk id: all of them, or those of `chunk_ids`."""
+    sql = "SELECT chunk_id, embedding FROM chunk_embedding WHERE file_id = {} AND model_id = {}"
+    if chunk_ids is None:
+        rows = await Chunk.raw(sql, file_id, model_id)
+    else:
+        rows = await Chunk.raw(sql + " AND chunk_id = ANY({}::uuid[])", file_id, model_id, list(chunk_ids))
     return {row["chunk_id"]: row["embedding"].to_list() for row in rows}
 
 

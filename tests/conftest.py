@@ -39,7 +39,10 @@ async def server(services: object, database: None) -> AsyncIterator[str]:
     from api.app import create_app
 
     port = free_port()
-    app = create_app(services, purge=False, processing=False)
+    # Every test calls from 127.0.0.1: the session's server does not rate-limit client events (one test limits
+    # a server of its own), or a test that sends many would leave the next one none.
+    unlimited = services.replace(client_events__burst=1_000_000)
+    app = create_app(unlimited, purge=False, processing=False)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

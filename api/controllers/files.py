@@ -13,6 +13,8 @@ from litestar.response import Redirect
 from api.deps import AppSettings, Blobs, Form, Tenant, Waker
 from api.file_actions import batch_delete, delete_file, patch_file, restore_file
 from api.file_views import detail, list_item
+from api.instants import instant
+from api.paging import Offset
 from api.schemas.files import (
     BatchDeleteRequest,
     BatchDeleteResult,
@@ -24,6 +26,7 @@ from api.schemas.files import (
     FileRestored,
     FileUploadResponse,
 )
+from api.schemas.text import TEXT_PATTERN, Line
 from api.uploads.streaming import receive_upload
 from api.variant_urls import variant_urls
 from pipelines.intake.file_names import download_name
@@ -52,21 +55,21 @@ class FilesController(Controller):
         self,
         tenant: Tenant,
         blobs: Blobs,
-        search: Annotated[str | None, QueryParameter(min_length=1, max_length=1000)] = None,
+        search: Annotated[str | None, QueryParameter(min_length=1, max_length=1000, pattern=TEXT_PATTERN)] = None,
         search_mode: FromQuery[Literal["all", "metadata", "visible_text"]] = "all",
-        tags: FromQuery[list[str] | None] = None,
+        tags: FromQuery[list[Line] | None] = None,
         media_types: FromQuery[list[MediaType] | None] = None,
         folder_id: FromQuery[uuid.UUID | None] = None,
         project_id: FromQuery[uuid.UUID | None] = None,
         has_description: FromQuery[bool | None] = None,
         ids: FromQuery[list[uuid.UUID] | None] = None,
-        compliance_status: FromQuery[str | None] = None,
+        compliance_status: FromQuery[Line | None] = None,
         date_from: FromQuery[datetime | None] = None,
         date_to: FromQuery[datetime | None] = None,
         sort_by: FromQuery[Literal["created_at", "content_created_at", "title", "size_bytes"] | None] = None,
         sort_order: FromQuery[Literal["asc", "desc"]] = "desc",
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> FileList:
         """List the tenant's files with full-text search, filters, sorting and pagination."""
         query = FileQuery(
@@ -79,8 +82,8 @@ class FilesController(Controller):
             has_description=has_description,
             ids=ids or (),
             compliance_status=compliance_status,
-            date_from=date_from,
-            date_to=date_to,
+            date_from=instant("date_from", date_from),
+            date_to=instant("date_to", date_to),
             sort_by=sort_by,
             sort_order=sort_order,
             limit=limit,

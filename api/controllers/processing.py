@@ -22,6 +22,7 @@ from store.rows import FileRow
 from store.tenants import TenantRef
 
 VARIANT_TYPES = ("original", *VARIANT_SIZES)
+MAX_STUCK_MINUTES = 366 * 24 * 60  # a year: further back than any upload still waiting to be processed
 
 
 async def _image(tenant: TenantRef, file_id: str) -> FileRow:
@@ -94,7 +95,7 @@ class ProcessingController(Controller):
     async def stuck(
         self,
         tenant: Tenant,
-        stuck_minutes: Annotated[int, QueryParameter(ge=1)] = 30,
+        stuck_minutes: Annotated[int, QueryParameter(ge=1, le=MAX_STUCK_MINUTES)] = 30,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> StuckUploads:
         """Files whose processing has made no progress for `stuck_minutes`."""

@@ -10,6 +10,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api.deps import AppSettings, Blobs, Form, Tenant, Waker
+from api.paging import Offset
 from api.schemas.sessions import BatchUploadResponse, SessionList, SessionResults, SessionStatus, SessionSummary
 from api.session_views import session_list, session_results, session_status, session_summary
 from api.uploads.batch import receive_batch
@@ -38,7 +39,7 @@ class SessionsController(Controller):
         tenant: Tenant,
         status: FromQuery[SessionState | None] = None,
         upload_method: FromQuery[Literal["streaming", "presigned"] | None] = None,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> SessionList:
         """The caller's upload sessions, newest first."""
@@ -56,7 +57,7 @@ class SessionsController(Controller):
         blobs: Blobs,
         session_id: FromPath[uuid.UUID],
         include_failed: FromQuery[bool] = True,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> SessionResults:
         """Each file of the session in request order, with its outcome."""

@@ -48,10 +48,16 @@ class DocumentChunk(ChunkText, omit_defaults=True):
 
 
 class DocumentChunks(msgspec.Struct, omit_defaults=True):
+    """One page of the chunks, `limit` after the first `offset`, in order; `total_chunks` counts them all, and
+    `has_more` says whether chunks follow this page (paged like the spec's other lists)."""
+
     document_id: uuid.UUID
     chunks: list[DocumentChunk]
     total_chunks: int
-    # Only with include_embeddings=true: chunks per embedding_status (completed, pending and failed always).
+    limit: int
+    offset: int
+    has_more: bool
+    # Only with include_embeddings=true: all chunks per embedding_status (completed, pending and failed always).
     status_counts: dict[str, int] | UnsetType = UNSET
 
 
@@ -84,9 +90,10 @@ class DigitizedPage(msgspec.Struct):
 
 
 class Digitization(msgspec.Struct):
-    """`status` is the document's digitization: pending | processing | completed | failed. `pages` lists the
-    digitized pages (none before digitization completes); `completed_pages` and `failed_pages` count them by
-    status, so a `needs_ocr` page is in neither."""
+    """`status` is the document's digitization: pending | processing | completed | failed. `pages` lists one page
+    of the digitized pages (none before digitization completes), `limit` after the first `offset`, in order, and
+    `has_more` says whether digitized pages follow it; `completed_pages` and `failed_pages` count all the
+    digitized pages by status, so a `needs_ocr` page is in neither."""
 
     document_id: uuid.UUID
     status: str
@@ -94,6 +101,9 @@ class Digitization(msgspec.Struct):
     completed_pages: int
     failed_pages: int
     pages: list[DigitizedPage]
+    limit: int
+    offset: int
+    has_more: bool
 
 
 class DigitizationStatus(msgspec.Struct):

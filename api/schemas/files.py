@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from api.schemas.text import Line, Text
+
 _Json = dict[str, Any]
 
 
@@ -159,9 +161,9 @@ FileDetail = ImageFile | DocumentFile | VideoFile | LinkFile
 class FilePatch(msgspec.Struct, forbid_unknown_fields=True):
     """Only the fields present change; user_description=null restores the AI description."""
 
-    title: Annotated[str, Meta(max_length=255)] | UnsetType | None = UNSET
-    tags: Annotated[list[Annotated[str, Meta(max_length=50)]], Meta(max_length=40)] | UnsetType = UNSET
-    user_description: Annotated[str, Meta(max_length=10000)] | UnsetType | None = UNSET
+    title: Annotated[Line, Meta(max_length=255)] | UnsetType | None = UNSET
+    tags: Annotated[list[Annotated[Line, Meta(max_length=50)]], Meta(max_length=40)] | UnsetType = UNSET
+    user_description: Annotated[Text, Meta(max_length=10000)] | UnsetType | None = UNSET
 
 
 class FilePatchResult(msgspec.Struct):

@@ -9,8 +9,10 @@ import msgspec
 from msgspec import Meta
 
 from api.schemas.documents import ChunkText
+from api.schemas.text import Text
 
 MAX_DOCUMENT_IDS = 100
+MAX_QUERY_CHARS = 1000
 
 
 class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -18,7 +20,7 @@ class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     plain query always gets its `limit` nearest chunks; raise it to trade recall for precision. `document_ids`
     omitted or null: every document of the tenant; ids that are not the tenant's match nothing."""
 
-    query: Annotated[str, Meta(min_length=1, max_length=2000)]
+    query: Annotated[Text, Meta(min_length=1, max_length=MAX_QUERY_CHARS)]
     limit: Annotated[int, Meta(ge=1, le=100)] = 20
     similarity_threshold: Annotated[float, Meta(ge=0.0, le=1.0)] = 0.0
     document_ids: Annotated[list[uuid.UUID], Meta(min_length=1, max_length=MAX_DOCUMENT_IDS)] | None = None

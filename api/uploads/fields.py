@@ -94,7 +94,7 @@ def clean_tags(tags: list[str]) -> list[str]:
     return cleaned
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {
+FIELD_PARSERS: dict[str, Callable[[str], Any]] = {
     "title": _title,
     "tags": lambda value: clean_tags(value.split(",")),
     "auto_describe": _boolean,
@@ -112,7 +112,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 
 def parse_field(name: str, value: str) -> tuple[str, Any] | None:
     """Validate one form field as soon as it arrives; unknown fields are ignored (None)."""
-    parser = _PARSERS.get(name)
+    parser = FIELD_PARSERS.get(name)
     if parser is None:
         return None
     if name in ("folder_id", "project_id", "custom_schema_id") and not value.strip():

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import multipart
 
+from api.schemas.text import is_text
 from store.errors import InvalidInput, MalformedRequest
 
 # Text fields are small (the largest, a description, is 10,000 characters).
@@ -81,7 +82,7 @@ async def form_events(
 
 
 class FieldCollector:
-    """Gathers a text field's bytes, refusing oversized ones."""
+    """Gathers a text field's bytes, refusing oversized ones, and its text, refusing NUL and control characters."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -94,6 +95,9 @@ class FieldCollector:
 
     def text(self) -> str:
         try:
-            return self._data.decode("utf-8")
+            text = self._data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidInput("is not valid UTF-8", field=self.name) from exc
+        if not is_text(text):
+            raise InvalidInput("must not contain NUL or control characters", field=self.name)
+        return text

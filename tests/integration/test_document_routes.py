@@ -226,6 +226,9 @@ async def test_text_is_not_served_before_extraction(http, owner, seeded, status)
         "document_id": str(seeded),
         "chunks": [],
         "total_chunks": 0,
+        "limit": 100,
+        "offset": 0,
+        "has_more": False,
     }
     embedded = await file_route(http, owner, str(seeded), "chunks", include_embeddings="true")
     assert embedded["status_counts"] == {"completed": 0, "pending": 0, "failed": 0}
@@ -269,3 +272,44 @@ async def test_chunks_not_yet_embedded_have_a_null_embedding(http, owner, seeded
     }
     missing = await http.get(f"/api/v2/files/{seeded}/digitization/pages/2", headers=owner.headers)
     assert missing.status_code == 404
+
+
+async def test_chunks_and_digitized_pages_are_paged(http, owner, seeded) -> None:
+    """A large document, seeded: 250 chunks (the first 120 embedded in the active model's space) and 45 pages
+    (every fifth failed). Each route answers one page of them, counted among all; a limit past its maximum, or
+    an offset past its bound, is the client's 422."""
+    page = {"status": "completed", "elements": [{"type": "paragraph", "content": "A", "bounding_box": None}]}
+    pages = [{**page, "page_number": n, **({"status": "failed"} if n % 5 == 0 else {})} for n in range(1, 46)]
+    chunk = {"chunk_type": "paragraph", "heading_hierarchy": [], "page_numbers": [1], "token_count": 3}
+    chunks = [{**chunk, "chunk_index": index, "content": f"chunk {index}"} for index in range(250)]
+    await documents.replace(seeded, owner.tenant_id, pages, chunks)
+    await files.set_columns(seeded, {"digitization_status": "completed", "page_count": 45})
+    model = resolve("embed_text").model_id
+    ids = [row.id for row in await documents.chunks_of(seeded)]
+    vectors = np.eye(384, dtype=np.float32)[:120]
+    await embeddings.ensure_space(model, 384)
+    await embeddings.save(model, owner.tenant_id, seeded, ids[:120], vectors)
+
+    first = await file_route(http, owner, str(seeded), "chunks")
+    assert [c["chunk_index"] for c in first["chunks"]] == list(range(100))
+    assert (first["total_chunks"], first["limit"], first["offset"], first["has_more"]) == (250, 100, 0, True)
+    embedded = await file_route(http, owner, str(seeded), "chunks", include_embeddings="true", offset=100, limit=50)
+    assert [c["chunk_index"] for c in embedded["chunks"]] == list(range(100, 150))
+    assert [c["embedding"] is not None for c in embedded["chunks"]] == [True] * 20 + [False] * 30
+    assert embedded["chunks"][0]["embedding"] == vectors[100].tolist()
+    assert embedded["status_counts"] == {"completed": 120, "pending": 130, "failed": 0}
+    last = await file_route(http, owner, str(seeded), "chunks", offset=200, limit=500)
+    assert len(last["chunks"]) == 50 and last["has_more"] is False and last["total_chunks"] == 250
+
+    digitized = await file_route(http, owner, str(seeded), "digitization")
+    assert [p["page_number"] for p in digitized["pages"]] == list(range(1, 21))
+    assert (digitized["total_pages"], digitized["completed_pages"], digitized["failed_pages"]) == (45, 36, 9)
+    assert (digitized["limit"], digitized["offset"], digitized["has_more"]) == (20, 0, True)
+    rest = await file_route(http, owner, str(seeded), "digitization", offset=40, limit=100)
+    assert [p["page_number"] for p in rest["pages"]] == list(range(41, 46)) and rest["has_more"] is False
+    assert rest["pages"][-1]["status"] == "failed"
+
+    for route, limit in (("chunks", 501), ("digitization", 101)):
+        for params in ({"limit": limit}, {"limit": 0}, {"offset": 2**63}, {"offset": -1}):
+            refused = await http.get(f"/api/v2/files/{seeded}/{route}", headers=owner.headers, params=params)
+            assert refused.status_code == 422, (route, params, refused.text)

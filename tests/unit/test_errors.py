@@ -54,6 +54,9 @@ DOWN = (503, "service_unavailable")
         (PermissionError(13, "Permission denied"), (500, "internal_error")),
         (TimeoutError(), (500, "internal_error")),
         (asyncpg.UniqueViolationError("duplicate key"), (500, "internal_error")),
+        (asyncpg.UntranslatableCharacterError("unsupported Unicode escape sequence"), (400, "invalid_value")),
+        (asyncpg.NumericValueOutOfRangeError("integer out of range"), (400, "invalid_value")),
+        (asyncpg.DataError("invalid input for query argument $2: 9223372036854775808"), (400, "invalid_value")),
         (KeyError("column"), (500, "internal_error")),
         (NotAuthorizedException("invalid or revoked API key"), (401, "unauthorized")),
         (ValidationException("bad body"), (400, "bad_request")),
@@ -125,3 +128,12 @@ def test_an_unreachable_service_is_a_503_without_its_text(caplog: pytest.LogCapt
     assert "10.0.0.7" not in shown["detail"]
     [record] = caplog.records
     assert record.levelno == logging.WARNING and "10.0.0.7" in record.getMessage()
+
+
+def test_a_value_the_database_refuses_is_the_clients_400_logged_as_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="api.errors"):
+        shown = body(asyncpg.UntranslatableCharacterError("unsupported Unicode escape sequence \\u0000"))
+    assert shown["status_code"] == 400 and shown["code"] == "invalid_value"
+    assert "Unicode" not in shown["detail"] and "cannot be stored" in shown["detail"]
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING

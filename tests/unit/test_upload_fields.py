@@ -3,6 +3,7 @@ import uuid
 import pytest
 
 from api.uploads.fields import build_options, clean_tags, parse_field, safe_filename
+from api.uploads.form import FieldCollector
 from store.blob_store import content_disposition
 from store.errors import InvalidInput
 
@@ -51,3 +52,18 @@ def test_safe_filename(raw, expected):
 def test_content_disposition_is_rfc6266():
     header = content_disposition('Prüf "bericht".pdf')
     assert header == "attachment; filename=\"Pr_f _bericht_.pdf\"; filename*=UTF-8''Pr%C3%BCf%20%22bericht%22.pdf"
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "a\x1bb", "\x7f"])
+def test_a_form_field_with_nul_or_control_characters_is_refused(text):
+    collector = FieldCollector("title")
+    collector.add(text.encode())
+    with pytest.raises(InvalidInput) as caught:
+        collector.text()
+    assert caught.value.extra["errors"][0]["field"] == "title"
+
+
+def test_a_form_field_keeps_tabs_and_line_breaks():
+    collector = FieldCollector("compliance_standard")
+    collector.add(b"line one\r\n\tline two")
+    assert collector.text() == "line one\r\n\tline two"
