@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from store.errors import TimedOut
 
@@ -31,7 +31,7 @@ def _bounded(receive: Receive, seconds: float) -> Receive:
     client's disconnect) are the app's own business."""
     complete = False
 
-    async def bounded() -> Message:
+    async def bounded() -> ReceiveMessage:
         nonlocal complete
         if complete:
             return await receive()
