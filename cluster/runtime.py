@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ def _own_signal_handlers() -> Iterator[None]:
 
 
 def _init(address: str | None, num_cpus: int | None) -> None:
-    if address is None:
+    if address is None and not os.environ.get("RAY_ADDRESS"):  # Ray's own variable names a cluster to join
         _node_on_loopback()
     ray.init(
         address=address,
