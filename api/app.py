@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 
 from api.auth import PUBLIC, ApiKeyAuth
+from api.body_timeout import BodyIdleTimeout
 from api.controllers.analyze import AnalyzeController
 from api.controllers.documents import DocumentsController
 from api.controllers.duplicates import DuplicatesController
@@ -84,7 +85,8 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             yield
 
     auth = DefineMiddleware(ApiKeyAuth, exclude=["^/schema"], exclude_from_auth_key=PUBLIC)
-    middleware = [auth]
+    stalled_bodies = DefineMiddleware(BodyIdleTimeout, seconds=settings.api.body_idle_seconds)
+    middleware = [auth, stalled_bodies]
     configure_tracing(settings)
     if (provider := tracing.provider()) is not None:  # outermost: a refused request is traced too
         # No span per body message (a streamed upload has thousands) and none per health probe.

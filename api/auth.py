@@ -14,13 +14,18 @@ from store.tenants import authenticate
 PUBLIC = "exclude_from_auth"
 
 
+def bearer_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The API key of an `Authorization: Bearer <key>` header, if the connection sent one."""
+    scheme, _, key = connection.headers.get("authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
+
 class ApiKeyAuth(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
+        key = bearer_key(connection)
+        if key is None:
             raise NotAuthorizedException("missing API key: send Authorization: Bearer <key>")
-        tenant = await authenticate(key.strip())
+        tenant = await authenticate(key)
         if tenant is None:
             raise NotAuthorizedException("invalid or revoked API key")
         return AuthenticationResult(user=tenant, auth=None)

@@ -55,12 +55,21 @@ def _estimated_completion(summary: SessionSummaryRow, now: datetime) -> datetime
 
 def _file_status(entry: SessionEntryRow) -> str:
     """A session file's status: its file's primary status, `skipped` for a duplicate (or a file since purged),
-    `failed` for a file the batch rejected."""
+    `failed` for a file the batch rejected, `deleted` for a file deleted since."""
     if entry.outcome == sessions.REJECTED:
         return "failed"
     if entry.outcome == sessions.SKIPPED or entry.file is None:
         return "skipped"
+    if entry.file.deleted_at is not None:
+        return "deleted"
     return primary_status_of(entry.file)
+
+
+def _live(entry: SessionEntryRow) -> SessionFileRow | None:
+    """The entry's file while it is not deleted: a deleted file's description, text, tags and thumbnail are gone
+    from every answer, the session's too."""
+    file = entry.file
+    return file if file is not None and file.deleted_at is None else None
 
 
 def _processing_ms(file: SessionFileRow | None) -> float | None:
@@ -71,7 +80,8 @@ def _processing_ms(file: SessionFileRow | None) -> float | None:
 def _error(entry: SessionEntryRow) -> str | None:
     if entry.outcome == sessions.REJECTED:
         return entry.error
-    return entry.file.error_message if entry.file else None
+    file = _live(entry)
+    return file.error_message if file else None
 
 
 def _file_id(entry: SessionEntryRow) -> uuid.UUID | None:
@@ -127,7 +137,7 @@ async def session_status(tenant_id: uuid.UUID, session_id: uuid.UUID, now: datet
 
 
 async def _result(entry: SessionEntryRow, blobs: BlobStore) -> SessionResult:
-    file = entry.file
+    file = _live(entry)
     return SessionResult(
         file_id=_file_id(entry),
         filename=entry.filename,
@@ -138,7 +148,7 @@ async def _result(entry: SessionEntryRow, blobs: BlobStore) -> SessionResult:
         processing_time_ms=_processing_ms(file),
         error_message=_error(entry),
         thumbnail_url=await variant_url(blobs, file, "small_256") if file else None,
-        created_at=file.created_at if file else None,
+        created_at=entry.file.created_at if entry.file else None,
     )
 
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
 
 import ray
+from ray._private import ray_constants
 
 log = logging.getLogger(__name__)
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Start or join Ray once per process. Token auth is Ray's to decide from its own RAY_AUTH_MODE, as the
-    process was started with it: a local runtime has a token unless it says `disabled`; a cluster sets its own."""
+    process was started with it: a local runtime has a token unless it says `disabled`; a cluster sets its own.
+    A local runtime listens on loopback only."""
     if ray.is_initialized():
         return
     with _own_signal_handlers():
@@ -37,6 +40,8 @@ def _own_signal_handlers() -> Iterator[None]:
 
 
 def _init(address: str | None, num_cpus: int | None) -> None:
+    if address is None and not os.environ.get("RAY_ADDRESS"):  # Ray's own variable names a cluster to join
+        _node_on_loopback()
     ray.init(
         address=address,
         num_cpus=None if address else num_cpus,
@@ -46,6 +51,14 @@ def _init(address: str | None, num_cpus: int | None) -> None:
         configure_logging=False,
         namespace="scopix",
     )
+
+
+def _node_on_loopback() -> None:
+    """Ray binds its GCS, raylet, workers and agents to the node's address, and in its cluster mode takes
+    the machine's external address for it (it even replaces a `_node_ip_address` of 127.0.0.1). A local
+    runtime is a single node that nothing else joins: without cluster mode its address is 127.0.0.1, so
+    none of Ray's ports is reachable from the network. Ray reads the flag when it picks the address."""
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def shutdown_ray() -> None:

@@ -36,6 +36,10 @@ class Conflict(DomainError):
     """The request contradicts the resource's state (an ambiguous id prefix, a file being processed)."""
 
 
+class TimedOut(DomainError):
+    """A request whose body stopped arriving: the client sent nothing for longer than the server waits."""
+
+
 class TooLarge(DomainError):
     """A body or file over its limit."""
 

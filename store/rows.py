@@ -225,6 +225,7 @@ class SessionFileRow(FileStatusRow):
     upload_description: str | None
     visible_text: str | None
     variants: dict[str, Variant] | None
+    deleted_at: datetime | None  # soft-deleted since: shown as deleted, without its data
 
 
 class SessionEntryRow(msgspec.Struct):

@@ -48,6 +48,13 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
     download_url_seconds: int = 300
 
 
+class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # A request body (an upload's above all) that sends nothing for this long ends with a 408, its upload aborted.
+    body_idle_seconds: float = 30.0
+    # How often an open websocket checks that its API key still holds; a revoked key closes it.
+    key_recheck_seconds: float = 10.0
+
+
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
     soft_delete_days: int = 30
     export_hours: Annotated[int, msgspec.Meta(ge=1)] = 24  # an export's download URL lasts no longer
@@ -123,6 +130,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "info"
     database: DatabaseSettings = _section(DatabaseSettings)
     storage: StorageSettings = _section(StorageSettings)
+    api: ApiSettings = _section(ApiSettings)
     retention: RetentionSettings = _section(RetentionSettings)
     client_events: ClientEventSettings = _section(ClientEventSettings)
     engine: EngineSettings = _section(EngineSettings)

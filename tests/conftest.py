@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.callers import Caller, new_caller
-from tests.support.ports import free_port
+from tests.support.served import served
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -34,26 +34,10 @@ async def database(services: object) -> None:
 
 @pytest.fixture(scope="session")
 async def server(services: object, database: None) -> AsyncIterator[str]:
-    import uvicorn
-
-    from api.app import create_app
-
-    port = free_port()
     # Every test calls from 127.0.0.1: the session's server does not rate-limit client events (one test limits
     # a server of its own), or a test that sends many would leave the next one none.
-    unlimited = services.replace(client_events__burst=1_000_000)
-    app = create_app(unlimited, purge=False, processing=False)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with served(services.replace(client_events__burst=1_000_000)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 import websockets
 
 from store import jobs, sessions
+from store.tenants import create_key, ensure_tenant, revoke_key
 from tests.support.callers import Caller, new_caller
 from tests.support.file_rows import insert_file
+from tests.support.served import served
 
 pytestmark = pytest.mark.integration
 
@@ -101,3 +104,27 @@ async def test_a_socket_needs_a_key(server, database) -> None:
         async with websockets.connect(ws_url(server, f"batch.{uuid.uuid4()}")):
             pass
     assert refused.value.response.status_code in (401, 403)
+
+
+@pytest.fixture(scope="module")
+async def rechecking_server(services, database) -> AsyncIterator[str]:
+    async with served(services.replace(api__key_recheck_seconds=0.3)) as url:
+        yield url
+
+
+async def test_a_revoked_key_closes_the_sockets_it_opened(rechecking_server) -> None:
+    alice = await new_caller()
+    other_key = await create_key(await ensure_tenant(alice.name))
+    session_id, _ = await session_of_two(alice, f"progress-test-{uuid.uuid4().hex[:6]}")
+    url = ws_url(rechecking_server, f"batch.{session_id}")
+    async with (
+        websockets.connect(url, additional_headers=alice.headers) as revoked,
+        websockets.connect(url, additional_headers={"Authorization": f"Bearer {other_key}"}) as kept,
+    ):
+        await asyncio.sleep(1)  # checks pass while the key holds
+        await revoke_key(alice.key)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(revoked.recv(), timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        await asyncio.sleep(1)
+        await asyncio.wait_for(await kept.ping(), timeout=5)  # the tenant's other key keeps its socket

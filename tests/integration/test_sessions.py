@@ -203,3 +203,36 @@ async def test_a_file_over_the_limit_is_rejected_alone_and_leaves_nothing(http, 
     [small] = taken["immediate_results"]
     assert await stored_keys(blobs, alice) == [f"files/{alice.tenant_id}/{small['file_id']}/original"]
     assert await pending_multipart(blobs, alice) == []
+
+
+async def test_a_file_deleted_since_shows_in_its_session_as_deleted_without_its_data(http, alice) -> None:
+    photo = {"small_256": {"key": "files/x/small.webp", "width": 256, "height": 160, "content_type": "image/webp"}}
+    kept, deleted = [
+        await insert_file(
+            alice.tenant_id,
+            name,
+            media_type="image",
+            content_type="image/jpeg",
+            tags=["secret-tag"],
+            upload_description="a secret description",
+            visible_text="SECRET TEXT",
+            variants=photo,
+            variant_status="completed",
+            completed_at=datetime.now(UTC),
+        )
+        for name in ("kept.jpg", "deleted.jpg")
+    ]
+    session_id = uuid.uuid4()
+    entries = [
+        sessions.SessionFile(name, sessions.ACCEPTED, file)
+        for name, file in (("kept.jpg", kept), ("deleted.jpg", deleted))
+    ]
+    await sessions.create(session_id, alice.tenant_id, "streaming", datetime.now(UTC), entries)
+    assert (await http.delete(f"/api/v2/files/{deleted}", headers=alice.headers)).status_code == 200
+
+    shown, gone = (await session_route(http, alice, str(session_id), "results"))["results"]
+    assert shown["status"] == "completed" and shown["tags"] == ["secret-tag"] and shown["thumbnail_url"]
+    assert gone["file_id"] == str(deleted) and gone["filename"] == "deleted.jpg" and gone["status"] == "deleted"
+    assert (gone["tags"], gone["description"], gone["visible_text"], gone["thumbnail_url"]) == ([], None, None, None)
+    status = await session_route(http, alice, str(session_id), "status")
+    assert [done["file_id"] for done in status["recent_completions"]] == [str(kept)]

@@ -23,12 +23,12 @@ def scopix_env(**extra: str) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, host: str = "127.0.0.1") -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = env or scopix_env()
         self.process = subprocess.Popen(
-            [SCOPIX, "serve", "--data-dir", str(data_dir), "--port", str(self.port)],
+            [SCOPIX, "serve", "--data-dir", str(data_dir), "--host", host, "--port", str(self.port)],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
