@@ -9,6 +9,7 @@ from dataclasses import replace
 from cluster.model_clients import EmbedderClient, OcrClient
 from pipelines.document import scanned_pages
 from pipelines.document.chunk_embedding import EmbedChunks, mark_failed
+from pipelines.document.extraction import Limits
 from pipelines.document.text import (
     COLUMNS,
     EMBED_STEP,
@@ -66,8 +67,9 @@ def embed_chunks_step(embedders: ModelClients[EmbedderClient] | EmbedderClient) 
 
 
 def document_options(settings: Settings) -> DocumentOptions:
+    limits = Limits(max_pages=settings.limits.document_pages, max_xml_elements=settings.limits.docx_xml_elements)
     return DocumentOptions(
-        settings.models.embed_text.model, settings.chunking.max_tokens, settings.chunking.overlap_tokens
+        settings.models.embed_text.model, settings.chunking.max_tokens, settings.chunking.overlap_tokens, limits
     )
 
 

@@ -59,7 +59,7 @@ class ReadScannedPages:
 
     async def run(self, scan: Scan) -> dict[str, Any]:
         try:
-            document = await _off_the_loop(extract, scan.raw, scan.document_type)
+            document = await _off_the_loop(extract, scan.raw, scan.document_type, self.options.limits)
         except DocumentError as error:
             raise StepFailed(str(error)) from None
         scanned = [page.number for page in document.pages if page.needs_ocr]

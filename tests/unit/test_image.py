@@ -239,6 +239,13 @@ def test_a_decompression_bomb_is_refused_before_decoding() -> None:
         render(encoded(Image.new("RGB", (2000, 1000)), "PNG"), max_pixels=1_000_000)
 
 
+def test_the_pixel_bound_is_the_one_given_not_pillows() -> None:
+    # 100 MP, over Pillow's default bound but under the one given: decoded (and found truncated), not refused
+    with pytest.raises(ImageError, match="truncated"):
+        render(png_claiming(10_000, 10_000), max_pixels=200_000_000)
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's own, restored
+
+
 @pytest.mark.parametrize("format", ["JPEG", "PNG"])
 def test_truncated_images_are_refused(format: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as some library may have set it
