@@ -19,16 +19,19 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from cluster.limits import OverLimit
 from cluster.tasks import cancel, submit, task_id
 from store.step_objects import S3Location
 
 Result = Mapping[str, Any]
+T = TypeVar("T")
 
 
 class StepFailed(Exception):
-    """A failure that retrying cannot fix (corrupt input, a decompression bomb): fail at once."""
+    """A failure that retrying cannot fix (corrupt input, a decompression bomb, a step past its limits): fail at
+    once; str(exc) is the reason users see."""
 
 
 class Outdated(Exception):
@@ -50,12 +53,13 @@ class FileRef:
 
 @dataclass(frozen=True)
 class RunContext:
-    """What the engine gives a run: where the bytes are, the step's name, and a way to record a Ray task's id
-    (the processing ids the API reports)."""
+    """What the engine gives a run: where the bytes are, the step's name, a way to record a Ray task's id (the
+    processing ids the API reports), and the memory its Ray tasks may take (MiB; None: no limit)."""
 
     location: S3Location
     name: str
     started_task: Callable[[str], Awaitable[None]]
+    memory_mib: int | None = None
 
 
 class Runner(Protocol):
@@ -72,15 +76,24 @@ class RayTask:
     num_cpus: float = 1.0
 
     async def __call__(self, inputs: Any, context: RunContext) -> Result:
-        reference = submit(
-            self.function, context.location, inputs, *self.args, num_cpus=self.num_cpus, name=context.name
-        )
-        try:
-            await context.started_task(task_id(reference))
-            return await reference
-        except asyncio.CancelledError:
-            cancel(reference)
-            raise
+        return await run_task(context, self.function, context.location, inputs, *self.args, num_cpus=self.num_cpus)
+
+
+async def run_task(context: RunContext, function: Callable[..., T], *args: Any, num_cpus: float = 1.0) -> T:
+    """`function(*args)` as a Ray task of the run, under its memory limit (past it: StepFailed), recorded among
+    its task ids; cancelling the run cancels (kills) the task."""
+    reference = submit(function, *args, num_cpus=num_cpus, name=context.name, memory_mib=context.memory_mib)
+    try:
+        await context.started_task(task_id(reference))
+        result: T = await reference
+    except asyncio.CancelledError:
+        cancel(reference)
+        raise
+    except Exception as exc:  # Ray's error, the task's as its cause
+        if isinstance(cause := getattr(exc, "cause", exc), OverLimit):
+            raise StepFailed(str(cause)) from None
+        raise
+    return result
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ their state where every process sees it: marker objects in S3 under the file's p
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import replace
 from typing import Any
@@ -43,6 +44,28 @@ def sleepy(location: S3Location, file: FileRef) -> dict[str, Any]:
     return {}
 
 
+def overrun(location: S3Location, file: FileRef) -> dict[str, Any]:
+    """Runs far past any time limit a test gives it."""
+    time.sleep(300)
+    return {}
+
+
+def hog(location: S3Location, file: FileRef) -> dict[str, Any]:
+    """Allocates (and touches) far more memory than a test's limit allows; says where it ran when it is let."""
+    held = bytearray(512 * 1024 * 1024)
+    held[::4096] = b"\x01" * len(held[::4096])
+    return {"visible_text": f"allocated in {os.getpid()}"}
+
+
+def where(location: S3Location, file: FileRef) -> dict[str, Any]:
+    return {"visible_text": f"ran in {os.getpid()}"}
+
+
+# Run only by the engines of the tests of step limits.
+LIMITED_STEPS = {
+    name: Step(name, "crawl_status", RayTask(function), columns=("visible_text",))
+    for name, function in (("overrun", overrun), ("hog", hog), ("where", where))
+}
 # Run by the session's engine.
 TEST_STEPS = {
     "flaky": Step("flaky", "crawl_status", RayTask(flaky), columns=("visible_text",)),

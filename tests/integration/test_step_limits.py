@@ -1,0 +1,60 @@
+"""Every step runs within a time and a memory limit, enforced where it runs (the Ray worker): past either, its job
+fails at once with the reason, and the engine and Ray carry on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pipelines.engine.runner import Engine, EngineConfig
+from store import jobs
+from tests.support.callers import Caller
+from tests.support.engine_steps import LIMITED_STEPS
+from tests.support.file_rows import insert_file
+from tests.support.lone_engine import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+async def run_limited(engine: Engine, caller: Caller, steps: tuple[str, ...], **limits: float) -> list[dict]:
+    """Run the steps one after the other (3 attempts each) on an engine of their own with the limits given; the
+    last row of each job."""
+    config = EngineConfig(max_in_flight=1, lease_seconds=10, poll_seconds=0.05, backoff_base_seconds=0.2, **limits)
+    limited = Engine(engine.location, LIMITED_STEPS, config)
+    stop = asyncio.Event()
+    running = asyncio.create_task(limited.run(stop))
+    try:
+        ended = []
+        for step in steps:
+            file_id = await insert_file(caller.tenant_id, f"{step}.txt")
+            job_id, _ = await jobs.enqueue(file_id, caller.tenant_id, step, max_attempts=3)
+            limited.wake()
+            ended.append(await wait_for(job_id, file_id, lambda job: job["status"] in jobs.STATUSES[2:], 90))
+        return ended
+    finally:
+        stop.set()
+        await running
+
+
+async def test_a_step_past_its_time_limit_is_killed_and_fails_once_with_the_reason(alice, engine):
+    overrun, after = await run_limited(engine, alice, ("overrun", "where"), step_seconds=3)
+
+    assert (overrun["status"], overrun["attempts"]) == ("failed", 1), overrun
+    assert overrun["error"] == "overrun timed out after 3 s"
+    # The engine and Ray carry on (the killed worker is replaced).
+    assert (after["status"], after["attempts"]) == ("completed", 1), after
+
+
+async def test_a_step_past_its_memory_limit_fails_once_with_the_reason(alice, engine):
+    hog, after = await run_limited(engine, alice, ("hog", "where"), step_memory_mib=64)
+
+    assert (hog["status"], hog["attempts"]) == ("failed", 1), hog
+    assert hog["error"] == "exceeded 64 MiB of memory"
+    assert (after["status"], after["attempts"]) == ("completed", 1), after
+
+
+async def test_a_step_within_its_memory_limit_completes(alice, engine):
+    (hog,) = await run_limited(engine, alice, ("hog",), step_memory_mib=1024)
+
+    assert (hog["status"], hog["attempts"]) == ("completed", 1), hog
