@@ -25,7 +25,6 @@ from pipelines.engine.step import InProcess, RayTask, Step
 from pipelines.inference import configured
 from pipelines.inference.clients import ModelClients
 from store.settings import Settings
-from store.step_objects import S3Location
 
 DOCUMENT_TEXT = Step(
     name="document_text",
@@ -41,15 +40,14 @@ DOCUMENT_TEXT = Step(
 PLAN = MediaPlan("document", first_steps=(DOCUMENT_TEXT,))
 
 
-def document_ocr_step(location: S3Location, options: DocumentOptions, ocr: OcrClient) -> Step:
+def document_ocr_step(options: DocumentOptions, ocr: OcrClient) -> Step:
     """A PDF's scanned pages, read after its text layer. The text, digitization and embedding wait for it; the
     DELETE of the file too."""
-    reader = scanned_pages.ReadScannedPages(location, options, ocr)
+    reader = scanned_pages.ReadScannedPages(options, ocr)
     return Step(
         OCR_STEP,
         "ocr_status",
-        InProcess(reader.run),
-        load=reader.load,
+        reader,
         save=scanned_pages.save_scanned_pages,
         more_components=("text_extraction_status", "digitization_status"),
         columns=(*COLUMNS, "embedding_status"),
@@ -76,10 +74,9 @@ def document_options(settings: Settings) -> DocumentOptions:
 def steps(settings: Settings, embedder: ModelClients[EmbedderClient] | EmbedderClient | None = None) -> dict[str, Step]:
     """The document steps with the settings' chunk sizes, OCR client and text embedders (or `embedder`)."""
     options = document_options(settings)
-    location = S3Location.from_settings(settings)
     configured_steps = (
         replace(DOCUMENT_TEXT, run=RayTask(extract_document, (options,))),
-        document_ocr_step(location, options, configured.ocr_client(settings)),
+        document_ocr_step(options, configured.ocr_client(settings)),
         embed_chunks_step(embedder or configured.text_embedders(settings)),
     )
     return {step.name: step for step in configured_steps}
