@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import logging
 import re
 import zipfile
 import zlib
@@ -35,6 +36,8 @@ from docx.table import Table
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from pipelines.document.xml_bounds import XmlBounds, XmlTooLarge, check_xml
+
+log = logging.getLogger(__name__)
 
 MAX_DOCX_EXPANDED_BYTES = 256 * 1024 * 1024
 DOCUMENT_TYPES = ("pdf", "docx", "txt", "md")
@@ -213,8 +216,9 @@ def _pdf_page(document: pymupdf.Document, index: int) -> Page:
         page = document.load_page(index)
         parsed = page.get_textpage(flags=_PDF_FLAGS).extractDICT()
         images = page.get_image_info() if page.get_images() else []  # the cheap resource check spares a pass
-    except Exception as exc:  # a broken page (bad content stream, missing object) fails alone
-        return Page(number, "", error=f"Page {number} could not be parsed: {exc}")
+    except Exception:  # a broken page (bad content stream, missing object) fails alone; MuPDF's words go to the log
+        log.info("PDF page %s could not be parsed", number, exc_info=True)
+        return Page(number, "", error=f"Page {number} could not be parsed: its content is damaged.")
     blocks = [block for raw in parsed["blocks"] for block in _pdf_blocks(raw)]
     text = "\n".join(map(_block_text, blocks))
     for info in images:

@@ -15,6 +15,7 @@ document stands: its text, its status by its pages, and its chunks, which are em
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ from pipelines.document.text import EMBED_STEP, DocumentOptions, document_result
 from pipelines.engine.step import FileRef, RunContext, StepFailed, run_task
 from store import ai_outputs, documents, files, jobs
 from store.step_objects import S3Location, opened
+
+log = logging.getLogger(__name__)
 
 RENDER_DPI = 200  # PP-OCR recognises body text well from 150 DPI up (it detects on a ~960-pixel copy)
 MAX_RENDER_SIDE = 4_000  # pixels: a poster-sized page is rendered at a lower resolution
@@ -69,9 +72,15 @@ def parse(location: S3Location, file: FileRef, options: DocumentOptions) -> Extr
 
 
 def render_pages(location: S3Location, key: str, numbers: Sequence[int]) -> list[bytes]:
-    """In a Ray task: the pages of the PDF at `key`, rendered (`render`)."""
+    """In a Ray task: the pages of the PDF at `key`, rendered (`render`). A page MuPDF cannot render fails the
+    step at once: the same bytes fail again."""
     with opened(location, key) as source:
-        return render(source.read(), numbers)
+        raw = source.read()
+    try:
+        return render(raw, numbers)
+    except Exception:  # MuPDF's words go to the log
+        log.info("scanned pages %s could not be rendered", list(numbers), exc_info=True)
+        raise StepFailed("The PDF is damaged: its scanned pages could not be rendered for OCR.") from None
 
 
 def read_result(

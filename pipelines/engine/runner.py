@@ -25,11 +25,15 @@ from functools import partial
 from opentelemetry.trace import SpanKind
 
 from cluster import tracing
+from cluster.model_pool import InferenceUnavailable
 from pipelines.engine.step import FileRef, Outdated, Result, RunContext, Step, StepFailed
 from store import files, jobs
 from store.step_objects import S3Location
 
 log = logging.getLogger(__name__)
+
+# What a job and its file say of a failure that is not the input's (StepFailed) nor a model's (InferenceUnavailable).
+INTERNAL_ERROR = "Processing failed with an internal error; the server's log has the details."
 
 
 @dataclass(frozen=True)
@@ -196,9 +200,11 @@ class Engine:
             raise StepFailed(f"{step.name} timed out after {self.config.step_seconds:g} s") from None
 
     async def _failed(self, job: jobs.Job, step: Step, file: FileRef | None, exc: Exception) -> None:
-        permanent = isinstance(exc, StepFailed) or isinstance(getattr(exc, "cause", None), StepFailed)
-        cause = getattr(exc, "cause", None) or exc
-        message = str(cause) if permanent else f"{type(cause).__name__}: {cause}"
+        cause = getattr(exc, "cause", None) or exc  # a Ray task's error carries the task's as its cause
+        permanent = isinstance(cause, StepFailed)
+        message = str(cause) if permanent or isinstance(cause, InferenceUnavailable) else INTERNAL_ERROR
+        if message is INTERNAL_ERROR:  # a library's or a client's own words (S3, MuPDF) are for the log only
+            log.warning("job %s (%s) attempt %s raised", job.id, step.name, job.attempts, exc_info=exc)
         outcome = await jobs.fail(
             job.id,
             self.worker_id,

@@ -11,6 +11,7 @@ The code runs unchanged on Pillow and on pillow-simd (faster resizing; see scrip
 from __future__ import annotations
 
 import io
+import logging
 import re
 import warnings
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError, features
 from pipelines.image import blurhash
 
 MAX_PIXELS = 90_000_000  # about Pillow's own default bound
+log = logging.getLogger(__name__)
+
 VARIANT_SIZES: dict[str, int] = {"tiny_64": 64, "small_256": 256, "medium_750": 750, "large_1024": 1024}
 
 _CASCADE = sorted(VARIANT_SIZES.items(), key=lambda item: -item[1])  # largest first
@@ -99,7 +102,8 @@ def render(source: bytes | IO[bytes], max_pixels: int = MAX_PIXELS) -> ImageFact
     except Exception as exc:  # any decoder failure is the image's fault, not ours: never a crash
         if "truncated" in str(exc):
             raise ImageError("The image is truncated: the file ends before the picture does.") from exc
-        raise ImageError(f"The image is corrupt and cannot be decoded ({type(exc).__name__}: {exc}).") from exc
+        log.info("image could not be decoded", exc_info=True)  # the decoder's words are for the log
+        raise ImageError("The image is corrupt and cannot be decoded.") from exc
 
 
 @contextmanager

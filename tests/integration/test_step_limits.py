@@ -1,14 +1,17 @@
 """Every step runs within a time and a memory limit, enforced where it runs (the Ray worker): past either, its job
-fails at once with the reason, and the engine and Ray carry on."""
+fails at once with the reason, and the engine and Ray carry on. A permanent error fails at once in plain words;
+an internal one is retried, and its words (a library's, a client's) stay in the log."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
-from pipelines.engine.runner import Engine, EngineConfig
+from pipelines.engine.runner import INTERNAL_ERROR, Engine, EngineConfig
 from store import jobs
+from tests.support.api_calls import until_terminal, uploaded
 from tests.support.callers import Caller
 from tests.support.engine_steps import LIMITED_STEPS
 from tests.support.file_rows import insert_file
@@ -52,6 +55,24 @@ async def test_a_step_past_its_memory_limit_fails_once_with_the_reason(alice, en
     assert (hog["status"], hog["attempts"]) == ("failed", 1), hog
     assert hog["error"] == "exceeded 64 MiB of memory"
     assert (after["status"], after["attempts"]) == ("completed", 1), after
+
+
+async def test_an_internal_error_is_retried_and_its_words_stay_in_the_log(alice, engine, caplog):
+    (leaky,) = await run_limited(engine, alice, ("leaky",))
+
+    assert (leaky["status"], leaky["attempts"]) == ("failed", 3), leaky
+    assert leaky["error"] == INTERNAL_ERROR
+    assert "AccessDenied" in caplog.text
+
+
+async def test_a_broken_pdf_fails_once_in_plain_words(client, alice, engine):
+    broken = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage"
+    file_id = await uploaded(client, alice, broken, "broken.pdf")
+    final = await until_terminal(client, alice, file_id)
+    [job] = await jobs.jobs_of_file(uuid.UUID(file_id))
+
+    assert (job.status, job.attempts, job.error) == ("failed", 1, "The PDF is corrupt: no page could be found in it.")
+    assert final["error_message"] == "The PDF is corrupt: no page could be found in it."
 
 
 async def test_a_step_within_its_memory_limit_completes(alice, engine):

@@ -57,14 +57,19 @@ def hog(location: S3Location, file: FileRef) -> dict[str, Any]:
     return {"visible_text": f"allocated in {os.getpid()}"}
 
 
+def leaky(location: S3Location, file: FileRef) -> dict[str, Any]:
+    """Fails as a client library does, with words for the operator's eyes only."""
+    raise RuntimeError("An error occurred (AccessDenied) calling GetObject: bucket scopix-internal, key secret/1")
+
+
 def where(location: S3Location, file: FileRef) -> dict[str, Any]:
     return {"visible_text": f"ran in {os.getpid()}"}
 
 
-# Run only by the engines of the tests of step limits.
+# Run only by the engines of the tests of step limits and failures.
 LIMITED_STEPS = {
     name: Step(name, "crawl_status", RayTask(function), columns=("visible_text",))
-    for name, function in (("overrun", overrun), ("hog", hog), ("where", where))
+    for name, function in (("overrun", overrun), ("hog", hog), ("leaky", leaky), ("where", where))
 }
 # Run by the session's engine.
 TEST_STEPS = {

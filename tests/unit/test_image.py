@@ -267,6 +267,16 @@ def test_garbage_is_refused(data: bytes) -> None:
         render(data)
 
 
+def test_a_corrupt_image_is_refused_in_plain_words_without_the_decoder_s() -> None:
+    data = bytearray(encoded(Image.new("RGB", (300, 200), (1, 2, 3)), "PNG"))
+    damaged = data.index(b"IDAT") + 14
+    data[damaged : damaged + 20] = b"\xff" * 20  # the deflated pixels
+
+    with pytest.raises(ImageError) as refused:
+        render(bytes(data))
+    assert str(refused.value) == "The image is corrupt and cannot be decoded."
+
+
 def test_other_formats_are_not_even_tried() -> None:
     with pytest.raises(ImageError, match="not an image we can read"):
         render(encoded(Image.new("RGB", (40, 30)), "PCX"))
