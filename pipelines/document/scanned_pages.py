@@ -45,7 +45,8 @@ class ReadScannedPages:
     options: DocumentOptions
     ocr: OcrClient
 
-    async def __call__(self, file: FileRef, context: RunContext) -> dict[str, Any]:
+    async def __call__(self, inputs: FileRef, context: RunContext) -> dict[str, Any]:
+        file = inputs
         if file.document_type is None:
             raise StepFailed(f"not a document: {file.content_type}")
         document = await run_task(context, parse, context.location, file, self.options)

@@ -20,10 +20,19 @@ from tests.support.lone_engine import wait_for
 pytestmark = pytest.mark.integration
 
 
-async def run_limited(engine: Engine, caller: Caller, steps: tuple[str, ...], **limits: float) -> list[dict]:
+async def run_limited(
+    engine: Engine, caller: Caller, steps: tuple[str, ...], step_seconds: float = 600, step_memory_mib: int = 2048
+) -> list[dict]:
     """Run the steps one after the other (3 attempts each) on an engine of their own with the limits given; the
     last row of each job."""
-    config = EngineConfig(max_in_flight=1, lease_seconds=10, poll_seconds=0.05, backoff_base_seconds=0.2, **limits)
+    config = EngineConfig(
+        max_in_flight=1,
+        lease_seconds=10,
+        poll_seconds=0.05,
+        backoff_base_seconds=0.2,
+        step_seconds=step_seconds,
+        step_memory_mib=step_memory_mib,
+    )
     limited = Engine(engine.location, LIMITED_STEPS, config)
     stop = asyncio.Event()
     running = asyncio.create_task(limited.run(stop))
