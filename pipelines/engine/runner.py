@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind
 
 from cluster import tracing
 from cluster.model_pool import InferenceUnavailable
-from pipelines.engine.step import FileRef, Outdated, Result, RunContext, Step, StepFailed
+from pipelines.engine.step import FileRef, Outdated, RunContext, Step, StepFailed
 from store import files, jobs
 from store.step_objects import S3Location
 
@@ -45,7 +45,8 @@ class EngineConfig:
     poll_seconds: float = 0.25
     backoff_base_seconds: float = 2.0
     upkeep_seconds: float = 2.0
-    # Each step's load and run, and the memory of its Ray tasks (None: none); past either the job fails at once.
+    # Each Ray task and each model call of a step (pipelines/engine/step.py), and the memory of its Ray tasks (None:
+    # none); past either the job fails at once.
     step_seconds: float = 600.0
     step_memory_mib: int | None = 2048
 
@@ -159,7 +160,8 @@ class Engine:
             return
         file: FileRef | None = None
         started_task = partial(jobs.add_task_id, job.id, self.worker_id)
-        context = RunContext(self.location, step.name, started_task, self.config.step_memory_mib)
+        limits = (self.config.step_seconds, self.config.step_memory_mib)
+        context = RunContext(self.location, step.name, started_task, *limits)
         try:
             file = FileRef(**await files.start_processing(job.file_id, step.components, datetime.now(UTC)))
             while (held := await self._attempt(job, step, file, context)) is None:
@@ -171,7 +173,7 @@ class Engine:
     async def _attempt(self, job: jobs.Job, step: Step, file: FileRef, context: RunContext) -> bool | None:
         """Load, run, and save with the job's completion; whether this worker still held the job, or None when the
         step's inputs changed before the save (nothing was committed: run it again)."""
-        result = await self._within_time(step, file, context)
+        result = await step.run(await step.load(file), context)
         follow_ups = step.follow_ups(result)
         try:
             held = await jobs.complete(
@@ -186,18 +188,6 @@ class Engine:
         if follow_ups:
             self.wake()
         return held
-
-    async def _within_time(self, step: Step, file: FileRef, context: RunContext) -> Result:
-        """Load and run, cancelled (its Ray task killed) at the time limit: a permanent failure, since the same
-        input would take as long again."""
-        limit = asyncio.timeout(self.config.step_seconds)
-        try:
-            async with limit:
-                return await step.run(await step.load(file), context)
-        except TimeoutError:
-            if not limit.expired():
-                raise
-            raise StepFailed(f"{step.name} timed out after {self.config.step_seconds:g} s") from None
 
     async def _failed(self, job: jobs.Job, step: Step, file: FileRef | None, exc: Exception) -> None:
         cause = getattr(exc, "cause", None) or exc  # a Ray task's error carries the task's as its cause

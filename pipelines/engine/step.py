@@ -54,11 +54,13 @@ class FileRef:
 @dataclass(frozen=True)
 class RunContext:
     """What the engine gives a run: where the bytes are, the step's name, a way to record a Ray task's id (the
-    processing ids the API reports), and the memory its Ray tasks may take (MiB; None: no limit)."""
+    processing ids the API reports), and its limits: the time each of its Ray tasks and model calls may take
+    (seconds) and the memory its Ray tasks may take (MiB); None: no limit."""
 
     location: S3Location
     name: str
     started_task: Callable[[str], Awaitable[None]]
+    seconds: float | None = None
     memory_mib: int | None = None
 
 
@@ -80,31 +82,50 @@ class RayTask:
 
 
 async def run_task(context: RunContext, function: Callable[..., T], *args: Any, num_cpus: float = 1.0) -> T:
-    """`function(*args)` as a Ray task of the run, under its memory limit (past it: StepFailed), recorded among
-    its task ids; cancelling the run cancels (kills) the task."""
+    """`function(*args)` as a Ray task of the run, recorded among its task ids, within the run's limits: past its
+    time the task is killed, past its memory it fails in its worker; either way StepFailed says which. Cancelling
+    the run cancels (kills) the task too."""
     reference = submit(function, *args, num_cpus=num_cpus, name=context.name, memory_mib=context.memory_mib)
+
+    async def result() -> T:
+        try:
+            await context.started_task(task_id(reference))
+            done: T = await reference
+        except asyncio.CancelledError:  # the run was cancelled, or its time is up
+            cancel(reference)
+            raise
+        return done
+
     try:
-        await context.started_task(task_id(reference))
-        result: T = await reference
-    except asyncio.CancelledError:
-        cancel(reference)
-        raise
+        return await in_time(context, result())
     except Exception as exc:  # Ray's error, the task's as its cause
         if isinstance(cause := getattr(exc, "cause", exc), OverLimit):
             raise StepFailed(str(cause)) from None
         raise
-    return result
+
+
+async def in_time(context: RunContext, work: Awaitable[T]) -> T:
+    """`work`, cancelled at the run's time limit: a permanent failure, since the same input would take as long
+    again."""
+    limit = asyncio.timeout(context.seconds)
+    try:
+        async with limit:
+            return await work
+    except TimeoutError:
+        if not limit.expired():
+            raise
+        raise StepFailed(f"{context.name} timed out after {context.seconds:g} s") from None
 
 
 @dataclass(frozen=True)
 class InProcess:
     """Work in the engine's process, `function(inputs)`: a coroutine that calls model actors (the actors do the
-    work), with no database access of its own."""
+    work), with no database access of its own; within the run's time limit."""
 
     function: Callable[[Any], Awaitable[Result]]
 
     async def __call__(self, inputs: Any, context: RunContext) -> Result:
-        return await self.function(inputs)
+        return await in_time(context, self.function(inputs))
 
 
 async def the_file(file: FileRef) -> FileRef:

@@ -58,6 +58,12 @@ async def test_a_step_past_its_time_limit_is_killed_and_fails_once_with_the_reas
     assert (after["status"], after["attempts"]) == ("completed", 1), after
 
 
+async def test_a_model_call_past_its_time_limit_fails_once_with_the_reason(alice, engine):
+    (dawdle,) = await run_limited(engine, alice, ("dawdle",), step_seconds=1)
+
+    assert (dawdle["status"], dawdle["attempts"], dawdle["error"]) == ("failed", 1, "dawdle timed out after 1 s")
+
+
 async def test_a_step_past_its_memory_limit_fails_once_with_the_reason(alice, engine):
     hog, after = await run_limited(engine, alice, ("hog", "where"), step_memory_mib=64)
 

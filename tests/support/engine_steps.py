@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from pipelines.document.plan import embed_chunks_step
-from pipelines.engine.step import FileRef, RayTask, Result, Step
+from pipelines.engine.step import FileRef, InProcess, RayTask, Result, Step
 from pipelines.inference import configured
 from store.settings import Settings
 from store.step_objects import S3Location, _client, put
@@ -66,10 +66,19 @@ def where(location: S3Location, file: FileRef) -> dict[str, Any]:
     return {"visible_text": f"ran in {os.getpid()}"}
 
 
+async def dawdle(file: FileRef) -> dict[str, Any]:
+    """Waits in the engine's process (as on a model actor) far past any time limit a test gives it."""
+    await asyncio.sleep(300)
+    return {}
+
+
 # Run only by the engines of the tests of step limits and failures.
 LIMITED_STEPS = {
-    name: Step(name, "crawl_status", RayTask(function), columns=("visible_text",))
-    for name, function in (("overrun", overrun), ("hog", hog), ("leaky", leaky), ("where", where))
+    **{
+        name: Step(name, "crawl_status", RayTask(function), columns=("visible_text",))
+        for name, function in (("overrun", overrun), ("hog", hog), ("leaky", leaky), ("where", where))
+    },
+    "dawdle": Step("dawdle", "crawl_status", InProcess(dawdle)),
 }
 # Run by the session's engine.
 TEST_STEPS = {
