@@ -9,6 +9,9 @@
   the file's columns and the follow-up jobs. A crash anywhere before that commit leaves nothing of the attempt: the
   job is retried; after it, the job is completed with all its outputs.
 
+Each Ray task and each model call of a run has the engine's time limit, and each Ray task its memory limit, held
+where it runs (`run_task`, `in_time`, cluster/limits.py): past either, the step fails for good with the reason.
+
 A step also names the component statuses it drives, the result keys that become file columns, the steps that
 follow it, and what happens to the file when it fails for good.
 """
