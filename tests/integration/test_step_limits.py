@@ -19,6 +19,9 @@ from tests.support.lone_engine import wait_for
 
 pytestmark = pytest.mark.integration
 
+# Each test asks for the server before the engine: the server's start replaces the database pool, which must not
+# happen under a session engine already claiming jobs.
+
 
 async def run_limited(
     engine: Engine, caller: Caller, steps: tuple[str, ...], step_seconds: float = 600, step_memory_mib: int = 2048
@@ -49,7 +52,7 @@ async def run_limited(
         await running
 
 
-async def test_a_step_past_its_time_limit_is_killed_and_fails_once_with_the_reason(alice, engine):
+async def test_a_step_past_its_time_limit_is_killed_and_fails_once_with_the_reason(server, alice, engine):
     overrun, after = await run_limited(engine, alice, ("overrun", "where"), step_seconds=3)
 
     assert (overrun["status"], overrun["attempts"]) == ("failed", 1), overrun
@@ -58,13 +61,13 @@ async def test_a_step_past_its_time_limit_is_killed_and_fails_once_with_the_reas
     assert (after["status"], after["attempts"]) == ("completed", 1), after
 
 
-async def test_a_model_call_past_its_time_limit_fails_once_with_the_reason(alice, engine):
+async def test_a_model_call_past_its_time_limit_fails_once_with_the_reason(server, alice, engine):
     (dawdle,) = await run_limited(engine, alice, ("dawdle",), step_seconds=1)
 
     assert (dawdle["status"], dawdle["attempts"], dawdle["error"]) == ("failed", 1, "dawdle timed out after 1 s")
 
 
-async def test_a_step_past_its_memory_limit_fails_once_with_the_reason(alice, engine):
+async def test_a_step_past_its_memory_limit_fails_once_with_the_reason(server, alice, engine):
     hog, after = await run_limited(engine, alice, ("hog", "where"), step_memory_mib=64)
 
     assert (hog["status"], hog["attempts"]) == ("failed", 1), hog
@@ -72,7 +75,7 @@ async def test_a_step_past_its_memory_limit_fails_once_with_the_reason(alice, en
     assert (after["status"], after["attempts"]) == ("completed", 1), after
 
 
-async def test_an_internal_error_is_retried_and_its_words_stay_in_the_log(alice, engine, caplog):
+async def test_an_internal_error_is_retried_and_its_words_stay_in_the_log(server, alice, engine, caplog):
     (leaky,) = await run_limited(engine, alice, ("leaky",))
 
     assert (leaky["status"], leaky["attempts"]) == ("failed", 3), leaky
@@ -90,7 +93,7 @@ async def test_a_broken_pdf_fails_once_in_plain_words(client, alice, engine):
     assert final["error_message"] == "The PDF is corrupt: no page could be found in it."
 
 
-async def test_a_step_within_its_memory_limit_completes(alice, engine):
+async def test_a_step_within_its_memory_limit_completes(server, alice, engine):
     (hog,) = await run_limited(engine, alice, ("hog",), step_memory_mib=1024)
 
     assert (hog["status"], hog["attempts"]) == ("completed", 1), hog
