@@ -34,6 +34,8 @@ def engine_for(settings: Settings) -> Engine:
         backfill_max_in_flight=max(cpus - 1, 1),
         lease_seconds=settings.engine.lease_seconds,
         poll_seconds=settings.engine.poll_seconds,
+        step_seconds=settings.limits.step_seconds,
+        step_memory_mib=settings.limits.step_memory_mib,
     )
     upkeep = (SwapKeeper(), TenantIndexKeeper())
     return Engine(S3Location.from_settings(settings), steps_for(settings), config, upkeep=upkeep)

@@ -92,7 +92,35 @@ _RECLAIM_EXPIRED = _CLAIM.format(
     condition="status = 'running' AND lease_expires_at <= now() AND attempts < max_attempts",
     order="lease_expires_at",
 )
-_CLAIM_QUEUED = _CLAIM.format(condition="status = 'queued' AND available_at <= now()", order="available_at, created_at")
+# Queued jobs are claimed fairly across tenants: a tenant's job takes its turn after as many of that tenant's jobs
+# as run in the lane already and as wait before it, so a tenant's backlog of a thousand jobs holds one slot in
+# turn with every other tenant's, not all of them. Within a tenant, and between equal turns, the oldest goes first.
+# Lane, steps, limit, worker id, lease seconds (the lane twice: once for what runs, once for what waits).
+_CLAIM_QUEUED = """
+WITH running AS (
+    SELECT tenant, count(*) AS n FROM job WHERE lane = {} AND status = 'running' GROUP BY tenant
+),
+waiting AS (
+    SELECT id, tenant, available_at, created_at,
+        row_number() OVER (PARTITION BY tenant ORDER BY available_at, created_at) AS turn
+    FROM job
+    WHERE lane = {} AND step = ANY({}::varchar[]) AND status = 'queued' AND available_at <= now()
+),
+picked AS (
+    SELECT job.id FROM job
+    JOIN waiting ON waiting.id = job.id
+    LEFT JOIN running ON running.tenant = waiting.tenant
+    WHERE job.status = 'queued'
+    ORDER BY waiting.turn + coalesce(running.n, 0), waiting.available_at, waiting.created_at
+    LIMIT {}
+    FOR UPDATE OF job SKIP LOCKED
+)
+UPDATE job SET status = 'running', worker_id = {}, lease_expires_at = now() + make_interval(secs => {}),
+    attempts = job.attempts + 1, started_at = coalesce(job.started_at, now()), updated_at = now()
+FROM picked WHERE job.id = picked.id
+RETURNING job.id, job.file_id, job.tenant, job.step, job.lane, job.attempts, job.max_attempts, job.payload,
+    job.traceparent, job.available_at, job.created_at
+"""
 
 # "Held": running under this worker's id; a job whose lease expired stays held until reclaimed.
 _HELD = "id = {} AND worker_id = {} AND status = 'running'"
@@ -216,8 +244,9 @@ def _traceparent() -> str | None:
 
 async def claim(worker_id: str, lane: str, limit: int, lease_seconds: float, steps: Collection[str]) -> list[Job]:
     """Up to `limit` jobs of the lane, now leased to this worker: first those of crashed workers
-    (expired leases, a new attempt each; a job out of attempts fails instead), then the oldest
-    available queued ones. SKIP LOCKED keeps concurrent claimers apart without waiting."""
+    (expired leases, a new attempt each; a job out of attempts fails instead), then available queued ones, in
+    turn across tenants (the tenant with the fewest running and waiting before goes first) and oldest first
+    within a tenant. SKIP LOCKED keeps concurrent claimers apart without waiting."""
     _check_lane(lane)
     lease = float(lease_seconds)
     async with _transaction():
@@ -225,7 +254,7 @@ async def claim(worker_id: str, lane: str, limit: int, lease_seconds: float, ste
         names = list(steps)
         rows = await JobTable.raw(_RECLAIM_EXPIRED, lane, names, limit, worker_id, lease)
         if len(rows) < limit:
-            rows += await JobTable.raw(_CLAIM_QUEUED, lane, names, limit - len(rows), worker_id, lease)
+            rows += await JobTable.raw(_CLAIM_QUEUED, lane, lane, names, limit - len(rows), worker_id, lease)
     rows.sort(key=lambda row: (row["available_at"], row["created_at"]))
     return [_job(row) for row in rows]
 

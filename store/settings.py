@@ -80,6 +80,17 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
     stuck_minutes: int = 30
 
 
+class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What one step may take where it runs, and how much of a file the parsers read, before its job fails with
+    the reason (and is not retried)."""
+
+    step_seconds: float = 600.0
+    step_memory_mib: int = 2048  # a Ray task's address space beyond what its worker held when it started
+    document_pages: int = 2_000
+    docx_xml_elements: int = 200_000  # a 500-page report has well under this many
+    image_pixels: int = 90_000_000  # about Pillow's own default bound
+
+
 class ActorResources(msgspec.Struct, frozen=True, kw_only=True):
     """A model actor's share of a node (fractional: on 2 cores a whole CPU each would starve Ray's tasks), its
     torch threads (None: every usable core) and its retirement after N batches (None: never)."""
@@ -134,6 +145,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retention: RetentionSettings = _section(RetentionSettings)
     client_events: ClientEventSettings = _section(ClientEventSettings)
     engine: EngineSettings = _section(EngineSettings)
+    limits: LimitsSettings = _section(LimitsSettings)
     models: ModelsSettings = _section(ModelsSettings)
     chunking: ChunkingSettings = _section(ChunkingSettings)
     tracing: TracingSettings = _section(TracingSettings)

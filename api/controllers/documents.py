@@ -19,7 +19,6 @@ from api.schemas.documents import (
     DocumentChunks,
     DocumentText,
 )
-from pipelines.document.extraction import MAX_PAGES
 from pipelines.inference.in_use import serving_text_model
 from store import documents, embeddings, files
 from store.errors import Conflict, NotFound, WrongMediaType
@@ -30,6 +29,9 @@ from store.tenants import TenantRef
 # of either stays a few MB however large the document.
 DEFAULT_CHUNKS_LIMIT, MAX_CHUNKS_LIMIT = 100, 500
 DEFAULT_PAGES_LIMIT, MAX_PAGES_LIMIT = 20, 100
+# Past any document an operator lets us read (limits.document_pages), and within Postgres's integer.
+MAX_PAGE_NUMBER = 1_000_000
+PAGE_NUMBER = Parameter(ge=1, le=MAX_PAGE_NUMBER, description=f"1-indexed, at most {MAX_PAGE_NUMBER:,}")
 
 
 async def _document(tenant: TenantRef, file_id: str) -> FileRow:
@@ -111,7 +113,7 @@ class DocumentsController(Controller):
         self,
         tenant: Tenant,
         file_id: FromPath[str],
-        page_number: Annotated[int, Parameter(ge=1, le=MAX_PAGES, description=f"1-indexed, at most {MAX_PAGES:,}")],
+        page_number: Annotated[int, PAGE_NUMBER],
     ) -> DigitizedPage:
         """One digitized page; 404 when the page has not been digitized (or does not exist)."""
         row = await _document(tenant, file_id)

@@ -7,16 +7,20 @@ table hunter (C, from ruling lines) finds the tables. pymupdf's Python `find_tab
 and pymupdf-layout's ONNX model at ~1 page/s on two cores; this pass runs at several hundred. `with_ocr()`
 puts the lines that OCR read on scanned pages in their place (pipelines/document/scanned_pages.py).
 
-The parser runs in-process, so the work is bounded: at most `max_pages` pages and `max_chars` characters of
-text (a DocumentError beyond), and a DOCX package is size-checked before its XML is parsed (zip bombs).
+The work is bounded by what it reads (`Limits`, a DocumentError beyond): pages and characters of text; a DOCX
+package's expanded size, and its XML elements and nesting, counted as they are parsed before python-docx builds
+an object (pipelines/document/xml_bounds.py). Paragraph styles are resolved once per document, not once per
+paragraph, so a package of many paragraphs and many styles costs their sum, not their product.
 """
 
 from __future__ import annotations
 
 import codecs
 import io
+import logging
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -27,12 +31,14 @@ import pymupdf
 from docx.oxml.text.paragraph import CT_P
 from docx.oxml.text.parfmt import CT_PPr
 from docx.oxml.xmlchemy import BaseOxmlElement
+from docx.styles import BabelFish
 from docx.table import Table
-from docx.text.paragraph import Paragraph
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-MAX_PAGES = 2_000
-MAX_TEXT_CHARS = 10_000_000
+from pipelines.document.xml_bounds import XmlBounds, XmlTooLarge, check_xml
+
+log = logging.getLogger(__name__)
+
 MAX_DOCX_EXPANDED_BYTES = 256 * 1024 * 1024
 DOCUMENT_TYPES = ("pdf", "docx", "txt", "md")
 
@@ -47,6 +53,17 @@ _LANGUAGE_MIN_LETTERS = 20
 _LANGUAGE_MIN_PROBABILITY = 0.8
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in PDF points
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of a document is read (small and picklable: it travels to the Ray worker)."""
+
+    max_pages: int = 2_000
+    max_chars: int = 10_000_000
+    # A real 500-page report has well under 200,000 elements (paragraphs, runs, their properties).
+    max_xml_elements: int = 200_000
+    max_xml_depth: int = 100  # tables in tables, content controls: real documents nest a few dozen at most
 
 
 class DocumentError(Exception):
@@ -97,17 +114,15 @@ class ExtractedDocument:
     needs_ocr_pages: list[int]
 
 
-def extract(
-    data: bytes | IO[bytes], document_type: str, *, max_pages: int = MAX_PAGES, max_chars: int = MAX_TEXT_CHARS
-) -> ExtractedDocument:
+def extract(data: bytes | IO[bytes], document_type: str, limits: Limits = Limits()) -> ExtractedDocument:
     """Read a document of `document_type` ("pdf", "docx", "txt", "md"); raise DocumentError if it cannot be."""
     raw = data if isinstance(data, bytes) else data.read()
     if document_type == "pdf":
-        pages = _pdf_pages(raw, max_pages, max_chars)
+        pages = _pdf_pages(raw, limits.max_pages, limits.max_chars)
     elif document_type == "docx":
-        pages = _docx_pages(raw, max_pages, max_chars)
+        pages = _docx_pages(raw, limits)
     elif document_type in ("txt", "md"):
-        pages = _text_pages(raw, max_pages, max_chars)
+        pages = _text_pages(raw, limits.max_pages, limits.max_chars)
     else:
         raise DocumentError(
             f"Unsupported document type {document_type!r}; expected one of {', '.join(DOCUMENT_TYPES)}."
@@ -201,8 +216,9 @@ def _pdf_page(document: pymupdf.Document, index: int) -> Page:
         page = document.load_page(index)
         parsed = page.get_textpage(flags=_PDF_FLAGS).extractDICT()
         images = page.get_image_info() if page.get_images() else []  # the cheap resource check spares a pass
-    except Exception as exc:  # a broken page (bad content stream, missing object) fails alone
-        return Page(number, "", error=f"Page {number} could not be parsed: {exc}")
+    except Exception:  # a broken page (bad content stream, missing object) fails alone; MuPDF's words go to the log
+        log.info("PDF page %s could not be parsed", number, exc_info=True)
+        return Page(number, "", error=f"Page {number} could not be parsed: its content is damaged.")
     blocks = [block for raw in parsed["blocks"] for block in _pdf_blocks(raw)]
     text = "\n".join(map(_block_text, blocks))
     for info in images:
@@ -319,20 +335,21 @@ def _union(boxes: Sequence[Box]) -> Box:
 # --- DOCX --------------------------------------------------------------------------------------------------
 
 
-def _docx_pages(raw: bytes, max_pages: int, max_chars: int) -> list[Page]:
+def _docx_pages(raw: bytes, limits: Limits) -> list[Page]:
     """Pages end at explicit breaks (page breaks, page-break-before, section breaks): DOCX has no rendered
     pages, so page_count is the number of breaks + 1, not what Word would print."""
-    _check_docx_package(raw)
+    _check_docx_package(raw, XmlBounds(limits.max_xml_elements, limits.max_xml_depth))
     try:
         document = docx.Document(io.BytesIO(raw))
+        styles = _ParagraphStyles(document.styles.element)
     except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors ... on a broken package
         raise DocumentError("The DOCX file is corrupt or not a Word document.") from exc
-    budget = _TextBudget(max_chars)
+    budget = _TextBudget(limits.max_chars)
     pages: list[list[Block]] = [[]]
 
     def new_page() -> None:
         pages.append([])
-        _check_page_count(len(pages), max_pages)
+        _check_page_count(len(pages), limits.max_pages)
 
     for child in _body_items(document.element.body):
         if child.tag == f"{_W}tbl":
@@ -340,11 +357,10 @@ def _docx_pages(raw: bytes, max_pages: int, max_chars: int) -> list[Page]:
             budget.spend("".join("".join(row) for row in rows))
             pages[-1].append(Block("table", rows=rows))
         else:  # a paragraph
-            paragraph = Paragraph(child, document)
             properties = child.pPr
             if properties is not None and _is_on(properties.find(f"{_W}pageBreakBefore")) and pages[-1]:
                 new_page()
-            level, list_item = _docx_style(paragraph)
+            level, list_item = styles.kind(child)
             for segment_index, text in enumerate(_docx_segments(child)):
                 if segment_index:
                     new_page()
@@ -370,26 +386,48 @@ def _body_items(element: BaseOxmlElement) -> Iterator[BaseOxmlElement]:
             yield child
 
 
-def _check_docx_package(raw: bytes) -> None:
+def _check_docx_package(raw: bytes, bounds: XmlBounds) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as package:
             expanded = sum(member.file_size for member in package.infolist())
-    except (zipfile.BadZipFile, ValueError) as exc:
+            if expanded > MAX_DOCX_EXPANDED_BYTES:
+                raise DocumentError(
+                    f"The DOCX file expands to more than {MAX_DOCX_EXPANDED_BYTES // 2**20} MB; not processed."
+                )
+            check_xml(package, bounds)
+    except (zipfile.BadZipFile, ValueError, zlib.error, EOFError) as exc:
         raise DocumentError("The DOCX file is corrupt (not a valid ZIP package).") from exc
-    if expanded > MAX_DOCX_EXPANDED_BYTES:
-        raise DocumentError(f"The DOCX file expands to more than {MAX_DOCX_EXPANDED_BYTES // 2**20} MB; not processed.")
+    except XmlTooLarge as exc:
+        raise DocumentError(str(exc)) from None
 
 
-def _docx_style(paragraph: Paragraph) -> tuple[int, bool]:
-    """(heading level, is a list item) from the style name, or numbering properties for lists."""
-    name = paragraph.style.name if paragraph.style is not None else ""
-    if name == "Title":
-        return 1, False
-    if match := _HEADING_STYLE.match(name):
-        return int(match.group(1)), False
-    properties = paragraph._p.pPr
-    numbered = properties is not None and properties.numPr is not None
-    return 0, name.startswith("List") or numbered
+class _ParagraphStyles:
+    """Paragraph style names by id, read once from the styles part (python-docx's `Paragraph.style` scans every
+    style for the default one on each call)."""
+
+    def __init__(self, styles: BaseOxmlElement | None) -> None:
+        self.names: dict[str, str] = {}
+        self.default = ""
+        for style in () if styles is None else styles.iterchildren(f"{_W}style"):
+            if style.get(f"{_W}type") != "paragraph":
+                continue
+            name = style.find(f"{_W}name")
+            ui_name = BabelFish.internal2ui(name.get(f"{_W}val", "")) if name is not None else ""
+            self.names[style.get(f"{_W}styleId", "")] = ui_name
+            if style.get(f"{_W}default") is not None and _is_on(style, "default"):
+                self.default = ui_name
+
+    def kind(self, paragraph: CT_P) -> tuple[int, bool]:
+        """(heading level, is a list item) from the style name, or numbering properties for lists."""
+        properties = paragraph.pPr
+        style_id = properties.pStyle.val if properties is not None and properties.pStyle is not None else None
+        name = self.names.get(style_id or "", self.default)
+        if name == "Title":
+            return 1, False
+        if match := _HEADING_STYLE.match(name):
+            return int(match.group(1)), False
+        numbered = properties is not None and properties.numPr is not None
+        return 0, name.startswith("List") or numbered
 
 
 def _docx_segments(paragraph_element: CT_P) -> list[str]:
@@ -420,8 +458,8 @@ def _docx_rows(table: Table) -> tuple[tuple[str, ...], ...]:
     return tuple(rows)
 
 
-def _is_on(element: BaseOxmlElement | None) -> bool:
-    return element is not None and element.get(f"{_W}val") not in ("0", "false", "off")
+def _is_on(element: BaseOxmlElement | None, attribute: str = "val") -> bool:
+    return element is not None and element.get(f"{_W}{attribute}") not in ("0", "false", "off")
 
 
 def _ends_section_with_new_page(properties: CT_PPr) -> bool:

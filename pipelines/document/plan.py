@@ -9,6 +9,7 @@ from dataclasses import replace
 from cluster.model_clients import EmbedderClient, OcrClient
 from pipelines.document import scanned_pages
 from pipelines.document.chunk_embedding import EmbedChunks, mark_failed
+from pipelines.document.extraction import Limits
 from pipelines.document.text import (
     COLUMNS,
     EMBED_STEP,
@@ -24,7 +25,6 @@ from pipelines.engine.step import InProcess, RayTask, Step
 from pipelines.inference import configured
 from pipelines.inference.clients import ModelClients
 from store.settings import Settings
-from store.step_objects import S3Location
 
 DOCUMENT_TEXT = Step(
     name="document_text",
@@ -40,15 +40,14 @@ DOCUMENT_TEXT = Step(
 PLAN = MediaPlan("document", first_steps=(DOCUMENT_TEXT,))
 
 
-def document_ocr_step(location: S3Location, options: DocumentOptions, ocr: OcrClient) -> Step:
+def document_ocr_step(options: DocumentOptions, ocr: OcrClient) -> Step:
     """A PDF's scanned pages, read after its text layer. The text, digitization and embedding wait for it; the
     DELETE of the file too."""
-    reader = scanned_pages.ReadScannedPages(location, options, ocr)
+    reader = scanned_pages.ReadScannedPages(options, ocr)
     return Step(
         OCR_STEP,
         "ocr_status",
-        InProcess(reader.run),
-        load=reader.load,
+        reader,
         save=scanned_pages.save_scanned_pages,
         more_components=("text_extraction_status", "digitization_status"),
         columns=(*COLUMNS, "embedding_status"),
@@ -66,18 +65,18 @@ def embed_chunks_step(embedders: ModelClients[EmbedderClient] | EmbedderClient) 
 
 
 def document_options(settings: Settings) -> DocumentOptions:
+    limits = Limits(max_pages=settings.limits.document_pages, max_xml_elements=settings.limits.docx_xml_elements)
     return DocumentOptions(
-        settings.models.embed_text.model, settings.chunking.max_tokens, settings.chunking.overlap_tokens
+        settings.models.embed_text.model, settings.chunking.max_tokens, settings.chunking.overlap_tokens, limits
     )
 
 
 def steps(settings: Settings, embedder: ModelClients[EmbedderClient] | EmbedderClient | None = None) -> dict[str, Step]:
     """The document steps with the settings' chunk sizes, OCR client and text embedders (or `embedder`)."""
     options = document_options(settings)
-    location = S3Location.from_settings(settings)
     configured_steps = (
         replace(DOCUMENT_TEXT, run=RayTask(extract_document, (options,))),
-        document_ocr_step(location, options, configured.ocr_client(settings)),
+        document_ocr_step(options, configured.ocr_client(settings)),
         embed_chunks_step(embedder or configured.text_embedders(settings)),
     )
     return {step.name: step for step in configured_steps}

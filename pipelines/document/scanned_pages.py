@@ -2,10 +2,12 @@
 that their text, digitized elements and chunks exist like those of any other page. `document_text` queues it
 when it finds such pages; the document's text, digitization and embedding stay under way until it ends.
 
-It runs in the engine's process, since the work is the actor's. The PDF is parsed again in a thread, its text
-pages too, so that the text, language, pages and chunks are made from the whole document at once and in page
-order; the scanned pages are rendered a few at a time (grayscale PNG) and sent to the actor's batch lane. The
-result has `document_text`'s shape, is stored the same way, and the chunks are embedded next.
+The PDF work runs in Ray tasks near the bytes, never in the engine's process (which may be the API's): one parses
+the PDF again, its text pages too, so that the text, language, pages and chunks are made from the whole document
+at once and in page order; then the scanned pages are rendered a few at a time (grayscale PNG), each batch by a
+task of its own, and sent from here to the actor's batch lane; a last task makes the pages and chunks. A MuPDF
+crash takes a Ray worker down, not the API. The result has `document_text`'s shape, is stored the same way, and
+the chunks are embedded next.
 
 When OCR fails for good (no actor can serve), the scanned pages fail with the reason and the rest of the
 document stands: its text, its status by its pages, and its chunks, which are embedded.
@@ -13,64 +15,80 @@ document stands: its text, its status by its pages, and its chunks, which are em
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pymupdf
 
 from cluster.model_clients import OcrClient
 from pipelines.document.digitize import COMPLETED, FAILED, NEEDS_OCR
-from pipelines.document.extraction import DocumentError, extract, with_ocr
+from pipelines.document.extraction import DocumentError, ExtractedDocument, extract, with_ocr
 from pipelines.document.text import EMBED_STEP, DocumentOptions, document_result, save_document
-from pipelines.engine.step import FileRef, Result, StepFailed
+from pipelines.engine.step import FileRef, Result, RunContext, StepFailed, in_time, run_task
 from store import ai_outputs, documents, files, jobs
 from store.step_objects import S3Location, opened
+
+log = logging.getLogger(__name__)
 
 RENDER_DPI = 200  # PP-OCR recognises body text well from 150 DPI up (it detects on a ~960-pixel copy)
 MAX_RENDER_SIDE = 4_000  # pixels: a poster-sized page is rendered at a lower resolution
 PAGES_PER_REQUEST = 8  # rendered pages held at once
 
-T = TypeVar("T")
-_ONE_AT_A_TIME = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Scan:
-    raw: bytes  # the whole PDF
-    document_type: str
-
 
 @dataclass(frozen=True)
 class ReadScannedPages:
-    """`load`: the PDF's bytes; `run`: parse, render the scanned pages, have the actor read them, and make the
-    document's text, pages and chunks."""
+    """The step's run (its load is the file alone): parse and render in Ray tasks, have the actor read the
+    scanned pages, and make the document's text, pages and chunks in a last task."""
 
-    location: S3Location
     options: DocumentOptions
     ocr: OcrClient
 
-    async def load(self, file: FileRef) -> Scan:
+    async def __call__(self, inputs: FileRef, context: RunContext) -> dict[str, Any]:
+        file = inputs
         if file.document_type is None:
             raise StepFailed(f"not a document: {file.content_type}")
-        return Scan(await asyncio.to_thread(_read, self.location, file.object_key), file.document_type)
-
-    async def run(self, scan: Scan) -> dict[str, Any]:
-        try:
-            document = await _off_the_loop(extract, scan.raw, scan.document_type)
-        except DocumentError as error:
-            raise StepFailed(str(error)) from None
+        document = await run_task(context, parse, context.location, file, self.options)
         scanned = [page.number for page in document.pages if page.needs_ocr]
         regions: dict[int, list[dict[str, Any]]] = {}
         for start in range(0, len(scanned), PAGES_PER_REQUEST):
             numbers = scanned[start : start + PAGES_PER_REQUEST]
-            found = await self.ocr.read(await _off_the_loop(render, scan.raw, numbers), lane="batch")
+            images = await run_task(context, render_pages, context.location, file.object_key, numbers)
+            found = await in_time(context, self.ocr.read(images, lane="batch"))
             regions.update(zip(numbers, (page["regions"] for page in found), strict=True))
-        result = await _off_the_loop(lambda: document_result(with_ocr(document, regions), self.options))
+        result = await run_task(context, read_result, document, regions, self.options)
         model = await self.ocr.provenance() if scanned else None
         return {**result, "ocr_status": "completed" if scanned else None, "model": model}
+
+
+def parse(location: S3Location, file: FileRef, options: DocumentOptions) -> ExtractedDocument:
+    """In a Ray task: the whole document, its scanned pages flagged."""
+    assert file.document_type is not None
+    with opened(location, file.object_key) as source:
+        try:
+            return extract(source, file.document_type, options.limits)
+        except DocumentError as error:
+            raise StepFailed(str(error)) from None
+
+
+def render_pages(location: S3Location, key: str, numbers: Sequence[int]) -> list[bytes]:
+    """In a Ray task: the pages of the PDF at `key`, rendered (`render`). A page MuPDF cannot render fails the
+    step at once: the same bytes fail again."""
+    with opened(location, key) as source:
+        raw = source.read()
+    try:
+        return render(raw, numbers)
+    except Exception:  # MuPDF's words go to the log
+        log.info("scanned pages %s could not be rendered", list(numbers), exc_info=True)
+        raise StepFailed("The PDF is damaged: its scanned pages could not be rendered for OCR.") from None
+
+
+def read_result(
+    document: ExtractedDocument, regions: Mapping[int, Sequence[Mapping[str, Any]]], options: DocumentOptions
+) -> dict[str, Any]:
+    """In a Ray task: the document with what OCR read, as `document_text`'s result."""
+    return document_result(with_ocr(document, regions), options)
 
 
 async def save_scanned_pages(file: FileRef, result: Result) -> None:
@@ -109,19 +127,3 @@ def render(raw: bytes, numbers: Sequence[int]) -> list[bytes]:
             pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csGRAY, alpha=False)
             images.append(pixmap.tobytes("png"))
     return images
-
-
-async def _off_the_loop(function: Callable[..., T], *args: Any) -> T:
-    """In a thread, one at a time in this process: MuPDF may not run on two threads at once, and the first
-    chunking imports the tokenizer, which two threads cannot do together (the work holds the GIL anyway)."""
-
-    def alone() -> T:
-        with _ONE_AT_A_TIME:
-            return function(*args)
-
-    return await asyncio.to_thread(alone)
-
-
-def _read(location: S3Location, key: str) -> bytes:
-    with opened(location, key) as stream:
-        return stream.read()

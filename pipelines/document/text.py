@@ -9,14 +9,14 @@ are embedded.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from models.registry import resolve
 from models.tokens import token_counter
 from pipelines.document.chunking import MAX_TOKENS, OVERLAP_TOKENS, chunk
 from pipelines.document.digitize import NEEDS_OCR, digitize
-from pipelines.document.extraction import DocumentError, ExtractedDocument, extract
+from pipelines.document.extraction import DocumentError, ExtractedDocument, Limits, extract
 from pipelines.engine.step import FileRef, Result, StepFailed
 from store import documents
 from store.step_objects import S3Location, opened
@@ -42,6 +42,7 @@ class DocumentOptions:
     text_model: str | None = None  # whose tokenizer measures chunks: the embedder's (None: the default)
     max_tokens: int = MAX_TOKENS
     overlap_tokens: int = OVERLAP_TOKENS
+    limits: Limits = field(default_factory=Limits)
 
 
 def extract_document(location: S3Location, file: FileRef, options: DocumentOptions) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def extract_document(location: S3Location, file: FileRef, options: DocumentOptio
         raise StepFailed(f"not a document: {file.content_type}")
     with opened(location, file.object_key) as source:
         try:
-            document = extract(source, file.document_type)
+            document = extract(source, file.document_type, options.limits)
         except DocumentError as error:
             raise StepFailed(str(error)) from None
     return document_result(document, options)

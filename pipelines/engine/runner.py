@@ -25,11 +25,15 @@ from functools import partial
 from opentelemetry.trace import SpanKind
 
 from cluster import tracing
+from cluster.model_pool import InferenceUnavailable
 from pipelines.engine.step import FileRef, Outdated, RunContext, Step, StepFailed
 from store import files, jobs
 from store.step_objects import S3Location
 
 log = logging.getLogger(__name__)
+
+# What a job and its file say of a failure that is not the input's (StepFailed) nor a model's (InferenceUnavailable).
+INTERNAL_ERROR = "Processing failed with an internal error; the server's log has the details."
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class EngineConfig:
     poll_seconds: float = 0.25
     backoff_base_seconds: float = 2.0
     upkeep_seconds: float = 2.0
+    # Each Ray task and each model call of a step (pipelines/engine/step.py), and the memory of its Ray tasks (None:
+    # none); past either the job fails at once.
+    step_seconds: float = 600.0
+    step_memory_mib: int | None = 2048
 
 
 def default_worker_id() -> str:
@@ -152,7 +160,9 @@ class Engine:
             tracing.record_outcome(await jobs.fail(job.id, self.worker_id, error, retryable=False), error)
             return
         file: FileRef | None = None
-        context = RunContext(self.location, step.name, partial(jobs.add_task_id, job.id, self.worker_id))
+        started_task = partial(jobs.add_task_id, job.id, self.worker_id)
+        limits = (self.config.step_seconds, self.config.step_memory_mib)
+        context = RunContext(self.location, step.name, started_task, *limits)
         try:
             file = FileRef(**await files.start_processing(job.file_id, step.components, datetime.now(UTC)))
             while (held := await self._attempt(job, step, file, context)) is None:
@@ -181,9 +191,11 @@ class Engine:
         return held
 
     async def _failed(self, job: jobs.Job, step: Step, file: FileRef | None, exc: Exception) -> None:
-        permanent = isinstance(exc, StepFailed) or isinstance(getattr(exc, "cause", None), StepFailed)
-        cause = getattr(exc, "cause", None) or exc
-        message = str(cause) if permanent else f"{type(cause).__name__}: {cause}"
+        cause = getattr(exc, "cause", None) or exc  # a Ray task's error carries the task's as its cause
+        permanent = isinstance(cause, StepFailed)
+        message = str(cause) if permanent or isinstance(cause, InferenceUnavailable) else INTERNAL_ERROR
+        if message is INTERNAL_ERROR:  # a library's or a client's own words (S3, MuPDF) are for the log only
+            log.warning("job %s (%s) attempt %s raised", job.id, step.name, job.attempts, exc_info=exc)
         outcome = await jobs.fail(
             job.id,
             self.worker_id,

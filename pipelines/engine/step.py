@@ -9,6 +9,9 @@
   the file's columns and the follow-up jobs. A crash anywhere before that commit leaves nothing of the attempt: the
   job is retried; after it, the job is completed with all its outputs.
 
+Each Ray task and each model call of a run has the engine's time limit, and each Ray task its memory limit, held
+where it runs (`run_task`, `in_time`, cluster/limits.py): past either, the step fails for good with the reason.
+
 A step also names the component statuses it drives, the result keys that become file columns, the steps that
 follow it, and what happens to the file when it fails for good.
 """
@@ -19,16 +22,19 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from cluster.limits import OverLimit
 from cluster.tasks import cancel, submit, task_id
 from store.step_objects import S3Location
 
 Result = Mapping[str, Any]
+T = TypeVar("T")
 
 
 class StepFailed(Exception):
-    """A failure that retrying cannot fix (corrupt input, a decompression bomb): fail at once."""
+    """A failure that retrying cannot fix (corrupt input, a decompression bomb, a step past its limits): fail at
+    once; str(exc) is the reason users see."""
 
 
 class Outdated(Exception):
@@ -50,12 +56,15 @@ class FileRef:
 
 @dataclass(frozen=True)
 class RunContext:
-    """What the engine gives a run: where the bytes are, the step's name, and a way to record a Ray task's id
-    (the processing ids the API reports)."""
+    """What the engine gives a run: where the bytes are, the step's name, a way to record a Ray task's id (the
+    processing ids the API reports), and its limits: the time each of its Ray tasks and model calls may take
+    (seconds) and the memory its Ray tasks may take (MiB); None: no limit."""
 
     location: S3Location
     name: str
     started_task: Callable[[str], Awaitable[None]]
+    seconds: float | None = None
+    memory_mib: int | None = None
 
 
 class Runner(Protocol):
@@ -72,26 +81,54 @@ class RayTask:
     num_cpus: float = 1.0
 
     async def __call__(self, inputs: Any, context: RunContext) -> Result:
-        reference = submit(
-            self.function, context.location, inputs, *self.args, num_cpus=self.num_cpus, name=context.name
-        )
+        return await run_task(context, self.function, context.location, inputs, *self.args, num_cpus=self.num_cpus)
+
+
+async def run_task(context: RunContext, function: Callable[..., T], *args: Any, num_cpus: float = 1.0) -> T:
+    """`function(*args)` as a Ray task of the run, recorded among its task ids, within the run's limits: past its
+    time the task is killed, past its memory it fails in its worker; either way StepFailed says which. Cancelling
+    the run cancels (kills) the task too."""
+    reference = submit(function, *args, num_cpus=num_cpus, name=context.name, memory_mib=context.memory_mib)
+
+    async def result() -> T:
         try:
             await context.started_task(task_id(reference))
-            return await reference
-        except asyncio.CancelledError:
+            done: T = await reference
+        except asyncio.CancelledError:  # the run was cancelled, or its time is up
             cancel(reference)
             raise
+        return done
+
+    try:
+        return await in_time(context, result())
+    except Exception as exc:  # Ray's error, the task's as its cause
+        if isinstance(cause := getattr(exc, "cause", exc), OverLimit):
+            raise StepFailed(str(cause)) from None
+        raise
+
+
+async def in_time(context: RunContext, work: Awaitable[T]) -> T:
+    """`work`, cancelled at the run's time limit: a permanent failure, since the same input would take as long
+    again."""
+    limit = asyncio.timeout(context.seconds)
+    try:
+        async with limit:
+            return await work
+    except TimeoutError:
+        if not limit.expired():
+            raise
+        raise StepFailed(f"{context.name} timed out after {context.seconds:g} s") from None
 
 
 @dataclass(frozen=True)
 class InProcess:
     """Work in the engine's process, `function(inputs)`: a coroutine that calls model actors (the actors do the
-    work), with no database access of its own."""
+    work), with no database access of its own; within the run's time limit."""
 
     function: Callable[[Any], Awaitable[Result]]
 
     async def __call__(self, inputs: Any, context: RunContext) -> Result:
-        return await self.function(inputs)
+        return await in_time(context, self.function(inputs))
 
 
 async def the_file(file: FileRef) -> FileRef:

@@ -63,7 +63,11 @@ def steps(settings: Settings) -> dict[str, Step]:
     """The image steps with the settings' S3 location and model clients."""
     location = S3Location.from_settings(settings)
     configured_steps = (
-        replace(VARIANTS, follow_ups=_after_variants(settings.models.describe.model is not None)),
+        replace(
+            VARIANTS,
+            run=RayTask(make_variants, (settings.limits.image_pixels,)),
+            follow_ups=_after_variants(settings.models.describe.model is not None),
+        ),
         ocr_step(location, configured.ocr_client(settings)),
         embed_image_step(location, configured.image_embedders(settings)),
         describe_step(location, configured.describers(settings)),

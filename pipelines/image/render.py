@@ -11,6 +11,7 @@ The code runs unchanged on Pillow and on pillow-simd (faster resizing; see scrip
 from __future__ import annotations
 
 import io
+import logging
 import re
 import warnings
 from collections.abc import Iterator
@@ -25,6 +26,9 @@ import PIL
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError, features
 
 from pipelines.image import blurhash
+
+MAX_PIXELS = 90_000_000  # about Pillow's own default bound
+log = logging.getLogger(__name__)
 
 VARIANT_SIZES: dict[str, int] = {"tiny_64": 64, "small_256": 256, "medium_750": 750, "large_1024": 1024}
 
@@ -76,13 +80,13 @@ class ImageFacts:
     variants: tuple[Variant, ...]  # in VARIANT_SIZES order
 
 
-def render(source: bytes | IO[bytes], max_pixels: int = 100_000_000) -> ImageFacts:
+def render(source: bytes | IO[bytes], max_pixels: int = MAX_PIXELS) -> ImageFacts:
     """Decode `source` (the whole image, or a seekable binary file holding it, read from offset 0) and make its
     facts and variants. Each variant fits its size as the maximum dimension and is NEVER upscaled: a 300×200 image
     gets 300×200 for large_1024 and medium_750, 256×171 for small_256 and 64×43 for tiny_64.
 
-    Images over `max_pixels` are refused before any pixel is decoded, as are those over Pillow's own
-    Image.MAX_IMAGE_PIXELS (about 89 MP unless changed), so the effective limit is the lower of the two.
+    Images over `max_pixels` are refused before any pixel is decoded; Pillow's own bound (Image.MAX_IMAGE_PIXELS,
+    about 89 MP) stands aside for the call, so the bound is the one given, lower or higher.
     Raises ImageError for anything that is not a decodable image; never anything else."""
     formats = _open_formats()
     fp = io.BytesIO(source) if isinstance(source, bytes | bytearray | memoryview) else source
@@ -92,28 +96,30 @@ def render(source: bytes | IO[bytes], max_pixels: int = 100_000_000) -> ImageFac
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(_too_large(min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels))) from exc
+        raise ImageError(_too_large(max_pixels)) from exc
     except UnidentifiedImageError as exc:
         raise ImageError(_unidentified(fp)) from exc
     except Exception as exc:  # any decoder failure is the image's fault, not ours: never a crash
         if "truncated" in str(exc):
             raise ImageError("The image is truncated: the file ends before the picture does.") from exc
-        raise ImageError(f"The image is corrupt and cannot be decoded ({type(exc).__name__}: {exc}).") from exc
+        log.info("image could not be decoded", exc_info=True)  # the decoder's words are for the log
+        raise ImageError("The image is corrupt and cannot be decoded.") from exc
 
 
 @contextmanager
 def _strict_pillow() -> Iterator[None]:
-    """Pillow's process-wide switches, made strict for the call: its decompression-bomb warning (it only raises
-    at twice its limit) becomes an error, and truncated files fail even if someone set LOAD_TRUNCATED_IMAGES.
-    Global state, restored after: a task runs one render at a time per process (Ray's default)."""
-    truncated = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    """Pillow's process-wide switches, made strict for the call: its decompression-bomb bound gives way to ours
+    (checked on the header, before decoding) and its warning becomes an error wherever a plugin still raises it;
+    truncated files fail even if someone set LOAD_TRUNCATED_IMAGES. Global state, restored after: a task runs
+    one render at a time per process (Ray's default)."""
+    truncated, bound = ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS
+    ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS = False, None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield
     finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = truncated
+        ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS = truncated, bound
 
 
 def _render(im: Image.Image, max_pixels: int) -> ImageFacts:

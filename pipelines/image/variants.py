@@ -6,17 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.engine.step import FileRef, StepFailed
-from pipelines.image.render import ImageError, render
+from pipelines.image.render import MAX_PIXELS, ImageError, render
 from store.keys import variant_key
 from store.step_objects import S3Location, opened, put
 
 ORIGINAL = "original"
 
 
-def make_variants(location: S3Location, file: FileRef) -> dict[str, Any]:
+def make_variants(location: S3Location, file: FileRef, max_pixels: int = MAX_PIXELS) -> dict[str, Any]:
     with opened(location, file.object_key) as source:
         try:
-            facts = render(source)
+            facts = render(source, max_pixels)
         except ImageError as exc:
             raise StepFailed(str(exc)) from None
     stored: dict[str, Any] = {}

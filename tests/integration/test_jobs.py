@@ -19,6 +19,8 @@ pytestmark = pytest.mark.integration
 
 # Step names only these tests use: no engine of the session claims them.
 STEPS = ("resize", "caption", "ocr", "crashy", "kept", "lost", "a", "b", "c", "d", *(f"step-{i}" for i in range(10)))
+# Claimed only by the test of fairness across tenants.
+FAIR = "fair"
 
 
 async def new_file(tenant_id: uuid.UUID) -> uuid.UUID:
@@ -95,6 +97,28 @@ async def test_claim_takes_the_oldest_first_and_only_from_its_lane(alice):
     backfill = await claim_mine("w2", "backfill", {file_id})
     assert [(job.id, job.lane, job.tenant_id) for job in backfill] == [(ids["b"], "backfill", alice.tenant_id)]
     assert await claim_mine("w2", "backfill", {file_id}) == []
+
+
+async def test_one_tenant_s_backlog_does_not_hold_every_slot(alice, bob):
+    backlog = [await new_file(alice.tenant_id) for _ in range(60)]
+    for file_id in backlog:
+        await jobs.enqueue(file_id, alice.tenant_id, FAIR)
+    late, later = await new_file(bob.tenant_id), await new_file(bob.tenant_id)
+    await jobs.enqueue(late, bob.tenant_id, FAIR)
+    claimed: list[jobs.Job] = []
+    try:
+        first = await jobs.claim("fair-worker", "interactive", 2, 30, [FAIR])
+        # One of each runs now: Alice's next and Bob's next take the same turn, the older first.
+        await jobs.enqueue(later, bob.tenant_id, FAIR)
+        second = await jobs.claim("fair-worker", "interactive", 2, 30, [FAIR])
+        claimed = first + second
+    finally:
+        await jobs.release([job.id for job in claimed], "fair-worker")
+        for file_id in (*backlog, late, later):
+            await jobs.cancel_for_file(file_id)
+
+    assert [job.file_id for job in first] == [backlog[0], late]
+    assert [job.file_id for job in second] == [backlog[1], later]
 
 
 async def test_a_follow_up_keeps_its_job_s_place_in_the_queue(alice):

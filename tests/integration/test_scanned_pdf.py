@@ -5,6 +5,7 @@ it; a mixed PDF keeps its page order; an OCR that cannot run fails its pages and
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import replace
 
 import httpx
@@ -12,9 +13,9 @@ import pytest
 
 from cluster.model_clients import OcrClient
 from pipelines.document.plan import DOCUMENT_TEXT, document_ocr_step, document_options
-from pipelines.document.text import extract_document
+from pipelines.document.text import OCR_STEP, extract_document
 from pipelines.engine.step import FileRef
-from store import documents, files
+from store import documents, files, jobs
 from store.step_objects import put
 from tests.support.api_calls import analyze, file_route, settled, started, until_done, until_terminal, uploaded
 from tests.support.callers import Caller, new_caller
@@ -80,6 +81,13 @@ async def test_a_scanned_page_is_read_into_text_chunks_and_elements(http, owner,
     assert status["component_statuses"]["embedding_status"] == status["component_statuses"]["ocr_status"] == "completed"
 
 
+async def test_the_pages_are_parsed_and_rendered_in_ray_tasks_not_in_the_engine(owner, processed) -> None:
+    job = await jobs.latest_job(uuid.UUID(processed["scan.pdf"]), OCR_STEP)
+
+    assert job is not None and job.status == "completed"
+    assert len(job.task_ids) == 3  # parse, render the one scanned page, make the pages and chunks
+
+
 async def test_search_finds_the_scanned_text(http, owner, processed) -> None:
     response = await http.post(
         "/api/v2/files/search", headers=owner.headers, json={"query": "who replaced the boiler pressure valve"}
@@ -121,7 +129,7 @@ async def test_an_ocr_that_cannot_run_fails_the_scanned_pages_only(http, owner, 
     await files.set_columns(file_id, DOCUMENT_TEXT.file_changes(extracted))
     assert (await documents.page_statuses(file_id)) == {1: "completed", 2: "needs_ocr"}
 
-    step = replace(document_ocr_step(location, options, OcrClient("/nonexistent/ocr")), name="document_ocr_unavailable")
+    step = replace(document_ocr_step(options, OcrClient("/nonexistent/ocr")), name="document_ocr_unavailable")
     job = await run_alone(engine, step, file_id, owner, http)
     final = await until_terminal(http, owner, str(file_id), seconds=120)
 

@@ -4,12 +4,13 @@ their state where every process sees it: marker objects in S3 under the file's p
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import replace
 from typing import Any
 
 from pipelines.document.plan import embed_chunks_step
-from pipelines.engine.step import FileRef, RayTask, Result, Step
+from pipelines.engine.step import FileRef, InProcess, RayTask, Result, Step
 from pipelines.inference import configured
 from store.settings import Settings
 from store.step_objects import S3Location, _client, put
@@ -43,6 +44,42 @@ def sleepy(location: S3Location, file: FileRef) -> dict[str, Any]:
     return {}
 
 
+def overrun(location: S3Location, file: FileRef) -> dict[str, Any]:
+    """Runs far past any time limit a test gives it."""
+    time.sleep(300)
+    return {}
+
+
+def hog(location: S3Location, file: FileRef) -> dict[str, Any]:
+    """Allocates (and touches) far more memory than a test's limit allows; says where it ran when it is let."""
+    held = bytearray(512 * 1024 * 1024)
+    held[::4096] = b"\x01" * len(held[::4096])
+    return {"visible_text": f"allocated in {os.getpid()}"}
+
+
+def leaky(location: S3Location, file: FileRef) -> dict[str, Any]:
+    """Fails as a client library does, with words for the operator's eyes only."""
+    raise RuntimeError("An error occurred (AccessDenied) calling GetObject: bucket scopix-internal, key secret/1")
+
+
+def where(location: S3Location, file: FileRef) -> dict[str, Any]:
+    return {"visible_text": f"ran in {os.getpid()}"}
+
+
+async def dawdle(file: FileRef) -> dict[str, Any]:
+    """Waits in the engine's process (as on a model actor) far past any time limit a test gives it."""
+    await asyncio.sleep(300)
+    return {}
+
+
+# Run only by the engines of the tests of step limits and failures.
+LIMITED_STEPS = {
+    **{
+        name: Step(name, "crawl_status", RayTask(function), columns=("visible_text",))
+        for name, function in (("overrun", overrun), ("hog", hog), ("leaky", leaky), ("where", where))
+    },
+    "dawdle": Step("dawdle", "crawl_status", InProcess(dawdle)),
+}
 # Run by the session's engine.
 TEST_STEPS = {
     "flaky": Step("flaky", "crawl_status", RayTask(flaky), columns=("visible_text",)),

@@ -5,6 +5,7 @@ document processing and the integration tests of the document routes)."""
 from __future__ import annotations
 
 import io
+import zipfile
 from functools import cache
 
 import docx
@@ -114,3 +115,44 @@ def make_docx() -> bytes:
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/word/document.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+_RELATIONSHIPS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Target="word/document.xml" '
+    'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"/></Relationships>'
+)
+
+
+def minimal_docx(body: str) -> bytes:
+    """The smallest DOCX Word opens: its main part holds `body` (WordprocessingML, `w:` prefixed), deflated hard."""
+    document = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        f"<w:body>{body}</w:body></w:document>"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as package:
+        package.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        package.writestr("_rels/.rels", _RELATIONSHIPS)
+        package.writestr("word/document.xml", document)
+    return buffer.getvalue()
+
+
+def many_paragraphs_docx(count: int = 300_000) -> bytes:
+    """A few KB of DOCX that expands to `count` empty paragraphs."""
+    return minimal_docx("<w:p/>" * count)
+
+
+def deeply_nested_docx(depth: int = 60) -> bytes:
+    """A paragraph inside `depth` nested content controls (two elements each)."""
+    return minimal_docx("<w:sdt><w:sdtContent>" * depth + "<w:p/>" + "</w:sdtContent></w:sdt>" * depth)

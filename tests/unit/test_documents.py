@@ -4,6 +4,7 @@ with python-docx, UTF-8 and UTF-16 text, Markdown."""
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from functools import cache
 
@@ -12,8 +13,18 @@ import pytest
 
 from pipelines.document.chunking import chunk
 from pipelines.document.digitize import NEEDS_OCR, BoundingBox, Digitization, digitize
-from pipelines.document.extraction import DocumentError, extract
-from tests.support.sample_documents import FINDINGS, IMAGE_RECT, SENTENCE, TABLE_RECT, make_docx, manual_pdf
+from pipelines.document.extraction import DocumentError, Limits, extract
+from tests.support.sample_documents import (
+    FINDINGS,
+    IMAGE_RECT,
+    SENTENCE,
+    TABLE_RECT,
+    deeply_nested_docx,
+    make_docx,
+    manual_pdf,
+    many_paragraphs_docx,
+    minimal_docx,
+)
 
 
 def words(text: str) -> int:
@@ -129,9 +140,9 @@ def test_password_protected_pdf_is_refused() -> None:
 
 def test_limits_bound_the_work() -> None:
     with pytest.raises(DocumentError, match="3 pages; at most 2"):
-        extract(manual_pdf(), "pdf", max_pages=2)
+        extract(manual_pdf(), "pdf", Limits(max_pages=2))
     with pytest.raises(DocumentError, match="more than 100 characters"):
-        extract(manual_pdf(), "pdf", max_chars=100)
+        extract(manual_pdf(), "pdf", Limits(max_chars=100))
 
 
 # --- DOCX, TXT, MD -----------------------------------------------------------------------------------------
@@ -156,6 +167,26 @@ def test_docx_styles_become_elements_and_page_breaks_pages() -> None:
     assert first.elements[3].content == "Cracked pillar\nLoose railing"
     assert all(element.bounding_box is None for element in first.elements)
     assert digitization.pages[1].elements[0].content.startswith("The second page")
+
+
+def test_docx_of_many_elements_is_refused_before_it_is_walked() -> None:
+    bomb = many_paragraphs_docx(300_000)
+    assert len(bomb) < 4096
+
+    started = time.perf_counter()
+    with pytest.raises(DocumentError, match="more than 200,000 XML elements"):
+        extract(bomb, "docx")
+    assert time.perf_counter() - started < 10  # it held a worker for most of a minute when walked
+
+
+def test_docx_nesting_and_element_bounds_come_from_the_limits() -> None:
+    with pytest.raises(DocumentError, match="nests XML elements more than 100 deep"):
+        extract(deeply_nested_docx(60), "docx")
+    assert extract(deeply_nested_docx(60), "docx", Limits(max_xml_depth=200)).page_count == 1
+    paragraphs = minimal_docx("<w:p><w:r><w:t>Inspection</w:t></w:r></w:p>" * 50)
+    assert "Inspection" in extract(paragraphs, "docx").text
+    with pytest.raises(DocumentError, match="more than 100 XML elements"):
+        extract(paragraphs, "docx", Limits(max_xml_elements=100))
 
 
 def test_corrupt_docx_is_refused() -> None:

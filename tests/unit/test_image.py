@@ -239,6 +239,13 @@ def test_a_decompression_bomb_is_refused_before_decoding() -> None:
         render(encoded(Image.new("RGB", (2000, 1000)), "PNG"), max_pixels=1_000_000)
 
 
+def test_the_pixel_bound_is_the_one_given_not_pillows() -> None:
+    # 100 MP, over Pillow's default bound but under the one given: decoded (and found truncated), not refused
+    with pytest.raises(ImageError, match="truncated"):
+        render(png_claiming(10_000, 10_000), max_pixels=200_000_000)
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's own, restored
+
+
 @pytest.mark.parametrize("format", ["JPEG", "PNG"])
 def test_truncated_images_are_refused(format: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as some library may have set it
@@ -258,6 +265,16 @@ def test_truncated_images_are_refused(format: str, monkeypatch: pytest.MonkeyPat
 def test_garbage_is_refused(data: bytes) -> None:
     with pytest.raises(ImageError):
         render(data)
+
+
+def test_a_corrupt_image_is_refused_in_plain_words_without_the_decoder_s() -> None:
+    data = bytearray(encoded(Image.new("RGB", (300, 200), (1, 2, 3)), "PNG"))
+    damaged = data.index(b"IDAT") + 14
+    data[damaged : damaged + 20] = b"\xff" * 20  # the deflated pixels
+
+    with pytest.raises(ImageError) as refused:
+        render(bytes(data))
+    assert str(refused.value) == "The image is corrupt and cannot be decoded."
 
 
 def test_other_formats_are_not_even_tried() -> None:

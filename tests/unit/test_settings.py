@@ -22,6 +22,8 @@ def test_settings_are_nested_by_concern_and_named_section_then_field():
             "SCOPIX_MODELS__DESCRIBE__MODEL": "/models/blip",
             "SCOPIX_CHUNKING__MAX_TOKENS": "128",
             "SCOPIX_TRACING__ENDPOINT": "http://collector:4318",
+            "SCOPIX_LIMITS__STEP_SECONDS": "30",
+            "SCOPIX_LIMITS__DOCX_XML_ELEMENTS": "1000",
             "OTHER": "1",
         }
     )
@@ -33,6 +35,7 @@ def test_settings_are_nested_by_concern_and_named_section_then_field():
     assert settings.models.describe.model == "/models/blip" and settings.models.embed_text.model is None
     assert settings.chunking.max_tokens == 128
     assert settings.tracing.endpoint == "http://collector:4318"
+    assert settings.limits.step_seconds == 30 and settings.limits.docx_xml_elements == 1000
 
 
 def test_defaults_are_those_of_the_flat_settings():
