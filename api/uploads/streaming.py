@@ -235,5 +235,5 @@ def upload_response(stored: StoredUpload, started: float) -> FileUploadResponse:
         storage_target=stored.options.storage_target,
         media_type=detected.media_type,
         document_type=detected.document_type,
-        text_extraction_status=None if skipped or detected.media_type != "document" else "queued",
+        text_extraction_status=None if skipped or detected.media_type != "document" else "pending",
     )
