@@ -15,7 +15,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 
-from api.auth import PUBLIC, ApiKeyAuth
+from api.auth import PUBLIC, ApiKeyAuth, UnroutedAuth
 from api.body_timeout import BodyIdleTimeout
 from api.controllers.analyze import AnalyzeController
 from api.controllers.direct_uploads import DirectUploadsController
@@ -128,4 +128,5 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         request_class=ApiRequest,
         openapi_config=OpenAPIConfig(title="Scopix Files API", version="2.0.0"),
     )
+    app.asgi_handler = UnroutedAuth(app.asgi_handler)
     return app
