@@ -102,6 +102,24 @@ async def settle(intent_id: uuid.UUID, status: str, **changes: Any) -> None:
     await UploadIntent.update({UploadIntent.status: status, **_by_column(changes)}).where(UploadIntent.id == intent_id)
 
 
+async def expired(now: datetime, limit: int) -> list[UploadIntentRow]:
+    """Open intents of any tenant past their expiry, oldest first."""
+    rows = (
+        await UploadIntent.select()
+        .where(UploadIntent.status.is_in(list(OPEN)), UploadIntent.expires_at < now)
+        .order_by(UploadIntent.expires_at)
+        .limit(limit)
+    )
+    return [_row(row) for row in rows]
+
+
+async def mark_expired(intent_ids: list[uuid.UUID]) -> None:
+    """FAILED as expired, unless one was completed or aborted meanwhile."""
+    await UploadIntent.update({UploadIntent.status: FAILED, UploadIntent.error_message: "expired"}).where(
+        UploadIntent.id.is_in(intent_ids), UploadIntent.status.is_in(list(OPEN))
+    )
+
+
 def _by_column(changes: dict[str, Any]) -> dict[Any, Any]:
     return {UploadIntent._meta.get_column_by_name(name): value for name, value in changes.items()}
 

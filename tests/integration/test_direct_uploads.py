@@ -191,6 +191,28 @@ async def test_retry_gives_a_fresh_url_and_forgets_the_confirmation(client, blob
     assert progress["parts_confirmed"] == 1 and progress["status"] == "PENDING"
 
 
+async def test_expired_intents_are_reaped(client, blobs, services, alice):
+    from pipelines.upload_reaper import IntentReaper
+    from store.step_objects import S3Location
+    from store.tables import UploadIntent
+
+    content = large_mp4(6)
+    multipart = await intent(client, alice, content, "clip.mp4", part_size_bytes=5 * MIB)
+    await put_part(multipart, content, 1)
+    single = await intent(client, alice, sample_files.TEXT, "notes.txt", content_type="text/plain")
+    assert (await put_single(single, sample_files.TEXT)).status_code == 200
+    assert await pending_multipart(blobs, alice) and await stored_keys(blobs, alice)
+    ids = [multipart["upload_id"], single["upload_id"]]
+    await UploadIntent.raw("UPDATE upload_intent SET expires_at = now() - interval '1 second' WHERE id = ANY({})", ids)
+
+    assert await IntentReaper(S3Location.from_settings(services)).reap() >= 2
+    assert await pending_multipart(blobs, alice) == [] and await stored_keys(blobs, alice) == []
+    for upload_id in ids:
+        reaped = await state(client, alice, upload_id)
+        assert reaped["status"] == "FAILED" and reaped["error_message"] == "expired"
+    assert (await complete(client, alice, single["upload_id"])).status_code == 409
+
+
 HASH = "ab" * 32
 
 
