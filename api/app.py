@@ -15,9 +15,10 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 
-from api.auth import PUBLIC, ApiKeyAuth
+from api.auth import PUBLIC, ApiKeyAuth, UnroutedAuth
 from api.body_timeout import BodyIdleTimeout
 from api.controllers.analyze import AnalyzeController
+from api.controllers.direct_uploads import DirectUploadsController
 from api.controllers.documents import DocumentsController
 from api.controllers.duplicates import DuplicatesController
 from api.controllers.export import ExportController
@@ -92,9 +93,10 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         # No span per body message (a streamed upload has thousands) and none per health probe.
         config = OpenTelemetryConfig(tracer_provider=provider, exclude=["^/health"], exclude_spans=["receive", "send"])
         middleware.insert(0, config.middleware)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             FilesController,
+            DirectUploadsController,
             ProcessingController,
             DocumentsController,
             SearchController,
@@ -126,3 +128,5 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
         request_class=ApiRequest,
         openapi_config=OpenAPIConfig(title="Scopix Files API", version="2.0.0"),
     )
+    app.asgi_handler = UnroutedAuth(app.asgi_handler)
+    return app

@@ -7,6 +7,7 @@ from cluster.runtime import cluster_cpus, ensure_ray
 from pipelines.catalog import steps_for
 from pipelines.engine.runner import Engine, EngineConfig
 from pipelines.inference.swap import SwapKeeper
+from pipelines.upload_reaper import IntentReaper
 from store.settings import Settings
 from store.step_objects import S3Location
 from store.tenant_indexes import TenantIndexKeeper
@@ -37,5 +38,6 @@ def engine_for(settings: Settings) -> Engine:
         step_seconds=settings.limits.step_seconds,
         step_memory_mib=settings.limits.step_memory_mib,
     )
-    upkeep = (SwapKeeper(), TenantIndexKeeper())
-    return Engine(S3Location.from_settings(settings), steps_for(settings), config, upkeep=upkeep)
+    location = S3Location.from_settings(settings)
+    upkeep = (SwapKeeper(), TenantIndexKeeper(), IntentReaper(location))
+    return Engine(location, steps_for(settings), config, upkeep=upkeep)

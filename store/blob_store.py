@@ -1,4 +1,4 @@
-"""The S3 blob store: streaming writes as multipart uploads, presigned reads, deletes."""
+"""The S3 blob store: streaming writes as multipart uploads, presigned reads and writes (direct uploads), deletes."""
 
 from __future__ import annotations
 
@@ -134,9 +134,69 @@ class BlobStore:
         url: str = await self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         return url
 
+    async def presigned_put(self, key: str, expires_in: int, size: int, content_type: str, sha256_b64: str) -> str:
+        """A URL for one PUT of exactly `size` bytes whose SHA-256 is `sha256_b64` (where the server checks it)."""
+        params = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentLength": size,
+            "ContentType": content_type,
+            "ChecksumSHA256": sha256_b64,
+            "ChecksumAlgorithm": "SHA256",  # signed, so the client may send x-amz-sdk-checksum-algorithm
+        }
+        url: str = await self._presigner.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
+        return url
+
+    async def start_multipart(self, key: str, content_type: str) -> str:
+        """Start a multipart upload whose parts the client sends; its S3 upload id."""
+        created = await self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        upload_id: str = created["UploadId"]
+        return upload_id
+
+    async def presigned_part(self, key: str, upload_id: str, part_number: int, expires_in: int) -> str:
+        params = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
+        url: str = await self._presigner.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_in)
+        return url
+
+    async def uploaded_part(self, key: str, upload_id: str, number: int) -> tuple[str, int] | None:
+        """The ETag and size S3 holds for one part of a multipart upload (ListParts from just before it), or None."""
+        listed = await self.client.list_parts(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=number - 1, MaxParts=1
+        )
+        for item in listed.get("Parts", []):
+            if item["PartNumber"] == number:
+                return item["ETag"], item["Size"]
+        return None
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: dict[int, str]) -> None:
+        """Join the parts (number -> ETag) into the object."""
+        listed = [{"PartNumber": number, "ETag": etag} for number, etag in sorted(parts.items())]
+        await self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}
+        )
+
+    async def discard_upload(self, key: str, upload_id: str | None) -> None:
+        """Leave nothing of an upload: its multipart (when one was started) aborted, its object deleted."""
+        if upload_id is not None:
+            with contextlib.suppress(ClientError):  # already completed or aborted
+                await self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def size_of(self, key: str) -> int | None:
+        """The object's size, or None when there is none."""
+        try:
+            head = await self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        size: int = head["ContentLength"]
+        return size
+
     async def read_chunks(self, key: str, chunk_bytes: int = 1024 * 1024) -> AsyncIterator[bytes]:
         response = await self.client.get_object(Bucket=self.bucket, Key=key)
-        async with response["Body"] as body:
+        body = response["Body"]  # entering it yields the raw HTTP response, whose read() takes no size
+        async with body:
             while chunk := await body.read(chunk_bytes):
                 yield chunk
 

@@ -235,3 +235,35 @@ class SessionEntryRow(msgspec.Struct):
     filename: str
     error: str | None
     file: SessionFileRow | None
+
+
+class PartRow(msgspec.Struct):
+    etag: str
+    size: int
+
+
+class UploadIntentRow(msgspec.Struct):
+    """A direct upload's record (store/upload_intents.py)."""
+
+    id: uuid.UUID
+    tenant: uuid.UUID
+    upload_mode: str
+    status: str
+    filename: str
+    content_type: str
+    media_type: str
+    size_bytes: int
+    claimed_file_hash: str
+    part_size_bytes: int | None
+    total_parts: int | None
+    s3_upload_id: str | None
+    object_key: str
+    file_id: uuid.UUID
+    deduplicated: bool
+    options: Json
+    parts: dict[int, PartRow]
+    error_message: str | None
+    created_at: datetime
+    expires_at: datetime
+    confirmed_at: datetime | None
+    completed_at: datetime | None

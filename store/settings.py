@@ -46,6 +46,8 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
     upload_part_bytes: int = 8 * MIB
     upload_parts_in_flight: int = 2
     download_url_seconds: int = 300
+    # How long a direct upload's intent, and its presigned URLs, stay valid.
+    direct_upload_seconds: Annotated[int, msgspec.Meta(ge=60)] = 3600
 
 
 class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -70,3 +70,12 @@ def opened(location: S3Location, key: str) -> Iterator[IO[bytes]]:
 
 def put(location: S3Location, key: str, data: bytes, content_type: str) -> None:
     _client(location).put_object(Bucket=location.bucket, Key=key, Body=data, ContentType=content_type)
+
+
+def discard_upload(location: S3Location, key: str, upload_id: str | None) -> None:
+    """Leave nothing of a direct upload: its multipart upload (if any) aborted, its object deleted; idempotent."""
+    client = _client(location)
+    if upload_id is not None:
+        with contextlib.suppress(client.exceptions.NoSuchUpload):
+            client.abort_multipart_upload(Bucket=location.bucket, Key=key, UploadId=upload_id)
+    client.delete_object(Bucket=location.bucket, Key=key)

@@ -165,7 +165,34 @@ class UploadSession(Table, tablename="upload_session"):
     cancelled_at = Timestamptz(null=True, default=None)
 
 
+class UploadIntent(Table, tablename="upload_intent"):
+    """A direct upload, from its presigned URLs to its file (store/upload_intents.py)."""
+
+    id = UUID(primary_key=True)
+    tenant = ForeignKey(references=Tenant)
+    upload_mode = Varchar(length=16)  # single_shot | multipart
+    status = Varchar(length=16)  # PENDING | UPLOADED | COMPLETED | FAILED
+    filename = Varchar(length=255)
+    content_type = Varchar(length=100)  # as claimed
+    media_type = Varchar(length=16)  # as claimed; the file's is detected at completion
+    size_bytes = BigInt()
+    claimed_file_hash = Varchar(length=64)
+    part_size_bytes = BigInt(null=True, default=None)
+    total_parts = Integer(null=True, default=None)
+    s3_upload_id = Text(null=True, default=None)
+    object_key = Varchar(length=300)
+    file_id = UUID()  # the file it becomes (its object is stored under this id's key)
+    deduplicated = Boolean(default=False)
+    options = JSONB(default="{}")
+    parts = JSONB(default="{}")  # {"<number>": {"etag", "size"}}
+    error_message = Text(null=True, default=None)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    confirmed_at = Timestamptz(null=True, default=None)
+    completed_at = Timestamptz(null=True, default=None)
+
+
 # Also in the schema, queried in SQL by store/documents.py and store/embeddings.py: document_page (keyed
 # by file and page number), chunk_embedding and image_embedding (pgvector, store/image_embeddings.py) and
 # embedding_space; by store/sessions.py: upload_session_file (keyed by session and position in the request).
-TABLES = (Tenant, ApiKey, File, Job, Chunk, UploadSession)
+TABLES = (Tenant, ApiKey, File, Job, Chunk, UploadSession, UploadIntent)

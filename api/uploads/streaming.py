@@ -7,20 +7,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from api.schemas.files import FileUploadResponse
 from api.uploads.fields import UploadOptions, build_options, checked, parse_field, safe_filename
 from api.uploads.form import FieldCollector, MultipartBody, PartEnd, PartStart, form_events
-from pipelines.intake.plan import NewFilePlan, plan_new_file
-from pipelines.intake.sniff import ContentInspector, Detected, UnsupportedContent
-from store import files
+from api.uploads.intake import ContentCheck, NewFile, record_file
+from pipelines.intake.sniff import Detected
 from store.blob_store import BlobStore, BlobStoreError
 from store.errors import InvalidInput, TooLarge, Unavailable, UnsupportedMedia
 from store.keys import original_key
@@ -74,27 +71,28 @@ class IncomingFile:
 
     def __init__(self, blobs: BlobStore, key: str, filename: str, rules: UploadRules) -> None:
         self.filename = filename
+        self.key = key
         self._rules = rules
-        self._sha = hashlib.sha256()
-        self._inspector = ContentInspector(filename)
+        self._check = ContentCheck(filename)
         self._writer = blobs.writer(key)
         self._stored = False
-        self.size = 0
+
+    @property
+    def size(self) -> int:
+        return self._check.size
 
     async def add(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self._rules.max_bytes:
+        if self.size + len(chunk) > self._rules.max_bytes:
             raise too_large(self._rules)
-        self._sha.update(chunk)
-        self._inspect(lambda: self._inspector.feed(chunk))
+        self._check.feed(chunk)
         await self._writer.write(chunk)
 
     def identify(self) -> Detected:
-        return self._inspect(self._inspector.finish)
+        return self._check.identify()
 
     @property
     def sha256(self) -> str:
-        return self._sha.hexdigest()
+        return self._check.sha256
 
     async def store(self) -> None:
         """Finish the object in S3, once (a batch finishes each file as its part ends, and records it later)."""
@@ -104,13 +102,6 @@ class IncomingFile:
 
     async def discard(self) -> None:
         await asyncio.shield(self._writer.abort())
-
-    @staticmethod
-    def _inspect(step: Any) -> Any:
-        try:
-            return step()
-        except UnsupportedContent as exc:
-            raise UnsupportedMedia(exc.reason, code=exc.code) from exc
 
 
 @dataclass
@@ -209,14 +200,14 @@ async def record_incoming(
 ) -> StoredUpload:
     """A file received whole: identified and checked (its content before the form's options, read then), finished
     in S3 and recorded with its jobs; when it is skipped as a duplicate, its object is removed again."""
-    if incoming.size == 0:
-        raise UnsupportedMedia("the file is empty", code="empty_file")
     detected = incoming.identify()
     _check_format(detected, rules)
     options = options_of()
     await incoming.store()
-    plan = plan_new_file(detected.media_type, options.auto_describe, rules.describes)
-    existing = await _record(file_id, tenant, incoming, detected, options, plan)
+    new = NewFile(
+        file_id, incoming.filename, incoming.size, incoming.sha256, incoming.key, "STREAMING", detected, options
+    )
+    existing, plan = await record_file(new, tenant, rules.describes)
     if existing is not None:
         await incoming.discard()
     return StoredUpload(existing or file_id, existing is not None, detected, options, plan.steps, {})
@@ -226,46 +217,6 @@ def _check_format(detected: Detected, rules: UploadRules) -> None:
     if rules.formats is not None and detected.format not in rules.formats:
         accepted = ", ".join(name.upper() for name in rules.formats)
         raise UnsupportedMedia(f"only {accepted} files are accepted here; this file is {detected.content_type}")
-
-
-async def _record(
-    file_id: uuid.UUID,
-    tenant: TenantRef,
-    upload: IncomingFile,
-    detected: Detected,
-    options: UploadOptions,
-    plan: NewFilePlan,
-) -> uuid.UUID | None:
-    """Write the file row and queue its plan's steps; None, or the existing copy's id when skipped."""
-    now = datetime.now(UTC)
-    values: dict[str, Any] = {
-        "id": file_id,
-        "tenant": tenant.id,
-        "media_type": detected.media_type,
-        "filename": upload.filename,
-        "title": options.title,
-        "tags": options.tags,
-        "size_bytes": upload.size,
-        "content_type": detected.content_type,
-        "format": detected.format,
-        "document_type": detected.document_type,
-        "sha256": upload.sha256,
-        "object_key": original_key(tenant.id, file_id),
-        "upload_method": "STREAMING",
-        "storage_target": options.storage_target,
-        "folder_id": options.folder_id,
-        "project_id": options.project_id,
-        "content_category": options.content_category,
-        "auto_describe": options.auto_describe,
-        "custom_schema_id": options.custom_schema_id,
-        "compliance_type": options.compliance_type,
-        "compliance_standard": options.compliance_standard,
-        "compliance_image_type": options.compliance_image_type if options.compliance_type else None,
-        "created_at": now,
-        "updated_at": now,
-        **plan.statuses,
-    }
-    return await files.insert_unless_duplicate(values, skip_duplicates=options.skip_duplicates, steps=plan.steps)
 
 
 def upload_response(stored: StoredUpload, started: float) -> FileUploadResponse:
@@ -284,5 +235,5 @@ def upload_response(stored: StoredUpload, started: float) -> FileUploadResponse:
         storage_target=stored.options.storage_target,
         media_type=detected.media_type,
         document_type=detected.document_type,
-        text_extraction_status=None if skipped or detected.media_type != "document" else "queued",
+        text_extraction_status=None if skipped or detected.media_type != "document" else "pending",
     )

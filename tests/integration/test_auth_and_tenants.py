@@ -21,6 +21,24 @@ async def test_missing_or_bad_keys_are_401_json(client, headers):
         assert response.json()["code"] == "unauthorized"
 
 
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer"}, {"Authorization": "Bearer sk_000000000000_nope"}])
+async def test_a_missing_or_bad_key_is_401_before_405_or_404(client, headers):
+    for method, path in (
+        ("PUT", "/api/v2/files/direct-uploads"),
+        ("PATCH", "/api/v2/files/upload"),
+        ("GET", "/api/v2/no-such-route"),
+    ):
+        response = await client.request(method, path, headers=headers)
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.json()["code"] == "unauthorized"
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_valid_key_gets_the_405(client, alice):
+    response = await client.request("PUT", "/api/v2/files/direct-uploads", headers=alice.headers)
+    assert response.status_code == 405
+
+
 async def test_revoked_key_stops_working(client):
     from store.tenants import revoke_key
     from tests.support.callers import new_caller

@@ -25,7 +25,13 @@ FORMS = {
     "/api/v2/files/analyze/async": ("file", (*UPLOAD_FIELDS, "timeout")),
 }
 # Body fields whose valid value the schema cannot tell (a pattern, a registry's key).
-SAMPLES = {"hashes": ["0" * 64], "field_key": "filename", "query": "inspection"}
+SAMPLES = {
+    "hashes": ["0" * 64],
+    "field_key": "filename",
+    "query": "inspection",
+    "claimed_file_hash": "0" * 64,
+    "content_type": "text/plain",
+}
 # The file sent with a form's malformed field: a text, stored when the fields pass, so that they reach the
 # database; analyze's are bytes of no format, refused (415) before it would wait for their text.
 FORM_FILES = {
@@ -55,10 +61,15 @@ async def path_values(http: httpx.AsyncClient, owner: Caller) -> dict[str, str]:
         files={"file": ("job.txt", sample_files.TEXT + b" job", "text/plain")},
     )
     assert job.status_code == 202, job.text
+    direct = {"filename": "big.bin", "content_type": "application/octet-stream", "size_bytes": 12 * 1024 * 1024}
+    direct |= {"claimed_file_hash": "0" * 64, "part_size_bytes": 5 * 1024 * 1024}
+    intent = await http.post("/api/v2/files/direct-uploads", headers=owner.headers, json=direct)
+    assert intent.status_code == 201, intent.text
     return {
         "file_id": document,
         "session_id": batch.json()["session_id"],
         "job_id": job.json()["job_id"],
+        "upload_id": intent.json()["upload_id"],
         "page_number": "1",
         "variant_type": "thumbnail",
     }

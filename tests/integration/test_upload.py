@@ -55,7 +55,7 @@ async def test_each_supported_kind_is_stored_with_its_detected_type(
     assert body["thumbnail_generation_started"] is (media_type == "image") and body["analysis_started"] is False
     processed = media_type in ("image", "document")
     assert body["status"] == ("processing" if processed else "completed")
-    assert body["text_extraction_status"] == ("queued" if media_type == "document" else None)
+    assert body["text_extraction_status"] == ("pending" if media_type == "document" else None)
 
     detail = (await client.get(f"/api/v2/files/{body['file_id']}", headers=alice.headers)).json()
     assert detail["media_type"] == media_type
