@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
 import threading
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import ray
 from ray._private import ray_constants
@@ -40,7 +42,8 @@ def _own_signal_handlers() -> Iterator[None]:
 
 
 def _init(address: str | None, num_cpus: int | None) -> None:
-    if address is None and not os.environ.get("RAY_ADDRESS"):  # Ray's own variable names a cluster to join
+    joining = address or os.environ.get("RAY_ADDRESS")  # Ray's own variable names a cluster to join too
+    if not joining or _is_loopback(joining):
         _node_on_loopback()
     ray.init(
         address=address,
@@ -59,6 +62,16 @@ def _node_on_loopback() -> None:
     runtime is a single node that nothing else joins: without cluster mode its address is 127.0.0.1, so
     none of Ray's ports is reachable from the network. Ray reads the flag when it picks the address."""
     ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _is_loopback(address: str) -> bool:
+    """A local runtime's own address (another process of this machine joining it): in cluster mode Ray would
+    replace its 127.0.0.1 by the machine's external address, where the runtime does not listen."""
+    host = urlsplit(address if "://" in address else f"ray://{address}").hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def shutdown_ray() -> None:

@@ -164,7 +164,7 @@ async def test_a_killed_worker_s_job_is_completed_by_another_claim(client, blobs
         stdout=subprocess.PIPE,
     )
     try:
-        assert worker.stdout.readline().strip() == b"ready"
+        await asyncio.wait_for(printed(worker, b"ready"), 120)
         job_id, _ = await jobs.enqueue(file_id, alice.tenant_id, "stall", max_attempts=3)
         marker = f"files/{alice.tenant_id}/{file_id}/test-stall/"
         deadline = time.monotonic() + 60
@@ -212,7 +212,7 @@ async def test_a_worker_killed_before_its_commit_leaves_no_vectors_and_the_retry
         stdout=subprocess.PIPE,
     )
     try:
-        assert worker.stdout.readline().strip() == b"ready"
+        await asyncio.wait_for(printed(worker, b"ready"), 120)
         job_id, _ = await jobs.enqueue(file_id, alice.tenant_id, EMBED_CHUNKS_HELD, max_attempts=3)
         await asyncio.wait_for(printed(worker, b"saved"), 120)  # the vectors are written, not committed
         assert not await Chunk.raw("SELECT 1 FROM chunk_embedding WHERE file_id = {}", file_id)
