@@ -40,7 +40,7 @@ from pipelines.inference.query_embedding import QueryEmbedder
 from pipelines.purge import purge_forever
 from pipelines.worker import configure_tracing, engine_for
 from store.blob_store import BlobStore
-from store.database import close_pool, database_url, engine
+from store.database import database_url, pooled
 from store.settings import Settings, get_settings
 
 # JSON bodies are small; the upload routes lift this limit and enforce their own.
@@ -67,11 +67,9 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        db = engine()
-        await db.start_connection_pool(max_size=settings.database.pool_max_size)
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(tracing.shutdown)  # last: the spans of everything below are sent
-            stack.push_async_callback(close_pool, db)
+            await stack.enter_async_context(pooled(settings.database.pool_max_size))
             blobs = await stack.enter_async_context(BlobStore(settings))
             await blobs.ensure_bucket()
             app.state.blobs = blobs

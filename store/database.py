@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -110,6 +111,22 @@ async def ping(timeout: float = 2.0) -> bool:
     except Exception as exc:  # health must report, not raise
         log.warning("database ping failed: %s", exc)
         return False
+
+
+@contextlib.asynccontextmanager
+async def pooled(max_size: int) -> AsyncIterator[None]:
+    """The process's connection pool during the block: started here, and closed after, unless it exists already
+    (another app of the same process started it, as when tests serve a second app beside the session's); then it
+    stays its starter's to close, so nobody pulls the pool from under the others' queries."""
+    db = engine()
+    if db.pool is not None:
+        yield
+        return
+    await db.start_connection_pool(max_size=max_size)
+    try:
+        yield
+    finally:
+        await close_pool(db)
 
 
 async def close_pool(db: PostgresEngine, timeout: float = 10.0) -> None:
