@@ -70,8 +70,8 @@ async def test_quota_check_answers_the_spec_body(client, free, alice):
     assert unlimited["can_proceed"] and unlimited["monthly_limit"] == -1 and unlimited["available"] == -1
     for bad in ("0", "-1", "many"):
         response = await client.get(QUOTA_CHECK, headers=free.headers, params={"file_count": bad})
-        assert response.status_code == 400, response.text
-    assert (await client.get(QUOTA_CHECK, headers=free.headers)).status_code == 400
+        assert response.status_code == 422 and response.json()["code"] == "validation_error", response.text
+    assert (await client.get(QUOTA_CHECK, headers=free.headers)).status_code == 400  # missing
 
 
 async def test_files_use_the_quota_then_credits_and_a_skipped_duplicate_nothing(client, blobs, free):

@@ -246,7 +246,7 @@ async def test_every_status_the_spec_names_is_a_filter(http, alice) -> None:
         if state in ("pending", "uploading", "expired"):
             assert response.json() == {"items": [], "total_count": 0, "limit": 20, "offset": 0, "has_more": False}
     unknown = await http.get("/api/v2/files/sessions", headers=alice.headers, params={"status": "asleep"})
-    assert unknown.status_code == 400
+    assert unknown.status_code == 422 and unknown.json()["code"] == "validation_error"
 
 
 async def test_a_direct_upload_is_recorded_as_a_presigned_session(http, alice) -> None:
