@@ -189,6 +189,7 @@ async def settle(file_id: uuid.UUID, purpose: str, *, spent: bool) -> bool:
         if not rows or spent:
             return bool(rows)
         held = rows[0]
+        await _locked(held["tenant"], datetime.now(UTC))  # the tenant's row first, as every charge takes it
         await Tenant.raw(
             "UPDATE tenant_usage SET used = greatest(used - {}, 0), credits_used = greatest(credits_used - {}, 0)"
             " WHERE tenant = {} AND month = {}",

@@ -78,8 +78,8 @@ class QuotaSettings(msgspec.Struct, frozen=True, kw_only=True):
     upload_lease_seconds: Annotated[float, msgspec.Meta(ge=3)] = 60.0
     busy_retry_seconds: Annotated[int, msgspec.Meta(ge=1)] = 5  # the Retry-After of a 429 for uploads in flight
     # Requests per API key and replica: `request_burst` at once, refilled at `requests_per_minute`.
-    requests_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 600
-    request_burst: Annotated[int, msgspec.Meta(ge=1)] = 100
+    requests_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 1200
+    request_burst: Annotated[int, msgspec.Meta(ge=1)] = 200
 
 
 class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
