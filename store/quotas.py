@@ -15,6 +15,7 @@ intent, a lease) commit together: two replicas racing for the last credit or the
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -79,20 +80,29 @@ def month_of(moment: datetime) -> date:
     return date(moment.year, moment.month, 1)
 
 
-async def _locked(tenant_id: uuid.UUID, now: datetime) -> Usage:
-    """The tenant's usage, its row locked until the caller's transaction ends."""
-    rows = await Tenant.raw(
-        """
-        SELECT t.tier, t.prepaid_credits, coalesce(u.used, 0) AS used, coalesce(u.credits_used, 0) AS credits_used
-        FROM tenant t LEFT JOIN tenant_usage u ON u.tenant = t.id AND u.month = {}
-        WHERE t.id = {} FOR NO KEY UPDATE OF t
-        """,
-        month_of(now),
-        tenant_id,
-    )
-    if not rows:
+_STANDING = """
+    SELECT t.tier, t.prepaid_credits, coalesce(u.used, 0) AS used, coalesce(u.credits_used, 0) AS credits_used,
+        {in_flight} AS in_flight
+    FROM tenant t LEFT JOIN tenant_usage u ON u.tenant = t.id AND u.month = {{}}
+    WHERE t.id = {{}}
+"""
+# Uploads in flight: open intents (until they expire) and streaming uploads' live leases.
+_IN_FLIGHT = """(
+    (SELECT count(*) FROM upload_intent i WHERE i.tenant = t.id AND i.expires_at > {}
+        AND i.status IN ('PENDING', 'UPLOADED', 'VERIFYING'))
+    + (SELECT count(*) FROM upload_lease l WHERE l.tenant = t.id AND l.expires_at > {}))"""
+
+
+async def _locked(tenant_id: uuid.UUID, now: datetime, *, in_flight: bool = False) -> tuple[Usage, int]:
+    """The tenant's usage (and, when asked, its uploads in flight), its row locked until the caller's transaction
+    ends. Locked first, then read in a statement of its own: a statement that waited for the lock re-reads only the
+    locked row, and would see the usage and the uploads of the snapshot it started with, before the transaction it
+    waited for committed."""
+    if not await Tenant.raw("SELECT 1 FROM tenant WHERE id = {} FOR NO KEY UPDATE", tenant_id):
         raise NotFound(f"tenant {tenant_id} not found")
-    return _usage(rows[0])
+    query = _STANDING.format(in_flight=_IN_FLIGHT if in_flight else "0")
+    rows = await Tenant.raw(query, *([now, now] if in_flight else []), month_of(now), tenant_id)
+    return _usage(rows[0]), int(rows[0]["in_flight"])
 
 
 def _usage(row: dict[str, object]) -> Usage:
@@ -105,14 +115,7 @@ def _usage(row: dict[str, object]) -> Usage:
 async def usage(tenant_id: uuid.UUID, now: datetime | None = None) -> Usage:
     """Where the tenant stands this month (read without a lock: a hint, as quota-check is)."""
     now = now or datetime.now(UTC)
-    rows = await Tenant.raw(
-        """
-        SELECT t.tier, t.prepaid_credits, coalesce(u.used, 0) AS used, coalesce(u.credits_used, 0) AS credits_used
-        FROM tenant t LEFT JOIN tenant_usage u ON u.tenant = t.id AND u.month = {} WHERE t.id = {}
-        """,
-        month_of(now),
-        tenant_id,
-    )
+    rows = await Tenant.raw(_STANDING.format(in_flight="0"), month_of(now), tenant_id)
     if not rows:
         raise NotFound(f"tenant {tenant_id} not found")
     return _usage(rows[0])
@@ -124,10 +127,10 @@ def _exceeded(standing: Usage, requested: int) -> QuotaExceeded:
     return QuotaExceeded(detail, requested=requested, available=standing.available, shortfall=shortfall)
 
 
-async def _draw(tenant_id: uuid.UUID, units: int, now: datetime) -> tuple[int, int]:
-    """Spend `units` credits, the month's first, then prepaid ones (the tenant's row locked by the caller); how many
-    came from each. QuotaExceeded, spending nothing, when there are not enough."""
-    standing = await _locked(tenant_id, now)
+async def _draw(tenant_id: uuid.UUID, units: int, now: datetime, standing: Usage) -> tuple[int, int, Usage]:
+    """Spend `units` credits, the month's first, then prepaid ones, from `standing` (the tenant's row locked by the
+    caller); how many came from each, and the standing after. QuotaExceeded, spending nothing, when there are not
+    enough."""
     if standing.shortfall(units):
         raise _exceeded(standing, units)
     from_month = units if standing.month_left == UNLIMITED else min(units, standing.month_left)
@@ -147,11 +150,20 @@ async def _draw(tenant_id: uuid.UUID, units: int, now: datetime) -> tuple[int, i
         await Tenant.raw(
             "UPDATE tenant SET prepaid_credits = prepaid_credits - {} WHERE id = {}", from_credits, tenant_id
         )
-    return from_month, from_credits
+    after = dataclasses.replace(
+        standing,
+        current_usage=standing.current_usage + units,
+        prepaid_credits=standing.prepaid_credits - from_credits,
+        month_left=standing.month_left if standing.month_left == UNLIMITED else standing.month_left - from_month,
+    )
+    return from_month, from_credits, after
 
 
-async def _reserve(tenant_id: uuid.UUID, file_id: uuid.UUID, purpose: str, units: int, now: datetime) -> None:
-    from_month, from_credits = await _draw(tenant_id, units, now)
+async def _reserve(
+    tenant_id: uuid.UUID, file_id: uuid.UUID, purpose: str, units: int, now: datetime, standing: Usage
+) -> Usage:
+    """Draw `units` for `purpose` of the file, remembering where they came from; the standing after."""
+    from_month, from_credits, after = await _draw(tenant_id, units, now, standing)
     await Tenant.raw(
         "INSERT INTO credit_reservation (file_id, purpose, tenant, month, quota_units, credit_units, created_at)"
         " VALUES ({}, {}, {}, {}, {}, {}, {})",
@@ -163,6 +175,22 @@ async def _reserve(tenant_id: uuid.UUID, file_id: uuid.UUID, purpose: str, units
         from_credits,
         now,
     )
+    return after
+
+
+_Reserved = tuple[uuid.UUID, str, int]  # file id, purpose, credits
+
+
+async def _spend(tenant_id: uuid.UUID, standing: Usage, now: datetime, files: int, reserved: list[_Reserved]) -> None:
+    """Spend `files` credits and make the reservations (file id, purpose, units), all or nothing: QuotaExceeded
+    naming the whole request when it does not fit."""
+    requested = files + sum(units for _, _, units in reserved)
+    if standing.shortfall(requested):
+        raise _exceeded(standing, requested)
+    if files:
+        standing = (await _draw(tenant_id, files, now, standing))[2]
+    for file_id, purpose, units in reserved:
+        standing = await _reserve(tenant_id, file_id, purpose, units, now, standing)
 
 
 async def charge(tenant_id: uuid.UUID, files: int, videos: list[uuid.UUID]) -> None:
@@ -170,13 +198,8 @@ async def charge(tenant_id: uuid.UUID, files: int, videos: list[uuid.UUID]) -> N
     transaction (the one that records the files): all or nothing."""
     now = datetime.now(UTC)
     async with transaction():
-        requested = files + VIDEO_CREDITS * len(videos)
-        if (standing := await _locked(tenant_id, now)).shortfall(requested):
-            raise _exceeded(standing, requested)
-        if files:
-            await _draw(tenant_id, files, now)
-        for file_id in videos:
-            await _reserve(tenant_id, file_id, VIDEO, VIDEO_CREDITS, now)
+        standing, _ = await _locked(tenant_id, now)
+        await _spend(tenant_id, standing, now, files, [(file_id, VIDEO, VIDEO_CREDITS) for file_id in videos])
 
 
 async def settle(file_id: uuid.UUID, purpose: str, *, spent: bool) -> bool:
@@ -236,26 +259,11 @@ async def settle_direct_upload(tenant_id: uuid.UUID, file_id: uuid.UUID, *, reco
             await settle(file_id, VIDEO, spent=False)
 
 
-async def _in_flight(tenant_id: uuid.UUID, now: datetime) -> int:
-    rows = await Tenant.raw(
-        """
-        SELECT (SELECT count(*) FROM upload_intent
-                WHERE tenant = {} AND status IN ('PENDING', 'UPLOADED', 'VERIFYING') AND expires_at > {})
-             + (SELECT count(*) FROM upload_lease WHERE tenant = {} AND expires_at > {}) AS n
-        """,
-        tenant_id,
-        now,
-        tenant_id,
-        now,
-    )
-    return int(rows[0]["n"])
-
-
 async def _admit(tenant_id: uuid.UUID, now: datetime, retry_after: int) -> Usage:
     """Lock the tenant and check it has a slot for one more upload in flight (TooBusy when not)."""
-    standing = await _locked(tenant_id, now)
+    standing, in_flight = await _locked(tenant_id, now, in_flight=True)
     most = standing.limits.max_concurrent_uploads
-    if await _in_flight(tenant_id, now) >= most:
+    if in_flight >= most:
         raise TooBusy(
             f"{most} uploads already in flight, the most the {standing.tier} tier allows at once: finish or abort "
             f"one (open direct uploads count), or retry in {retry_after} s",
@@ -270,24 +278,30 @@ async def admit_intent(tenant_id: uuid.UUID, file_id: uuid.UUID, video: bool, re
     while open), its file's credit and, for a video, its analysis's reserved until the upload ends."""
     now = datetime.now(UTC)
     async with transaction():
-        await _admit(tenant_id, now, retry_after)
-        await _reserve(tenant_id, file_id, FILE, 1, now)
+        standing = await _admit(tenant_id, now, retry_after)
+        reserved: list[_Reserved] = [(file_id, FILE, 1)]
         if video:
-            await _reserve(tenant_id, file_id, VIDEO, VIDEO_CREDITS, now)
+            reserved.append((file_id, VIDEO, VIDEO_CREDITS))
+        await _spend(tenant_id, standing, now, 0, reserved)
 
 
 async def acquire_lease(tenant_id: uuid.UUID, seconds: float, retry_after: int) -> uuid.UUID:
     """A slot for a streaming upload or a batch, before its body is read: TooBusy when the tenant has none free,
-    QuotaExceeded when not even one credit is left. The lease expires unless renewed."""
+    QuotaExceeded when not even one credit is left. The lease expires unless renewed; expired ones of the tenant
+    are cleared on the way."""
     now = datetime.now(UTC)
     lease_id = uuid.uuid4()
     async with transaction():
         standing = await _admit(tenant_id, now, retry_after)
         if standing.shortfall(1):
             raise _exceeded(standing, 1)
-        await Tenant.raw("DELETE FROM upload_lease WHERE tenant = {} AND expires_at <= {}", tenant_id, now)
         await Tenant.raw(
-            "INSERT INTO upload_lease (id, tenant, expires_at) VALUES ({}, {}, {})",
+            """
+            WITH expired AS (DELETE FROM upload_lease WHERE tenant = {} AND expires_at <= {})
+            INSERT INTO upload_lease (id, tenant, expires_at) VALUES ({}, {}, {})
+            """,
+            tenant_id,
+            now,
             lease_id,
             tenant_id,
             now + timedelta(seconds=seconds),

@@ -184,6 +184,17 @@ async def test_racing_transactions_never_exceed_the_quota(free):
     assert await standing(free) == (102, 0)
 
 
+async def test_racing_transactions_never_exceed_the_uploads_in_flight(free):
+    from store import quotas
+    from store.errors import TooBusy
+
+    outcomes = await asyncio.gather(
+        *(quotas.acquire_lease(free.tenant_id, 60, retry_after=5) for _ in range(6)), return_exceptions=True
+    )
+    assert sum(isinstance(outcome, uuid.UUID) for outcome in outcomes) == 2  # the free tier's
+    assert sum(isinstance(outcome, TooBusy) for outcome in outcomes) == 4
+
+
 async def _slow_upload(client: httpx.AsyncClient, caller: Caller, go: asyncio.Event, n: int) -> httpx.Response:
     """An upload whose body stops half-way until `go` is set: it stays in flight meanwhile."""
     boundary = "slow-upload-boundary"
