@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from store.database import transaction
 from store.errors import InvalidInput, NotFound, QuotaExceeded, TooBusy
@@ -105,11 +107,11 @@ async def _locked(tenant_id: uuid.UUID, now: datetime, *, in_flight: bool = Fals
     return _usage(rows[0]), int(rows[0]["in_flight"])
 
 
-def _usage(row: dict[str, object]) -> Usage:
-    tier, used, from_credits = str(row["tier"]), int(str(row["used"])), int(str(row["credits_used"]))
-    limits = limits_of(tier)
+def _usage(row: Mapping[str, Any]) -> Usage:
+    limits = limits_of(row["tier"])
+    used = row["used"]
     left = UNLIMITED if limits.monthly_files == UNLIMITED else max(limits.monthly_files - used, 0)
-    return Usage(tier, limits, used + from_credits, int(str(row["prepaid_credits"])), left)
+    return Usage(row["tier"], limits, used + row["credits_used"], row["prepaid_credits"], left)
 
 
 async def usage(tenant_id: uuid.UUID, now: datetime | None = None) -> Usage:
