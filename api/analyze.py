@@ -61,7 +61,7 @@ def _rules(settings: Settings) -> UploadRules:
 
 async def receive(body: MultipartBody, tenant: TenantRef, settings: Settings, blobs: BlobStore) -> StoredUpload:
     """Store the analyze form's document like any upload (its text job is queued with it)."""
-    return await store_upload(body, tenant, blobs, _rules(settings))
+    return await store_upload(body, tenant, blobs, _rules(settings), settings.quotas)
 
 
 def poll_url(job_id: uuid.UUID) -> str:

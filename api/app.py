@@ -25,6 +25,7 @@ from api.controllers.export import ExportController
 from api.controllers.files import FilesController
 from api.controllers.processing import ProcessingController
 from api.controllers.progress import session_progress
+from api.controllers.quota import QuotaController
 from api.controllers.search import SearchController
 from api.controllers.sessions import SessionsController
 from api.controllers.similar import SimilarController
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             SearchController,
             SimilarController,
             DuplicatesController,
+            QuotaController,
             ExportController,
             SessionsController,
             session_progress,
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
                 "engine": None,
                 "embedder": None,
                 "event_limiter": RateLimiter(settings.client_events.per_minute, settings.client_events.burst),
+                "key_limiter": RateLimiter(settings.quotas.requests_per_minute, settings.quotas.request_burst),
             }
         ),
         middleware=middleware,

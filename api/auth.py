@@ -1,4 +1,5 @@
-"""Bearer API keys: every /api/v2 route needs one, unless its handler opts out."""
+"""Bearer API keys: every /api/v2 route needs one, unless its handler opts out; a key past its request rate (per
+replica, api/rate_limit.py) is answered 429 with Retry-After before its request is read."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from typing import Any
 
 import msgspec
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from store.tenants import authenticate
+from api.rate_limit import RateLimiter
+from store.tenants import authenticate, key_prefix
 
 # Handlers marked with this opt key are public (health, the spec's unauthenticated telemetry).
 PUBLIC = "exclude_from_auth"
@@ -35,6 +37,12 @@ class ApiKeyAuth(AbstractAuthenticationMiddleware):
         tenant = await authenticate(key)
         if tenant is None:
             raise NotAuthorizedException(BAD_KEY)
+        limiter: RateLimiter = connection.app.state.key_limiter
+        wait = limiter.take(key_prefix(key) or key)
+        if wait:
+            raise TooManyRequestsException(
+                "too many requests for this API key; retry later", headers={"Retry-After": str(wait)}
+            )
         return AuthenticationResult(user=tenant, auth=None)
 
 

@@ -23,7 +23,9 @@ from store.errors import (
     MalformedRequest,
     Misconfigured,
     NotFound,
+    QuotaExceeded,
     TimedOut,
+    TooBusy,
     TooLarge,
     Unavailable,
     UnsupportedMedia,
@@ -37,12 +39,14 @@ STATUS: dict[type[BaseException], tuple[int, str]] = {
     MalformedRequest: (400, "malformed_request"),
     AlreadyEnded: (400, "already_ended"),
     WrongMediaType: (400, "wrong_media_type"),
+    QuotaExceeded: (403, "quota_exceeded"),
     NotFound: (404, "not_found"),
     TimedOut: (408, "request_timeout"),
     Conflict: (409, "conflict"),
     TooLarge: (413, "payload_too_large"),
     UnsupportedMedia: (415, "unsupported_media_type"),
     InvalidInput: (422, "validation_error"),
+    TooBusy: (429, "too_many_uploads"),
     DomainError: (400, "error"),
     # A value the database refuses (a NUL, a number or date out of its range): the client's, though the API
     # should have refused it first; a safety net, logged as a warning so that the missing check is found.
@@ -106,7 +110,8 @@ def handle(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]
         errors = exc.extra if isinstance(exc, ValidationException) else None
         return error_response(status, str(exc.detail), code, exc.headers, errors=errors or None)
     if status < 500 and isinstance(exc, DomainError):
-        return error_response(status, exc.detail, code, **exc.extra)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooBusy) else None
+        return error_response(status, exc.detail, code, headers, **exc.extra)
     if status < 500 or status == 503:
         log.warning("%s: %s", code, exc, exc_info=exc)
     elif isinstance(exc, Misconfigured):

@@ -131,7 +131,7 @@ def main() -> None:
     size = args.mb * 1000 * 1000 * args.files
     path = _payload(args.mb * 1000 * 1000)
     # No engine: the processing of earlier runs' files would compete with the upload for the CPUs.
-    with running_service(tier=None if args.files <= 10 else "enterprise", engine__serve="false") as service:
+    with running_service(engine__serve="false") as service:
         # Warm up once through the multipart path (20 MB): first-use imports, pools and heap growth
         # are paid once per process, not per upload.
         asyncio.run(_api_upload(service.base, service.key, _payload(20_000_000)))

@@ -1,6 +1,7 @@
 """Expired direct uploads leave nothing behind: an engine upkeep aborts their multipart uploads and deletes any
-object a client sent, then marks them FAILED. Storage goes first, so a crash in between leaves an intent that the
-next pass reaps again (aborts and deletes are idempotent)."""
+object a client sent, then marks them FAILED and refunds the credits they reserved (together, in one transaction).
+Storage goes first, so a crash in between leaves an intent that the next pass reaps again (aborts and deletes are
+idempotent)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from store import step_objects, upload_intents
+from store import quotas, step_objects, upload_intents
+from store.database import transaction
 from store.step_objects import S3Location
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,9 @@ class IntentReaper:
                 await asyncio.to_thread(
                     step_objects.discard_upload, self.location, intent.object_key, intent.s3_upload_id
                 )
-            await upload_intents.mark_expired([intent.id for intent in intents])
+            async with transaction():
+                for file_id in await upload_intents.mark_expired([intent.id for intent in intents]):
+                    await quotas.release(file_id)
             reaped += len(intents)
         if reaped:
             log.info("reaped %d expired direct uploads", reaped)

@@ -63,3 +63,16 @@ class Unavailable(DomainError):
 class Misconfigured(DomainError):
     """A setting names something that cannot be used here (a model whose weights are not on this machine): the
     operator's to fix, not the client's."""
+
+
+class QuotaExceeded(DomainError):
+    """More files (or a video's analysis) than the tenant's month's quota and prepaid credits leave: waiting does not
+    help before the next month, credits or a higher tier do."""
+
+
+class TooBusy(DomainError):
+    """The tenant already has as many uploads in flight as its tier allows: retry after `retry_after` seconds."""
+
+    def __init__(self, detail: str, *, retry_after: int, **extra: object) -> None:
+        super().__init__(detail, code="too_many_uploads", retry_after=retry_after, **extra)
+        self.retry_after = retry_after

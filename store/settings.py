@@ -71,6 +71,17 @@ class ClientEventSettings(msgspec.Struct, frozen=True, kw_only=True):
     burst: int = 20
 
 
+class QuotaSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Backpressure (store/quotas.py; the tiers' own limits are in the README). An upload in flight holds a lease
+    in Postgres, renewed while it runs: a replica that dies frees its slots within `upload_lease_seconds`."""
+
+    upload_lease_seconds: Annotated[float, msgspec.Meta(ge=3)] = 60.0
+    busy_retry_seconds: Annotated[int, msgspec.Meta(ge=1)] = 5  # the Retry-After of a 429 for uploads in flight
+    # Requests per API key and replica: `request_burst` at once, refilled at `requests_per_minute`.
+    requests_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 1200
+    request_burst: Annotated[int, msgspec.Meta(ge=1)] = 200
+
+
 class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
     # `serve` runs a job engine unless told not to (then run `scopix worker`s).
     serve: bool = True
@@ -146,6 +157,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api: ApiSettings = _section(ApiSettings)
     retention: RetentionSettings = _section(RetentionSettings)
     client_events: ClientEventSettings = _section(ClientEventSettings)
+    quotas: QuotaSettings = _section(QuotaSettings)
     engine: EngineSettings = _section(EngineSettings)
     limits: LimitsSettings = _section(LimitsSettings)
     models: ModelsSettings = _section(ModelsSettings)

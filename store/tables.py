@@ -25,6 +25,7 @@ class Tenant(Table, tablename="tenant"):
     name = Varchar(length=100, unique=True)
     tier = Varchar(length=20, default="free")
     created_at = Timestamptz()
+    prepaid_credits = Integer(default=0)  # extend the month's quota (store/quotas.py)
 
 
 class ApiKey(Table, tablename="api_key"):

@@ -44,7 +44,7 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _split(key: str) -> str | None:
+def key_prefix(key: str) -> str | None:
     """The key's public prefix, or None when the key is not shaped like one of ours."""
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != _KEY_PREFIX or len(parts[1]) != 12:
@@ -72,6 +72,16 @@ async def ensure_tenant(name: str, tier: str | None = None) -> TenantRef:
     row = await Tenant.select().where(Tenant.name == name).first()
     assert row is not None
     return TenantRef(id=row["id"], name=row["name"], tier=row["tier"])
+
+
+async def set_tier(name: str, tier: str) -> TenantRef:
+    """Move an existing tenant to another tier; its new limits hold from its next request."""
+    if tier not in TIERS:
+        raise InvalidInput(f"must be one of {', '.join(TIERS)}", field="tier")
+    rows = await Tenant.update({Tenant.tier: tier}).where(Tenant.name == name.strip()).returning(Tenant.id, Tenant.name)
+    if not rows:
+        raise NotFound(f"no tenant named {name!r}")
+    return TenantRef(id=rows[0]["id"], name=rows[0]["name"], tier=tier)
 
 
 async def create_key(tenant: TenantRef, expires_in: timedelta | None = None) -> str:
@@ -120,7 +130,7 @@ async def list_keys(tenant_name: str) -> list[KeyInfo]:
 
 async def authenticate(key: str) -> TenantRef | None:
     """The tenant owning an active, unexpired key, or None."""
-    prefix = _split(key)
+    prefix = key_prefix(key)
     if prefix is None:
         return None
     row = (

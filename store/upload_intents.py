@@ -113,11 +113,14 @@ async def expired(now: datetime, limit: int) -> list[UploadIntentRow]:
     return [_row(row) for row in rows]
 
 
-async def mark_expired(intent_ids: list[uuid.UUID]) -> None:
-    """FAILED as expired, unless one was completed or aborted meanwhile."""
-    await UploadIntent.update({UploadIntent.status: FAILED, UploadIntent.error_message: "expired"}).where(
-        UploadIntent.id.is_in(intent_ids), UploadIntent.status.is_in(list(OPEN))
+async def mark_expired(intent_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """FAILED as expired, unless one was completed or aborted meanwhile; the file ids of those marked."""
+    rows = (
+        await UploadIntent.update({UploadIntent.status: FAILED, UploadIntent.error_message: "expired"})
+        .where(UploadIntent.id.is_in(intent_ids), UploadIntent.status.is_in(list(OPEN)))
+        .returning(UploadIntent.file_id)
     )
+    return [row["file_id"] for row in rows]
 
 
 def _by_column(changes: dict[str, Any]) -> dict[Any, Any]:

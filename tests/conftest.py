@@ -34,9 +34,10 @@ async def database(services: object) -> None:
 
 @pytest.fixture(scope="session")
 async def server(services: object, database: None) -> AsyncIterator[str]:
-    # Every test calls from 127.0.0.1: the session's server does not rate-limit client events (one test limits
-    # a server of its own), or a test that sends many would leave the next one none.
-    async with served(services.replace(client_events__burst=1_000_000)) as url:
+    # Every test calls from 127.0.0.1: the session's server does not rate-limit client events or keys (tests of
+    # limits serve their own), or a test that sends many would leave the next one none.
+    unlimited = services.replace(client_events__burst=1_000_000, quotas__request_burst=1_000_000)
+    async with served(unlimited) as url:
         yield url
 
 

@@ -1,4 +1,4 @@
-"""The `scopix` command: serve, worker, migrate, keys, purge, models."""
+"""The `scopix` command: serve, worker, migrate, keys, tenants, purge, models."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from api.cli import keys, models
+from api.cli import keys, models, tenants
 from store.database import close_pool, engine, run_migrations
 from store.errors import DomainError
 from store.services import local_services
@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     _with_data_dir(purge)
 
     keys.add_commands(commands, _with_data_dir)
+    tenants.add_commands(commands, _with_data_dir)
     models.add_commands(commands, _with_data_dir)
     return parser
 
@@ -56,6 +57,11 @@ async def _migrate() -> None:
 async def _keys(args: argparse.Namespace) -> None:
     await _migrate()
     await keys.run(args)
+
+
+async def _tenants(args: argparse.Namespace) -> None:
+    await _migrate()
+    await tenants.run(args)
 
 
 async def _models(args: argparse.Namespace, settings: Settings) -> None:
@@ -144,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(_purge(settings))
             elif args.command == "models":
                 asyncio.run(_models(args, settings))
+            elif args.command == "tenants":
+                asyncio.run(_tenants(args))
             else:
                 asyncio.run(_keys(args))
     except DomainError as exc:

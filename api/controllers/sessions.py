@@ -16,7 +16,9 @@ from api.session_views import session_list, session_results, session_status, ses
 from api.uploads.batch import receive_batch
 from store import sessions
 
-SessionState = Literal["processing", "completed", "failed", "cancelled"]
+# Every status the spec names; a session here is only ever processing, completed, failed or cancelled (its status
+# is derived from its files, store/sessions.py), so the others list nothing.
+SessionState = Literal["pending", "uploading", "processing", "completed", "failed", "expired", "cancelled"]
 
 
 class SessionsController(Controller):

@@ -15,6 +15,7 @@ from typing import Any
 
 from api.errors import status_of
 from api.schemas.sessions import BatchFileResult, BatchRejection, BatchUploadResponse
+from api.uploads.admission import admitted
 from api.uploads.fields import UploadOptions, build_options, parse_field, safe_filename
 from api.uploads.form import FieldCollector, MultipartBody, PartEnd, PartStart, form_events
 from api.uploads.streaming import (
@@ -27,7 +28,7 @@ from api.uploads.streaming import (
     too_large,
     upload_response,
 )
-from store import sessions
+from store import quotas, sessions
 from store.blob_store import BlobStore
 from store.database import transaction
 from store.errors import DomainError, InvalidInput, TooLarge, UnsupportedMedia
@@ -35,7 +36,6 @@ from store.keys import original_key
 from store.settings import Settings
 from store.tenants import TenantRef
 
-FILES_PER_TIER = {"free": 10, "starter": 50, "professional": 100, "enterprise": 200}
 _FIELD_PARTS = 32  # room for the form's text fields beside its files
 # A batch file's result is the single upload's answer for it, with its filename and error.
 _AS_UPLOADED = tuple(name for name in BatchFileResult.__struct_fields__ if name not in ("filename", "error"))
@@ -59,10 +59,19 @@ async def receive_batch(
     body: MultipartBody, tenant: TenantRef, settings: Settings, blobs: BlobStore
 ) -> BatchUploadResponse:
     rules = UploadRules(settings.storage.max_upload_bytes, describes=settings.models.describe.model is not None)
-    most = FILES_PER_TIER.get(tenant.tier, FILES_PER_TIER["free"])
+    most = quotas.limits_of(tenant.tier).max_batch_size
     if body.content_length is not None and body.content_length > most * rules.max_bytes + FORM_ALLOWANCE:
         await drain(body.stream, rules.max_bytes)
         raise too_large(rules)
+    async with admitted(tenant, settings.quotas, lambda: drain(body.stream, most * rules.max_bytes)):
+        return await _store_batch(body, tenant, blobs, rules, most)
+
+
+async def _store_batch(
+    body: MultipartBody, tenant: TenantRef, blobs: BlobStore, rules: UploadRules, most: int
+) -> BatchUploadResponse:
+    """Read the batch, then record its files, their credits (all or none: a batch beyond the quota records
+    nothing) and its session in one transaction."""
     entries: list[_Entry] = []
     values: dict[str, Any] = {}
     async with discarded_on_failure(lambda: [entry.incoming for entry in entries]):
@@ -83,6 +92,9 @@ async def receive_batch(
                 recorded.append(_session_file(entry, result))
                 if result is not None:
                     results.append(result)
+            new = [result for result in results if not result.skipped]
+            videos = [result.file_id for result in new if result.media_type == "video"]
+            await quotas.charge(tenant.id, len(new), videos)
             await sessions.create(session_id, tenant.id, "streaming", now, recorded)
     return _response(session_id, entries, results)
 
@@ -133,7 +145,7 @@ async def _record(
     """The entry's file recorded with its jobs (in the session's transaction), or None when it is rejected."""
     if entry.error is None:
         try:
-            stored = await record_incoming(entry.incoming, entry.file_id, tenant, lambda: options, rules)
+            stored = await record_incoming(entry.incoming, entry.file_id, tenant, lambda: options, rules, charged=False)
         except UnsupportedMedia as error:
             await entry.reject(error)
         else:

@@ -35,8 +35,10 @@ from api.schemas.direct_uploads import (
 )
 from api.uploads.fields import UploadOptions, build_options, clean_tags, parse_field, safe_filename
 from api.uploads.intake import ContentCheck, NewFile, record_file
-from store import files, upload_intents
+from pipelines.intake.plan import NewFilePlan
+from store import files, quotas, sessions, upload_intents
 from store.blob_store import BlobStore
+from store.database import transaction
 from store.errors import Conflict, DomainError, InvalidInput
 from store.keys import original_key
 from store.rows import UploadIntentRow
@@ -69,7 +71,6 @@ async def create_intent(
     expires_at = now + timedelta(seconds=seconds)
     file_id = uuid.uuid4()
     key = original_key(tenant.id, file_id)
-    s3_upload_id = await blobs.start_multipart(key, request.content_type) if mode == "multipart" else None
     values: dict[str, Any] = {
         "id": uuid.uuid4(),
         "tenant": tenant.id,
@@ -82,17 +83,22 @@ async def create_intent(
         "claimed_file_hash": sha256,
         "part_size_bytes": part_size,
         "total_parts": total_parts,
-        "s3_upload_id": s3_upload_id,
         "object_key": key,
         "file_id": file_id,
         "options": msgspec.to_builtins(dataclasses.asdict(options)),
         "created_at": now,
         "expires_at": expires_at,
     }
+    s3_upload_id: str | None = None
     try:
-        intent = await upload_intents.create(values)
+        async with transaction():  # admitted (a slot, its credits) together with the intent that holds them
+            await quotas.admit_intent(tenant.id, file_id, media_type == "video", settings.quotas.busy_retry_seconds)
+            if mode == "multipart":
+                s3_upload_id = await blobs.start_multipart(key, request.content_type)
+            intent = await upload_intents.create({**values, "s3_upload_id": s3_upload_id})
     except BaseException:
-        await blobs.discard_upload(key, s3_upload_id)
+        if s3_upload_id is not None:
+            await blobs.discard_upload(key, s3_upload_id)
         raise
     if s3_upload_id is None:
         checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
@@ -267,13 +273,14 @@ async def complete(
     try:
         await _assemble(intent, blobs)
         new = await _verified(intent, blobs)
-        existing, plan = await record_file(new, tenant, settings.models.describe.model is not None)
+        existing, plan = await _record(intent, new, tenant, settings.models.describe.model is not None)
     except DomainError as exc:
         if exc.code == "upload_missing":
             await upload_intents.settle(intent.id, intent.status)
         else:
             await blobs.discard_upload(intent.object_key, intent.s3_upload_id)
             await upload_intents.settle(intent.id, FAILED, error_message=exc.detail)
+            await quotas.release(intent.file_id)
         raise
     except BaseException:
         await upload_intents.settle(intent.id, intent.status)
@@ -284,6 +291,22 @@ async def complete(
     await upload_intents.settle(intent.id, COMPLETED, completed_at=datetime.now(UTC), **done)
     finished = msgspec.structs.replace(intent, status=COMPLETED, **done)
     return _completed(finished, "processing" if plan.steps and existing is None else "completed")
+
+
+async def _record(
+    intent: UploadIntentRow, new: NewFile, tenant: TenantRef, describes: bool
+) -> tuple[uuid.UUID | None, NewFilePlan]:
+    """In one transaction: the file row and its jobs (or the tenant's copy), the credits the intent reserved
+    settled by what was recorded, and an upload session of the one file, as every upload has."""
+    async with transaction():
+        existing, plan = await record_file(new, tenant, describes)
+        video = new.detected.media_type == "video"
+        await quotas.settle_direct_upload(tenant.id, new.id, recorded=existing is None, video=video)
+        entry = sessions.SessionFile(
+            intent.filename, sessions.ACCEPTED if existing is None else sessions.SKIPPED, existing or new.id
+        )
+        await sessions.create(uuid.uuid4(), tenant.id, "presigned", datetime.now(UTC), [entry])
+    return existing, plan
 
 
 def _completed(intent: UploadIntentRow, status: str) -> DirectUploadCompleted:
@@ -335,11 +358,12 @@ async def _verified(intent: UploadIntentRow, blobs: BlobStore) -> NewFile:
 
 
 async def abort(tenant: TenantRef, intent_id: uuid.UUID, reason: str | None, blobs: BlobStore) -> DirectUploadAborted:
-    """Abort an open intent: its multipart upload aborted and any object deleted."""
+    """Abort an open intent: its multipart upload aborted, any object deleted and its reserved credits refunded."""
     before = await upload_intents.close(tenant.id, intent_id, f"aborted: {reason}" if reason else "aborted")
     try:
         await blobs.discard_upload(before.object_key, before.s3_upload_id)
     except BaseException:
         await upload_intents.settle(before.id, before.status, error_message=None)
         raise
+    await quotas.release(before.file_id)
     return DirectUploadAborted(before.id, True, reason)

@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.schemas.files import FileUploadResponse
+from api.uploads.admission import admitted
 from api.uploads.fields import UploadOptions, build_options, checked, parse_field, safe_filename
 from api.uploads.form import FieldCollector, MultipartBody, PartEnd, PartStart, form_events
 from api.uploads.intake import ContentCheck, NewFile, record_file
 from pipelines.intake.sniff import Detected
+from store import quotas
 from store.blob_store import BlobStore, BlobStoreError
+from store.database import transaction
 from store.errors import InvalidInput, TooLarge, Unavailable, UnsupportedMedia
 from store.keys import original_key
-from store.settings import Settings
+from store.settings import QuotaSettings, Settings
 from store.tenants import TenantRef
 
 DIRECT_UPLOADS = "/api/v2/files/direct-uploads"
@@ -154,15 +157,24 @@ async def receive_upload(
 ) -> FileUploadResponse:
     started = time.perf_counter()
     rules = UploadRules(settings.storage.max_upload_bytes, describes=settings.models.describe.model is not None)
-    return upload_response(await store_upload(body, tenant, blobs, rules), started)
+    return upload_response(await store_upload(body, tenant, blobs, rules, settings.quotas), started)
 
 
-async def store_upload(body: MultipartBody, tenant: TenantRef, blobs: BlobStore, rules: UploadRules) -> StoredUpload:
-    """Stream the form's file to S3 under the route's rules, then record it (or find its duplicate)."""
+async def store_upload(
+    body: MultipartBody, tenant: TenantRef, blobs: BlobStore, rules: UploadRules, limits: QuotaSettings
+) -> StoredUpload:
+    """Stream the form's file to S3 under the route's rules, then record it (or find its duplicate), holding one of
+    the tenant's slots for uploads in flight meanwhile."""
     limit = rules.max_bytes
     if body.content_length is not None and body.content_length > limit + FORM_ALLOWANCE:
         await drain(body.stream, limit)
         raise too_large(rules)
+    async with admitted(tenant, limits, lambda: drain(body.stream, limit)):
+        return await _store_form(body, tenant, blobs, rules)
+
+
+async def _store_form(body: MultipartBody, tenant: TenantRef, blobs: BlobStore, rules: UploadRules) -> StoredUpload:
+    limit = rules.max_bytes
     file_id = uuid.uuid4()
     form = _Form()
     async with discarded_on_failure(lambda: [form.file] if form.file is not None else []):
@@ -197,9 +209,13 @@ async def record_incoming(
     tenant: TenantRef,
     options_of: Callable[[], UploadOptions],
     rules: UploadRules,
+    *,
+    charged: bool = True,
 ) -> StoredUpload:
     """A file received whole: identified and checked (its content before the form's options, read then), finished
-    in S3 and recorded with its jobs; when it is skipped as a duplicate, its object is removed again."""
+    in S3 and recorded with its jobs and, unless the caller charges for it (`charged` False), its credit (and a
+    video's analysis's) spent in the same transaction; when it is skipped as a duplicate, its object is removed
+    again, and nothing is spent."""
     detected = incoming.identify()
     _check_format(detected, rules)
     options = options_of()
@@ -207,7 +223,10 @@ async def record_incoming(
     new = NewFile(
         file_id, incoming.filename, incoming.size, incoming.sha256, incoming.key, "STREAMING", detected, options
     )
-    existing, plan = await record_file(new, tenant, rules.describes)
+    async with transaction():
+        existing, plan = await record_file(new, tenant, rules.describes)
+        if existing is None and charged:
+            await quotas.charge(tenant.id, 1, [file_id] if detected.media_type == "video" else [])
     if existing is not None:
         await incoming.discard()
     return StoredUpload(existing or file_id, existing is not None, detected, options, plan.steps, {})

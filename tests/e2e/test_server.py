@@ -67,6 +67,10 @@ def test_serve_keys_sigterm_and_restart(tmp_path: Path):
         )
         cli("migrate", "--data-dir", str(data_dir))
         assert "purged 0 files" in cli("purge", "--data-dir", str(data_dir))
+        assert "professional tier" in cli("tenants", "set-tier", "acme", "professional", "--data-dir", str(data_dir))
+        assert "500 prepaid credits" in cli("tenants", "add-credits", "acme", "500", "--data-dir", str(data_dir))
+        shown = cli("tenants", "show", "acme", "--data-dir", str(data_dir)).splitlines()[-1].split("\t")
+        assert shown[:6] == ["acme", "professional", "10000", "1", "500", "10499"]  # the upload used one credit
         assert _alive(weed_pid) and _alive(postmaster)  # the commands attached, and left them running
     finally:
         assert server.stop() in (0, 130)

@@ -236,3 +236,33 @@ async def test_a_file_deleted_since_shows_in_its_session_as_deleted_without_its_
     assert (gone["tags"], gone["description"], gone["visible_text"], gone["thumbnail_url"]) == ([], None, None, None)
     status = await session_route(http, alice, str(session_id), "status")
     assert [done["file_id"] for done in status["recent_completions"]] == [str(kept)]
+
+
+async def test_every_status_the_spec_names_is_a_filter(http, alice) -> None:
+    await batch(http, alice, [("a.txt", REPORT)])
+    for state in ("pending", "uploading", "processing", "completed", "failed", "expired", "cancelled"):
+        response = await http.get("/api/v2/files/sessions", headers=alice.headers, params={"status": state})
+        assert response.status_code == 200, (state, response.text)
+        if state in ("pending", "uploading", "expired"):
+            assert response.json() == {"items": [], "total_count": 0, "limit": 20, "offset": 0, "has_more": False}
+    unknown = await http.get("/api/v2/files/sessions", headers=alice.headers, params={"status": "asleep"})
+    assert unknown.status_code == 422 and unknown.json()["code"] == "validation_error"
+
+
+async def test_a_direct_upload_is_recorded_as_a_presigned_session(http, alice) -> None:
+    from tests.support.direct_uploads import complete, intent, put_single
+
+    created = await intent(http, alice, REPORT, "report.txt", content_type="text/plain")
+    assert (await put_single(created, REPORT)).status_code == 200
+    done = await complete(http, alice, created["upload_id"])
+    assert done.status_code == 202, done.text
+    await batch(http, alice, [("b.txt", REPORT + b"!")])
+    params = {"upload_method": "presigned"}
+    listed = (await http.get("/api/v2/files/sessions", headers=alice.headers, params=params)).json()
+    assert listed["total_count"] == 1
+    [item] = listed["items"]
+    assert item["upload_method"] == "presigned" and item["total_files"] == 1
+    results = await session_route(http, alice, item["session_id"], "results")
+    assert [entry["file_id"] for entry in results["results"]] == [done.json()["file_id"]]
+    streaming = await http.get("/api/v2/files/sessions", headers=alice.headers, params={"upload_method": "streaming"})
+    assert [entry["upload_method"] for entry in streaming.json()["items"]] == ["streaming"]

@@ -16,8 +16,9 @@ class Caller:
     key: str
 
 
-async def new_caller(tier: str | None = None) -> Caller:
-    """A new tenant (of `tier`, else the default) with one new key; needs the database up."""
+async def new_caller(tier: str = "enterprise") -> Caller:
+    """A new tenant with one new key; needs the database up. Of the tier without a monthly quota unless a test asks
+    for another, so that tests uploading many files are not refused for quota."""
     from store.tenants import create_key, ensure_tenant
 
     tenant = await ensure_tenant(f"tenant-{uuid.uuid4().hex[:12]}", tier)
