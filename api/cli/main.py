@@ -115,7 +115,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 # What each command reaches (the others reach the database only); with SCOPIX_EMBEDDED=false each must be configured.
-_SERVICES = {"serve": (DATABASE, STORAGE, RAY), "worker": (DATABASE, STORAGE, RAY), "purge": (DATABASE, STORAGE)}
+_SERVICES = {
+    "serve": (DATABASE, STORAGE, RAY),
+    "worker": (DATABASE, STORAGE, RAY),
+    "backfill": (DATABASE, STORAGE, RAY),
+    "import": (DATABASE, STORAGE, RAY),
+    "purge": (DATABASE, STORAGE),
+}
 
 
 def _interrupt(signum: int, frame: object) -> None:
