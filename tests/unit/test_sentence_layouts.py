@@ -126,3 +126,21 @@ def test_the_pooling_config_is_part_of_a_directory_s_revision(tmp_path: Path) ->
     before = load(resolve(Task.EMBED_TEXT, str(directory))).revision
     (directory / "1_Pooling/config.json").write_text(json.dumps({"pooling_mode": "mean"}))
     assert load(resolve(Task.EMBED_TEXT, str(directory))).revision != before
+
+
+def test_a_transformer_in_its_module_folder_loads_from_there(tmp_path: Path) -> None:
+    """Older sentence-transformers releases saved the transformer in a module folder (`0_BERT`), named by modules.json
+    and holding its own sentence_bert_config.json."""
+    directory = sentence_encoder(tmp_path / "model", ("mean",), prompts={"query": "query: "}, max_seq_length=12)
+    (directory / "0_BERT").mkdir()
+    for file in directory.iterdir():
+        if file.is_file() and file.name not in ("modules.json", "config_sentence_transformers.json"):
+            file.rename(directory / "0_BERT" / file.name)
+    modules = json.loads((directory / "modules.json").read_text())
+    modules[0]["path"] = "0_BERT"
+    (directory / "modules.json").write_text(json.dumps(modules))
+
+    spec = resolve(Task.EMBED_TEXT, str(directory))
+    ours = load(spec)
+    assert spec.dimension == 32 and ours.max_length == 12
+    _assert_embeds_as(ours, SentenceTransformer(str(directory), device="cpu", local_files_only=True))
