@@ -34,10 +34,10 @@ class TextEmbedder(TorchModel[TextItem, _Batch, _Raw, np.ndarray], Embedder[Text
         transformer = self._config.transformer
         self._tokenizer = AutoTokenizer.from_pretrained(transformer, local_files_only=True)
         self._model = AutoModel.from_pretrained(transformer, local_files_only=True).to(self._device).eval()
-        limits = [self._tokenizer.model_max_length, getattr(self._model.config, "max_position_embeddings", None)]
         # sentence-transformers' max_seq_length where the directory has one (MiniLM was trained at 256, not its
-        # tokenizer's 512), never beyond what the tokenizer and the position embeddings take
-        self._max_length = min(limit for limit in [*limits, self._config.max_seq_length] if limit)
+        # tokenizer's 512), else the tokenizer's; never beyond the position embeddings
+        wanted = self._config.max_seq_length or self._tokenizer.model_max_length
+        self._max_length = min(wanted, getattr(self._model.config, "max_position_embeddings", None) or wanted)
         self._prompts = {role: self._config.prompt(role) for role in ("query", "document")}
         self._prompt_tokens = {role: self._excluded_tokens(prompt) for role, prompt in self._prompts.items()}
 
