@@ -55,3 +55,25 @@ def test_embedded_is_the_default_and_configured_services_pass() -> None:
     require_services(configured, DATABASE, STORAGE, RAY)
     with pytest.raises(SettingsError, match=r"^SCOPIX_ENGINE__RAY_ADDRESS must be set"):
         require_services(configured.replace(engine__ray_address=""), DATABASE, RAY)
+
+
+def test_local_services_start_nothing_embedded_when_told_not_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever calls it, not only the command: the embedded Postgres and S3 start on the embedded default alone."""
+    from store.services import local_services
+    from store.settings import get_settings
+
+    monkeypatch.setenv("SCOPIX_EMBEDDED", "false")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db:5432/scopix")
+    monkeypatch.delenv("SCOPIX_STORAGE__ENDPOINT_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        with (
+            pytest.raises(SettingsError, match=r"^SCOPIX_STORAGE__ENDPOINT_URL must be set"),
+            local_services(tmp_path / "data"),
+        ):
+            pass
+    finally:
+        get_settings.cache_clear()
+    assert not (tmp_path / "data").exists()
