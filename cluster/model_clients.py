@@ -12,6 +12,7 @@ import numpy as np
 from cluster.model_actor import Batching, Lane
 from cluster.model_pool import ModelPool
 from models.registry import Task
+from models.sentence_config import Query, Role
 
 
 class EmbedderClient(ModelPool):
@@ -20,9 +21,10 @@ class EmbedderClient(ModelPool):
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(Task.EMBED_TEXT, model, **options)
 
-    async def embed(self, texts: Sequence[str], lane: Lane = "interactive") -> np.ndarray:
-        """Unit-length float32 rows [len(texts), dimension], computed by the actor for these very texts."""
-        return await _rows(self, texts, lane)
+    async def embed(self, texts: Sequence[str], lane: Lane = "interactive", role: Role = "document") -> np.ndarray:
+        """Unit-length float32 rows [len(texts), dimension], computed by the actor for these very texts, each with
+        the model's prompt for its role (a search query's differs from a document's in BGE or E5 models)."""
+        return await _rows(self, [Query(text) for text in texts] if role == "query" else texts, lane)
 
 
 class ImageEmbedderClient(ModelPool):

@@ -19,6 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from models.sentence_config import UnsupportedLayout, read_sentence_config
+
 
 class Task(StrEnum):
     EMBED_TEXT = "embed_text"
@@ -62,10 +64,10 @@ class _Entry:
 @dataclass(frozen=True)
 class _Generic:
     """The wrapper that loads any local directory or cached hub id of a task's architecture, and how to read its
-    output dimension from the directory's config.json."""
+    output dimension from the directory (its config.json, which every task's directory must have)."""
 
     wrapper: str
-    dimension: Callable[[dict[str, Any]], int | None]
+    dimension: Callable[[Path], int | None]
 
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -116,15 +118,34 @@ _REGISTRY: dict[Task, dict[str, _Entry]] = {
     },
 }
 _DEFAULTS: dict[Task, str] = {Task.EMBED_TEXT: MINILM, Task.OCR: PP_OCR, Task.EMBED_IMAGE: PERCEPTUAL}
+
+
+def _config(path: Path) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((path / "config.json").read_text())
+    return config
+
+
+def _text_dimension(path: Path) -> int:
+    """Pooled hidden states are hidden_size wide, once per pooling mode (a sentence-transformers directory's)."""
+    sentence = read_sentence_config(path)
+    return sentence.dimension(int(_config(sentence.transformer)["hidden_size"]))
+
+
+def _image_dimension(path: Path) -> int:
+    """CLIP projects both towers to projection_dim; SigLIP's towers end at their hidden size."""
+    config = _config(path)
+    return int(config.get("projection_dim") or config["vision_config"]["hidden_size"])
+
+
+def _no_dimension(path: Path) -> None:
+    """A describer's outputs are texts; its directory still needs a readable config.json."""
+    _config(path)
+
+
 _GENERIC: dict[Task, _Generic] = {
-    # mean-pooled hidden states are hidden_size wide
-    Task.EMBED_TEXT: _Generic(_TEXT_EMBEDDER, lambda config: int(config["hidden_size"])),
-    # CLIP projects both towers to projection_dim; SigLIP's towers end at their hidden size
-    Task.EMBED_IMAGE: _Generic(
-        "models.clip_embedding:ClipEmbedder",
-        lambda config: int(config.get("projection_dim") or config["vision_config"]["hidden_size"]),
-    ),
-    Task.DESCRIBE: _Generic("models.describe:Describer", lambda config: None),
+    Task.EMBED_TEXT: _Generic(_TEXT_EMBEDDER, _text_dimension),
+    Task.EMBED_IMAGE: _Generic("models.clip_embedding:ClipEmbedder", _image_dimension),
+    Task.DESCRIBE: _Generic("models.describe:Describer", _no_dimension),
 }
 
 
@@ -189,19 +210,22 @@ def _locate(model: str) -> tuple[Path, str | None]:
 
 
 def _dimension(model: str, path: Path, generic: _Generic) -> int | None:
-    """The output dimension, from the directory's config.json (which every task's directory must have)."""
+    """The output dimension, from the directory's configuration files."""
     try:
-        return generic.dimension(json.loads((path / "config.json").read_text()))
+        return generic.dimension(path)
+    except UnsupportedLayout as error:
+        raise ModelUnavailable(f"{model!r}: {error}") from error
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelUnavailable(f"{model!r}: {path} has no readable config.json with its dimension ({error})") from error
 
 
 def _weights_digest(path: Path) -> str:
-    """Provenance for a bare directory: the SHA-256 of its config and weight files (about 2 GB/s)."""
+    """Provenance for a bare directory: the SHA-256 of its config and weight files, those in its module
+    subdirectories too (a sentence-transformers pooling config changes the vectors), at about 2 GB/s."""
     digest = hashlib.sha256()
-    files = sorted(p for p in path.iterdir() if p.suffix in {".json", ".safetensors", ".bin"} and p.is_file())
+    files = sorted(p for p in path.rglob("*") if p.suffix in {".json", ".safetensors", ".bin"} and p.is_file())
     for file in files:
-        digest.update(file.name.encode())
+        digest.update(file.relative_to(path).as_posix().encode())
         with file.open("rb") as stream:
             while block := stream.read(1 << 20):
                 digest.update(block)

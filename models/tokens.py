@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.registry import ModelSpec
+from models.sentence_config import read_sentence_config
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -23,7 +24,7 @@ def _tokenizer(path: Path) -> PreTrainedTokenizerBase:
 
 def token_counter(spec: ModelSpec) -> Callable[[str], int]:
     """`count(text)`: the tokens of `text` with the model's special tokens, untruncated (loaded once per process)."""
-    tokenizer = _tokenizer(spec.path)
+    tokenizer = _tokenizer(read_sentence_config(spec.path).transformer)
 
     def count(text: str) -> int:
         return len(tokenizer(text, verbose=False)["input_ids"])

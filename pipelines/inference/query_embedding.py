@@ -48,7 +48,7 @@ class QueryEmbedder:
         except ModelUnavailable as error:
             raise Misconfigured(f"the text embedder: {error}") from error
         try:
-            rows = await (await self._connected()).get(spec.model_id).embed([text], lane="interactive")
+            rows = await (await self._connected()).get(spec.model_id).embed([text], lane="interactive", role="query")
         except InferenceUnavailable as error:
             raise Unavailable(f"the text embedder cannot serve now: {error}", code="embedder_unavailable") from error
         return QueryVector(spec.model_id, int(rows.shape[1]), rows[0])
