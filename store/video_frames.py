@@ -52,3 +52,17 @@ async def frames_of(file_id: uuid.UUID) -> list[FrameRow]:
     fields = ", ".join(FrameRow.__struct_fields__)
     rows = await File.raw(f"SELECT {fields} FROM video_frame WHERE file_id = {{}} ORDER BY frame_index", file_id)
     return as_rows(FrameRow, rows)
+
+
+async def describe_frames(file_id: uuid.UUID, descriptions: dict[int, str]) -> None:
+    """Each frame's description, by frame index; joins the caller's transaction."""
+    if not descriptions:
+        return
+    await File.raw(
+        """
+        UPDATE video_frame f SET description = d.value
+        FROM jsonb_each_text({}::jsonb) AS d WHERE f.file_id = {} AND f.frame_index = d.key::integer
+        """,
+        json.dumps({str(index): text for index, text in descriptions.items()}),
+        file_id,
+    )

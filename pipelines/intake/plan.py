@@ -25,7 +25,7 @@ DESCRIPTION_UNAVAILABLE = (
     "directory holding a vision-language model (its config, processor and weights: BLIP, LLaVA, SmolVLM, Qwen-VL) "
     "or to a hub id already in the local Hugging Face cache, and restart"
 )
-DESCRIPTION_IMAGES_ONLY = "AI descriptions are made for images only so far"
+DESCRIPTION_IMAGES_ONLY = "AI descriptions are made for images and videos only so far"
 
 
 @dataclass(frozen=True)

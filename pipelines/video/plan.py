@@ -1,6 +1,7 @@
-"""A video's plan: one step, its analysis (pipelines/video/analysis.py): probe, key frames and thumbnails in a Ray
-task, then its frames through the OCR and image-embedding actors. Its statuses end together; a video that cannot be
-analysed gets no description either."""
+"""A video's plan: its analysis (pipelines/video/analysis.py): probe, key frames and thumbnails in a Ray task, then
+its frames through the OCR and image-embedding actors, its statuses ending together; then, when a describe model is
+configured, the description of its frames (the `describe` step, pipelines/image/description.py). A video that cannot
+be analysed gets no description either."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from cluster.model_clients import ImageEmbedderClient, OcrClient
 from pipelines.engine.plan import MediaPlan
 from pipelines.engine.step import Step
 from pipelines.image.embedding import EmbedImage
+from pipelines.image.plan import DESCRIBE
 from pipelines.inference import configured
 from pipelines.inference.clients import ModelClients
 from pipelines.video.analysis import COLUMNS, AnalyseVideo
@@ -35,14 +37,28 @@ STEP = Step(
     failure_extra={"description_status": "skipped"},
 )
 
-PLAN = MediaPlan("video", first_steps=(STEP,))
+PLAN = MediaPlan("video", first_steps=(STEP,), describable=True)
 
 
 def analysis_step(
-    location: S3Location, options: VideoOptions, ocr: OcrClient, embedders: ModelClients[ImageEmbedderClient]
+    location: S3Location,
+    options: VideoOptions,
+    ocr: OcrClient,
+    embedders: ModelClients[ImageEmbedderClient],
+    describes: bool = False,
 ) -> Step:
+    """`describes`: a describe model is configured, and describes the video's frames next (the image step, which
+    reads a video's key frames; it skips a video uploaded with auto_describe=false)."""
     analyse = AnalyseVideo(options, ocr, EmbedImage(location, embedders))
-    return replace(STEP, run=analyse, load=analyse.load, save=analyse.save, on_failure=analyse.give_up)
+    after = (DESCRIBE,) if describes else ()
+    return replace(
+        STEP,
+        run=analyse,
+        load=analyse.load,
+        save=analyse.save,
+        on_failure=analyse.give_up,
+        follow_ups=lambda result: after,
+    )
 
 
 def steps(settings: Settings) -> dict[str, Step]:
@@ -52,5 +68,6 @@ def steps(settings: Settings) -> dict[str, Step]:
         VideoOptions.from_settings(settings),
         configured.ocr_client(settings),
         configured.image_embedders(settings),
+        settings.models.describe.model is not None,
     )
     return {step.name: step}

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from models.registry import PERCEPTUAL, PP_OCR
+from models.registry import PERCEPTUAL, PP_OCR, Task, resolve
 from store import jobs, video_frames
 from tests.support import sample_videos
 from tests.support.api_calls import file_route, until_terminal, upload, uploaded
@@ -172,3 +172,54 @@ async def test_an_image_finds_the_video_whose_frame_it_shows_and_back(client, al
     assert found["items"][0]["vector_similarity"] > 0.95
     back = await file_route(client, alice, video["id"], "similar")
     assert back["reference_image_id"] == video["id"] and back["items"][0]["image_id"] == photo
+
+
+def test_a_configured_describe_model_follows_the_analysis_and_none_does_not(services) -> None:
+    from pipelines.catalog import steps_for
+
+    def after_analysis(describe_model: str | None) -> tuple[str, ...]:
+        return steps_for(services.replace(models__describe__model=describe_model))["video_analysis"].follow_ups({})
+
+    assert after_analysis(None) == ()
+    assert after_analysis("/models/blip") == ("describe",)
+
+
+async def test_a_video_is_described_by_its_frames(client, alice, engine, services, tmp_path) -> None:
+    """A tiny random BLIP, configured like any local model, on an engine of its own (the session's engine has no
+    describe model)."""
+    from dataclasses import replace
+
+    from pipelines.engine.runner import Engine, EngineConfig
+    from pipelines.image.plan import describe_step
+    from pipelines.inference import configured
+    from testkit import tiny_models
+    from tests.support.lone_engine import wait_for
+
+    model = str(tiny_models.blip(tmp_path / "blip"))
+    describers = configured.describers(services.replace(models__describe__model=model, models__actors__num_cpus=0.0))
+    step = replace(describe_step(engine.location, describers), name="describe_with_blip")
+    video = await analysed(client, alice, sample_videos.three_cuts(), "cuts.mp4")
+    file_id = uuid.UUID(video["id"])
+    job_id, _ = await jobs.enqueue(file_id, alice.tenant_id, step.name)
+    lone = Engine(
+        engine.location, {step.name: step}, EngineConfig(max_in_flight=1, lease_seconds=10, poll_seconds=0.05)
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(lone.run(stop))
+    try:
+        job = await wait_for(job_id, file_id, lambda row: row["status"] in ("completed", "failed"), seconds=180)
+    finally:
+        stop.set()
+        await running
+        await describers.close(kill=True)
+    body = (await client.get(f"/api/v2/files/{file_id}", headers=alice.headers)).json()
+    frames = (await file_route(client, alice, str(file_id), "frames"))["frames"]
+
+    assert job["status"] == "completed" and job["attempts"] == 1
+    assert body["description_status"] == "completed" and body["description_error"] is None
+    described = [frame for frame in frames if frame["description"]]
+    assert len(described) == min(len(frames), 8) and described[0]["timestamp_seconds"] == 0.0
+    lines = body["upload_description"].splitlines()
+    assert lines[0] == f"0:00 {described[0]['description']}"
+    assert all(line[:5] in {"0:00 ", "0:01 ", "0:02 ", "0:03 ", "0:04 ", "0:05 ", "0:06 "} for line in lines)
+    assert body["ai_models"]["description"]["model_id"] == resolve(Task.DESCRIBE, model).model_id

@@ -23,7 +23,7 @@ def test_a_description_is_pending_only_for_a_describable_media_type_with_a_model
         and "SCOPIX_MODELS__DESCRIBE__MODEL" in no_model["description_error"]
     )
     document = plan_new_file("document", auto_describe=True, describes=True).statuses
-    assert document["description_status"] == "skipped" and "images only" in document["description_error"]
+    assert document["description_status"] == "skipped" and "images and videos only" in document["description_error"]
 
 
 def test_a_new_document_queues_its_text_and_digitization():
