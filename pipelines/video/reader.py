@@ -7,9 +7,10 @@ AV1 (benchmarks/video.py has the figures against decord and a plain threaded PyA
 Key frames are chosen in two streaming passes, so memory stays flat whatever the length:
 
 1. `scan`: every decoded frame is reduced to a tiny RGB signature (SIGNATURE pixels); only the signatures and
-   timestamps are kept. A short video has every frame decoded; a long one only its keyframes (the decoder skips
-   the others, `skip_frame=NONKEY`): encoders start a keyframe at a hard cut, and they come every few seconds
-   anyway, so cuts and coverage survive at a fraction of the work (a 2-hour 1080p video decodes ~1 frame in 250).
+   timestamps are kept. A short video has every frame decoded; a long one (FULL_DECODE_PIXELS) only its keyframes
+   (the decoder skips the others, `skip_frame=NONKEY`): encoders start a keyframe at a hard cut, and they come every
+   few seconds anyway, so cuts and coverage survive at a fraction of the work (a 2-hour 1080p video decodes ~1
+   frame in 250).
 2. `choose` cuts where the signature jumps (a scene's first frame) and adds frames spread evenly over the length
    (at most one per MIN_SPACING_SECONDS), at most `max_frames` in all; `frames_at` then seeks to each chosen time
    and decodes just that frame, upright (the rotation tag applied) and no larger than FRAME_BOX.
@@ -40,7 +41,9 @@ log = logging.getLogger(__name__)
 SIGNATURE = (16, 9)  # pixels of a frame's signature: enough to tell scenes apart, nothing to decode twice
 CUT_DISTANCE = 0.12  # mean absolute RGB difference (0-1) between two consecutive signatures that makes a cut
 BLANK_SPREAD = 0.02  # a signature whose values vary less than this is a blank frame (black, white, one colour)
-FULL_DECODE_FRAMES = 1_500  # a video with at most this many frames has every frame scanned; longer: keyframes
+# A video of at most this many pixels in all its frames (a minute of 1080p at 25 fps) has every frame scanned; a
+# longer or larger one its keyframes only.
+FULL_DECODE_PIXELS = 1_500 * 1920 * 1080
 MIN_SPACING_SECONDS = 1.0  # evenly spread frames are at least this far apart (a 3-second clip gets 3, not 32)
 FRAME_BOX = 1024  # a key frame's larger side, at most: the largest image variant
 JPEG_QUALITY = 85
@@ -83,14 +86,19 @@ class VideoFacts:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A scanned frame: when, and its signature (float32 in 0-1, SIGNATURE pixels × RGB)."""
+    """A scanned frame: when, and its signature (SIGNATURE pixels × RGB as uint8: 432 bytes, so that even a day-long
+    video's keyframes take a few MB)."""
 
     timestamp: float
     signature: np.ndarray
 
     @property
     def blank(self) -> bool:
-        return float(self.signature.std()) < BLANK_SPREAD
+        return float(self.signature.std()) / 255 < BLANK_SPREAD
+
+    def distance(self, other: Candidate) -> float:
+        """The mean absolute difference of two signatures, 0-1."""
+        return float(np.abs(self.signature.astype(np.int16) - other.signature).mean()) / 255
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,8 @@ def probe(container: av.container.InputContainer, max_pixels: int) -> VideoFacts
     A picture declared larger than `max_pixels` is refused before any frame is decoded."""
     stream = video_stream(container)
     context = stream.codec_context
+    if context is None:  # FFmpeg has no decoder for the codec the container names
+        raise VideoError("The video's codec is not supported: no decoder here can read it.")
     stored_width, stored_height = context.width, context.height
     if stored_width * stored_height > max_pixels:
         raise VideoError(
@@ -235,7 +245,8 @@ def scan(container: av.container.InputContainer, deadline: Deadline) -> list[Can
     container.seek(0)
     context = stream.codec_context
     expected = stream.frames or duration_of(container, stream) * float(stream.average_rate or 30)
-    context.skip_frame = "DEFAULT" if expected <= FULL_DECODE_FRAMES else "NONKEY"
+    every_frame = expected * context.width * context.height <= FULL_DECODE_PIXELS
+    context.skip_frame = "DEFAULT" if every_frame else "NONKEY"
     start = _start(stream)
     candidates: list[Candidate] = []
     try:
@@ -244,7 +255,7 @@ def scan(container: av.container.InputContainer, deadline: Deadline) -> list[Can
             if frame.time is None:
                 continue
             small = frame.reformat(width=SIGNATURE[0], height=SIGNATURE[1], format="rgb24").to_ndarray()
-            candidates.append(Candidate(frame.time - start, small.astype(np.float32).reshape(-1) / 255.0))
+            candidates.append(Candidate(frame.time - start, small.reshape(-1)))
     except av.FFmpegError as exc:  # a truncated tail: keep what was decoded before it
         log.info("video decoding stopped early: %s", exc)
     finally:
@@ -262,7 +273,7 @@ def choose(candidates: list[Candidate], duration: float, max_frames: int) -> lis
     """Scene starts (the first frame, then each frame whose signature jumps from the one before; the largest jumps
     first when there are more than `max_frames`), then frames spread evenly over the video in the room left, in
     time order."""
-    jumps = [float(np.abs(after.signature - before.signature).mean()) for before, after in pairwise(candidates)]
+    jumps = [after.distance(before) for before, after in pairwise(candidates)]
     cuts = [index + 1 for index, jump in enumerate(jumps) if jump > CUT_DISTANCE]
     cuts = sorted(sorted(cuts, key=lambda index: -jumps[index - 1])[: max_frames - 1])
     chosen = {0: False, **dict.fromkeys(cuts, True)}

@@ -132,6 +132,8 @@ async def test_the_frames_route_is_for_videos_only(client, alice, engine) -> Non
     [
         (sample_videos.truncated, "truncated"),
         (sample_videos.audio_only, "no video stream"),
+        (sample_videos.broken_moov, "no video stream"),
+        (sample_videos.unknown_codec, "codec is not supported"),
     ],
 )
 async def test_a_bad_video_fails_once_with_the_reason_and_leaves_nothing(
@@ -186,7 +188,7 @@ def test_a_configured_describe_model_follows_the_analysis_and_none_does_not(serv
 
 async def test_a_video_is_described_by_its_frames(client, alice, engine, services, tmp_path) -> None:
     """A tiny random BLIP, configured like any local model, on an engine of its own (the session's engine has no
-    describe model)."""
+    describe model). Some 30 s: most of it is the describe actor starting (torch in a fresh Ray worker)."""
     from dataclasses import replace
 
     from pipelines.engine.runner import Engine, EngineConfig

@@ -108,3 +108,16 @@ def truncated() -> bytes:
     """The rotated MP4 cut in half: its `moov` (written at the end) is gone."""
     whole = rotated_mp4()
     return whole[: len(whole) // 2]
+
+
+def unknown_codec() -> bytes:
+    """The VP9 WebM with its codec renamed to one no decoder knows (Matroska's CodecID "V_VP9" -> "V_QQ9")."""
+    return vp9_webm().replace(b"V_VP9", b"V_QQ9", 1)
+
+
+def broken_moov() -> bytes:
+    """The rotated MP4 with the inside of its `moov` (its index, written at the end) overwritten."""
+    whole = bytearray(rotated_mp4())
+    start = whole.rfind(b"moov") + 200
+    whole[start : start + 1000] = b"\xab" * 1000
+    return bytes(whole)

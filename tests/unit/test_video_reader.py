@@ -34,6 +34,8 @@ def test_decoding_past_its_time_fails_with_the_limit() -> None:
         (b"", "empty, truncated or corrupt"),
         (b"\x00\x00\x00\x18ftypmp42" + bytes(64), "empty, truncated or corrupt"),
         (sample_videos.audio_only(), "no video stream (it holds audio only)"),
+        (sample_videos.broken_moov(), "no video stream (it holds data only)"),
+        (sample_videos.unknown_codec(), "codec is not supported"),
     ],
 )
 def test_what_is_not_a_readable_video_fails_in_plain_words(content: bytes, words: str) -> None:
@@ -49,8 +51,8 @@ def test_the_cap_keeps_the_strongest_cuts_and_the_first_frame() -> None:
 
 
 def test_choose_spreads_frames_over_a_long_single_shot() -> None:
-    still = np.full(432, 0.5, np.float32)
-    moving = [reader.Candidate(float(second), still + (second % 7) * 0.001) for second in range(7200)]
+    still = np.full(432, 128, np.uint8)
+    moving = [reader.Candidate(float(second), still + second % 3) for second in range(7200)]
     choices = reader.choose(moving, 7200.0, 32)
     times = [choice.timestamp for choice in choices]
     assert len(choices) == 32 and not any(choice.scene_cut for choice in choices)
