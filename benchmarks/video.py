@@ -137,7 +137,7 @@ def in_process(path: Path, data_dir: Path) -> float:
         _client(location).upload_file(str(path), location.bucket, key)
         found = analyse_frames(location, FileRef(uuid.uuid4(), uuid.uuid4(), key, "video", "video/mp4"), VideoOptions())
         ocr.predict(found["images"])
-        embedder.predict([found["images"][found["shown"]]])
+        embedder.predict([found["thumbnail"]])
         return time.perf_counter() - started
 
 

@@ -1,8 +1,8 @@
 """The `video_analysis` step: a video's probe, key frames and thumbnails in a Ray task (pipelines/video/frames.py),
 then its frames through the model actors that images use, in their batch lane, one batched request per video and
-model: OCR of every frame, and the image embedding of the frame its thumbnail shows (in the image space, so that
-`/similar` pairs images and videos both ways). Drives `video_analysis_status` with the variant, OCR and embedding
-statuses: they end together.
+model: OCR of every frame, and the image embedding of the frame its thumbnail shows (its `medium_750` variant, as
+an image's, in the image space, so that `/similar` pairs images and videos both ways). Drives
+`video_analysis_status` with the variant, OCR and embedding statuses: they end together.
 
 This step is where a video's analysis ends: `save` (completed, in the transaction that completes the job) and
 `give_up` (failed for good, in the transaction that fails the job); whatever must follow the end of an analysis
@@ -10,7 +10,8 @@ belongs in those two.
 
 A video's visible text is the distinct lines read in its frames, first seen first; `text_regions` says at which
 frame times each line was seen. Every output keeps its model (`ai_models`), and a swap of the image embedder
-re-embeds videos like images (its `embed_image` step reads the video's `medium_750` variant: the same frame).
+re-embeds videos like images (its `embed_image` step reads the video's `medium_750` variant: the same bytes, so
+the same vector).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class AnalyseVideo:
         found = await run_task(context, analyse_frames, context.location, inputs.file, self.options)
         images: list[bytes] = found.pop("images")
         read = await in_time(context, self.ocr.read(images, lane="batch"))
-        vectors = await in_time(context, embedded(inputs.embedders, inputs.kept, images[found["shown"]]))
+        vectors = await in_time(context, embedded(inputs.embedders, inputs.kept, found.pop("thumbnail")))
         for frame, seen in zip(found["frames"], read, strict=True):
             frame["visible_text"] = seen["text"] or None
         return {

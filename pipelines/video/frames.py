@@ -12,10 +12,13 @@ from typing import Any
 
 from pipelines.engine.step import FileRef, StepFailed
 from pipelines.image.render import MAX_PIXELS, ImageError, render
+from pipelines.image.source import VARIANT
 from pipelines.video import reader
 from store.keys import file_prefix, frame_key, variant_key
 from store.settings import Settings
 from store.step_objects import S3Location, delete_keys, listed, opened, put
+
+THUMBNAIL = VARIANT  # the variant a video's vector is computed from, as an image's
 
 FACTS = (
     "duration_seconds",
@@ -46,7 +49,8 @@ class VideoOptions:
 
 def analyse_frames(location: S3Location, file: FileRef, options: VideoOptions) -> dict[str, Any]:
     """FACTS (the file's columns), `frames` (store/video_frames.py rows but the models' outputs), `images` (each
-    frame's JPEG) and `shown` (the index of the frame the variants were made from)."""
+    frame's JPEG) and `thumbnail` (the THUMBNAIL variant's bytes: what the image steps read of a video, so that
+    its vector is the same whichever step computes it)."""
     with opened(location, file.object_key) as source:
         try:
             facts, frames = reader.key_frames(source, options.max_frames, options.max_pixels, options.decode_seconds)
@@ -87,7 +91,7 @@ def analyse_frames(location: S3Location, file: FileRef, options: VideoOptions) -
         "variant_count": len(variants) + 1,  # the four and the video itself
         "frames": rows,
         "images": [frame.jpeg for frame in frames],
-        "shown": shown,
+        "thumbnail": next(variant.data for variant in picture.variants if variant.name == THUMBNAIL),
     }
 
 

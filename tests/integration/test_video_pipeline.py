@@ -9,14 +9,17 @@ import time
 import uuid
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
 from models.registry import PERCEPTUAL, PP_OCR, Task, resolve
-from store import jobs, video_frames
+from store import image_embeddings, jobs, video_frames
+from store.tables import File
 from tests.support import sample_videos
 from tests.support.api_calls import file_route, until_terminal, upload, uploaded
 from tests.support.callers import Caller
+from tests.support.lone_engine import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -195,7 +198,6 @@ async def test_a_video_is_described_by_its_frames(client, alice, engine, service
     from pipelines.image.plan import describe_step
     from pipelines.inference import configured
     from testkit import tiny_models
-    from tests.support.lone_engine import wait_for
 
     model = str(tiny_models.blip(tmp_path / "blip"))
     describers = configured.describers(services.replace(models__describe__model=model, models__actors__num_cpus=0.0))
@@ -225,3 +227,19 @@ async def test_a_video_is_described_by_its_frames(client, alice, engine, service
     assert lines[0] == f"0:00 {described[0]['description']}"
     assert all(line[:5] in {"0:00 ", "0:01 ", "0:02 ", "0:03 ", "0:04 ", "0:05 ", "0:06 "} for line in lines)
     assert body["ai_models"]["description"]["model_id"] == resolve(Task.DESCRIBE, model).model_id
+
+
+async def test_the_image_embedding_step_that_a_swap_queues_gives_a_video_the_same_vector(client, alice, engine) -> None:
+    """A swap of the image embedder backfills with the `embed_image` step (pipelines/inference/swap.py): on a video it
+    reads the thumbnail's variant, the very bytes the analysis embedded."""
+    video = await analysed(client, alice, sample_videos.vp9_webm(), "swap.webm")
+    file_id = uuid.UUID(video["id"])
+    analysed_vector = await image_embeddings.vector_of(file_id, PERCEPTUAL)
+    await File.raw("DELETE FROM image_embedding WHERE file_id = {}", file_id)
+    job_id, _ = await jobs.enqueue(file_id, alice.tenant_id, "embed_image", lane="backfill")
+    engine.wake()
+    job = await wait_for(job_id, file_id, lambda row: row["status"] in ("completed", "failed"), seconds=60)
+
+    assert job["status"] == "completed"
+    again = await image_embeddings.vector_of(file_id, PERCEPTUAL)
+    assert analysed_vector is not None and again is not None and np.allclose(again, analysed_vector, atol=1e-6)
