@@ -137,6 +137,7 @@ async def test_the_frames_route_is_for_videos_only(client, alice, engine) -> Non
         (sample_videos.audio_only, "no video stream"),
         (sample_videos.broken_moov, "no video stream"),
         (sample_videos.unknown_codec, "codec is not supported"),
+        (sample_videos.huge_picture, "(16000×16000) has more than"),
     ],
 )
 async def test_a_bad_video_fails_once_with_the_reason_and_leaves_nothing(

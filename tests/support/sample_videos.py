@@ -4,10 +4,13 @@ each made once per test session and kept in a temporary directory."""
 from __future__ import annotations
 
 import functools
+import io
 import subprocess
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import imageio_ffmpeg
 from PIL import Image, ImageDraw, ImageFont
 
@@ -121,3 +124,22 @@ def broken_moov() -> bytes:
     start = whole.rfind(b"moov") + 200
     whole[start : start + 1000] = b"\xab" * 1000
     return bytes(whole)
+
+
+def huge_picture(side: int = 16_000) -> bytes:
+    """A Matroska MJPEG video of one 16×16 JPEG whose header claims `side`×`side` pixels (FFmpeg's own bound stops
+    near 16,000: the 100,000-pixel sides of a forged H.264 header never reach a decoder), muxed by PyAV."""
+    picture = io.BytesIO()
+    Image.new("RGB", (16, 16), "red").save(picture, "JPEG")
+    data = bytearray(picture.getvalue())
+    frame_header = data.find(b"\xff\xc0")  # SOF0: marker, length, precision, height, width
+    data[frame_header + 5 : frame_header + 9] = side.to_bytes(2, "big") * 2
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as container:
+        stream = container.add_stream("mjpeg", rate=1)
+        stream.width = stream.height = side
+        stream.pix_fmt = "yuvj420p"
+        packet = av.Packet(bytes(data))
+        packet.stream, packet.pts, packet.dts, packet.time_base = stream, 0, 0, Fraction(1, 1)
+        container.mux(packet)
+    return buffer.getvalue()

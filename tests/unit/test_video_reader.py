@@ -23,6 +23,11 @@ def test_a_picture_declared_larger_than_the_bound_is_refused_before_decoding() -
         read(sample_videos.vp9_webm(), max_pixels=320 * 240 - 1)
 
 
+def test_a_forged_16000_pixel_square_is_refused_with_the_default_bound() -> None:
+    with pytest.raises(reader.VideoError, match=r"\(16000×16000\) has more than 35,389,440 pixels"):
+        read(sample_videos.huge_picture())
+
+
 def test_decoding_past_its_time_fails_with_the_limit() -> None:
     with pytest.raises(reader.VideoError, match=r"took longer than 1e-06 s"):
         read(sample_videos.three_cuts(), seconds=1e-6)
