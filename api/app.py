@@ -30,6 +30,7 @@ from api.controllers.search import SearchController
 from api.controllers.sessions import SessionsController
 from api.controllers.similar import SimilarController
 from api.controllers.system import health, log_upload_event
+from api.controllers.videos import VideosController
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.rate_limit import RateLimiter
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, purge: bool = True, processi
             DirectUploadsController,
             ProcessingController,
             DocumentsController,
+            VideosController,
             SearchController,
             SimilarController,
             DuplicatesController,

@@ -1,5 +1,7 @@
 """Images similar to one of the tenant's images: its nearest neighbours in the active image-embedding space,
-re-ranked with the meaning of what is said about them.
+re-ranked with the meaning of what is said about them. A video takes part as the frame its thumbnail shows (its
+vector is that frame's, pipelines/video/analysis.py): it is found from an image, and its own similar images are
+found from it.
 
     relevance_score = 0.7 * vector_similarity + 0.3 * max(text_similarity, 0)   when both images have text
     relevance_score = vector_similarity                                           otherwise
@@ -45,6 +47,7 @@ class _Candidate(msgspec.Struct):
     """What ranking and showing a similar image read of its file row."""
 
     id: uuid.UUID
+    media_type: str
     title: str | None
     user_description: str | None
     upload_description: str | None
@@ -58,8 +61,10 @@ async def similar_images(
     tenant: TenantRef, ref: str, limit: int, settings: Settings, blobs: BlobStore, embedder: QueryEmbedder
 ) -> SimilarImages:
     reference = await files.get_file(tenant.id, ref)
-    if reference.media_type != "image":
-        raise WrongMediaType(f"similar images are found for images only; this file is a {reference.media_type}")
+    if reference.media_type not in ("image", "video"):  # a video by the frame its thumbnail shows
+        raise WrongMediaType(
+            f"similar images are found for images and videos only; this file is a {reference.media_type}"
+        )
     model = await serving_image_model(settings)
     vector = await image_embeddings.vector_of(reference.id, model.model_id)
     if vector is None:
@@ -97,7 +102,7 @@ def said_about(row: FileRow | _Candidate) -> str | None:
 
 
 async def _rows(tenant_id: uuid.UUID, file_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Candidate]:
-    """The live files among the neighbours (image embeddings are of images only)."""
+    """The live files among the neighbours (image embeddings are of images and of videos' thumbnail frames)."""
     if not file_ids:
         return {}
     rows = await files.live_rows(tenant_id, _Candidate, file_ids=file_ids, limit=len(file_ids))

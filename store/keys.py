@@ -20,6 +20,11 @@ def variant_key(object_key: str, name: str, extension: str) -> str:
     return f"{file_prefix(object_key)}variants/{name}.{extension}"
 
 
+def frame_key(object_key: str, index: int) -> str:
+    """A video's key frame, by its position among the frames kept (0 is the first)."""
+    return f"{file_prefix(object_key)}frames/{index}.jpg"
+
+
 EXPORTS_PREFIX = "exports/"
 
 

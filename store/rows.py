@@ -131,6 +131,7 @@ class FileRow(FileSummaryRow):
     ai_models: Json | None
     extracted_text: str | None
     language: str | None
+    video_details: Json | None
     deleted_at: datetime | None
 
 

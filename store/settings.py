@@ -135,6 +135,15 @@ class ModelsSettings(msgspec.Struct, frozen=True, kw_only=True):
         return getattr(self, name) if name in _TASKS else None
 
 
+class VideoSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """How a video is analysed: how many key frames it keeps at most, how long its decoding may take and how
+    large a picture it may declare, before it fails with the reason (and is not retried)."""
+
+    max_frames: Annotated[int, msgspec.Meta(ge=1, le=500)] = 32
+    decode_seconds: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    max_pixels: Annotated[int, msgspec.Meta(ge=1)] = 8192 * 4320  # 8K UHD
+
+
 class ChunkingSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Chunks for retrieval, in the text embedder's tokens."""
 
@@ -165,6 +174,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     limits: LimitsSettings = _section(LimitsSettings)
     models: ModelsSettings = _section(ModelsSettings)
     chunking: ChunkingSettings = _section(ChunkingSettings)
+    video: VideoSettings = _section(VideoSettings)
     tracing: TracingSettings = _section(TracingSettings)
 
     def replace(self, **changes: object) -> Settings:

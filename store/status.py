@@ -21,7 +21,9 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
         "embedding_status",
         "description_status",
     ),
-    "video": ("video_analysis_status", "description_status"),
+    # variant_status, ocr_status and embedding_status (of the key frames) are ours beyond the spec's list; they end
+    # with video_analysis_status (pipelines/video/analysis.py).
+    "video": ("video_analysis_status", "variant_status", "ocr_status", "embedding_status", "description_status"),
     "link": ("crawl_status", "description_status"),
 }
 

@@ -72,6 +72,20 @@ def put(location: S3Location, key: str, data: bytes, content_type: str) -> None:
     _client(location).put_object(Bucket=location.bucket, Key=key, Body=data, ContentType=content_type)
 
 
+def listed(location: S3Location, prefix: str) -> list[str]:
+    """The keys of every object under `prefix`."""
+    pages = _client(location).get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def delete_keys(location: S3Location, keys: list[str]) -> None:
+    """Remove these objects (a step's outputs that no row will point to); idempotent."""
+    client = _client(location)
+    for start in range(0, len(keys), 1000):  # S3's most per request
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
+        client.delete_objects(Bucket=location.bucket, Delete={"Objects": batch, "Quiet": True})
+
+
 def discard_upload(location: S3Location, key: str, upload_id: str | None) -> None:
     """Leave nothing of a direct upload: its multipart upload (if any) aborted, its object deleted; idempotent."""
     client = _client(location)

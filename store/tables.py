@@ -102,6 +102,7 @@ class File(Table, tablename="file"):
     frame_rate = DoublePrecision(null=True, default=None)
     video_codec = Varchar(length=32, null=True, default=None)
     resolution = Varchar(length=32, null=True, default=None)
+    video_details = JSONB(null=True, default=None)  # the probe's further facts (pipelines/video/reader.py)
     # Link facts.
     source_url = Text(null=True, default=None)
     domain = Varchar(length=255, null=True, default=None)
@@ -195,5 +196,6 @@ class UploadIntent(Table, tablename="upload_intent"):
 
 # Also in the schema, queried in SQL by store/documents.py and store/embeddings.py: document_page (keyed
 # by file and page number), chunk_embedding and image_embedding (pgvector, store/image_embeddings.py) and
-# embedding_space; by store/sessions.py: upload_session_file (keyed by session and position in the request).
+# embedding_space; by store/sessions.py: upload_session_file (keyed by session and position in the request); by
+# store/video_frames.py: video_frame (keyed by file and frame index).
 TABLES = (Tenant, ApiKey, File, Job, Chunk, UploadSession, UploadIntent)

@@ -25,10 +25,11 @@ VARIANT_TYPES = ("original", *VARIANT_SIZES)
 MAX_STUCK_MINUTES = 366 * 24 * 60  # a year: further back than any upload still waiting to be processed
 
 
-async def _image(tenant: TenantRef, file_id: str) -> FileRow:
+async def _image(tenant: TenantRef, file_id: str, media_types: tuple[str, ...] = ("image",)) -> FileRow:
     row = await files.get_file(tenant.id, file_id)
-    if row.media_type != "image":
-        raise WrongMediaType(f"variants exist for images only; this file is a {row.media_type}")
+    if row.media_type not in media_types:
+        kinds = " and ".join(f"{kind}s" for kind in media_types)
+        raise WrongMediaType(f"variants exist for {kinds} only; this file is a {row.media_type}")
     return row
 
 
@@ -40,10 +41,11 @@ class ProcessingController(Controller):
     async def variant(
         self, tenant: Tenant, blobs: Blobs, file_id: FromPath[str], variant_type: FromPath[str]
     ) -> Redirect:
-        """302 to the variant (or the original) through a URL valid for one hour."""
+        """302 to the variant (or the original) through a URL valid for one hour. A video's variants are of its
+        representative frame; its original is the video."""
         if variant_type not in VARIANT_TYPES:
             raise MalformedRequest(f"unknown variant {variant_type!r}; one of {', '.join(VARIANT_TYPES)}")
-        row = await _image(tenant, file_id)
+        row = await _image(tenant, file_id, ("image", "video"))
         if variant_type == "original":
             url: str | None = await blobs.presigned_get(row.object_key, VARIANT_SECONDS, content_type=row.content_type)
         else:

@@ -139,10 +139,21 @@ class VideoFile(_FileDetail, tag="video"):
     duration_seconds: float | None
     frame_rate: float | None
     video_codec: str | None
-    resolution: str | None
+    resolution: str | None  # as displayed: a rotation tag applied
     analysis_status: str | None
     video_analysis_status: str | None
     thumbnail_url: str | None
+    # Ours beyond the spec: the variants of the representative frame (as an image's), what was read in the frames
+    # (the distinct lines; text_regions: each with the frame times it was seen at), the probe's further facts
+    # (container, real frame rate, rotation, bit rate, pixel format, audio codec), and provenance.
+    medium_url: str | None
+    full_url: str | None
+    blur_hash: str | None
+    content_created_at: datetime | None
+    visible_text: str | None
+    text_regions: list[_Json] | None
+    video_details: _Json | None
+    ai_models: _Json | None
 
 
 class LinkFile(_FileDetail, tag="link"):

@@ -10,6 +10,7 @@ import msgspec
 
 class SimilarImage(msgspec.Struct):
     image_id: uuid.UUID
+    media_type: str  # ours beyond the spec: "image", or "video" (found by the frame its thumbnail shows)
     title: str | None
     description: str | None  # the user's description, else the AI's
     relevance_score: float  # the hybrid ranking score (api/similar.py)

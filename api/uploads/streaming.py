@@ -18,6 +18,7 @@ from api.uploads.admission import admitted
 from api.uploads.fields import UploadOptions, build_options, checked, parse_field, safe_filename
 from api.uploads.form import FieldCollector, MultipartBody, PartEnd, PartStart, form_events
 from api.uploads.intake import ContentCheck, NewFile, record_file
+from pipelines.intake.plan import ANALYSIS_STEPS, THUMBNAIL_STEPS
 from pipelines.intake.sniff import Detected
 from store import quotas
 from store.blob_store import BlobStore, BlobStoreError
@@ -247,8 +248,8 @@ def upload_response(stored: StoredUpload, started: float) -> FileUploadResponse:
         status="skipped" if skipped else "processing" if queued else "completed",
         processing_time_ms=round((time.perf_counter() - started) * 1000, 1),
         upload_completed=True,
-        thumbnail_generation_started=queued and "variants" in steps,
-        analysis_started=False,
+        thumbnail_generation_started=queued and any(step in THUMBNAIL_STEPS for step in steps),
+        analysis_started=queued and any(step in ANALYSIS_STEPS for step in steps),
         skipped=skipped,
         existing_file_id=stored.file_id if skipped else None,
         storage_target=stored.options.storage_target,

@@ -39,6 +39,10 @@ class EmbedImage:
 
     async def load(self, file: FileRef) -> Inputs:
         image = await image_of(self.location, file)
+        return Inputs(image, *await self.models_for(file))
+
+    async def models_for(self, file: FileRef) -> tuple[dict[str, ImageEmbedderClient], frozenset[str]]:
+        """The models in use, their spaces made, and those of them that have the file's vector already."""
         embedders = await self.embedders.in_use()
         kept = set()
         for model_id, embedder in embedders.items():
@@ -47,17 +51,11 @@ class EmbedImage:
             await image_embeddings.ensure_space(model_id, embedder.spec.vector_dimension)
             if len(embedders) > 1 and await image_embeddings.vector_of(file.id, model_id) is not None:
                 kept.add(model_id)
-        return Inputs(image, embedders, frozenset(kept))
+        return embedders, frozenset(kept)
 
     async def run(self, inputs: Inputs) -> dict[str, Any]:
         """{"models": {model id: provenance}, "vectors": {model id: vector}} for every model in use."""
-        models: dict[str, dict[str, str]] = {}
-        vectors: dict[str, np.ndarray] = {}
-        for model_id, embedder in inputs.embedders.items():
-            models[model_id] = await embedder.provenance()
-            if model_id not in inputs.kept:
-                [vectors[model_id]] = await embedder.embed([inputs.image], lane="batch")
-        return {"models": models, "vectors": vectors}
+        return await embedded(inputs.embedders, inputs.kept, inputs.image)
 
     async def save(self, file: FileRef, result: Result) -> None:
         """The vectors, the swap target's revision once known, and (with `embedding_status: completed`) the active
@@ -71,3 +69,14 @@ class EmbedImage:
                 await image_embeddings.save(model_id, file.tenant_id, file.id, result["vectors"][model_id])
         models = [result["models"][model_id] for model_id in in_use]
         await ai_outputs.record_active_model(file.id, OUTPUT, Task.EMBED_IMAGE.value, models)
+
+
+async def embedded(embedders: dict[str, ImageEmbedderClient], kept: frozenset[str], image: bytes) -> dict[str, Any]:
+    """What `save` takes: each model's provenance, and the image's vector from each model in use but those `kept`."""
+    models: dict[str, dict[str, str]] = {}
+    vectors: dict[str, np.ndarray] = {}
+    for model_id, embedder in embedders.items():
+        models[model_id] = await embedder.provenance()
+        if model_id not in kept:
+            [vectors[model_id]] = await embedder.embed([image], lane="batch")
+    return {"models": models, "vectors": vectors}

@@ -34,7 +34,7 @@ async def image_source(file: FileRef) -> ImageSource:
 
 
 async def image_bytes(location: S3Location, source: ImageSource) -> bytes:
-    return await asyncio.to_thread(_read, location, source.key)
+    return await asyncio.to_thread(read_object, location, source.key)
 
 
 async def image_of(location: S3Location, file: FileRef) -> bytes:
@@ -51,6 +51,6 @@ def source_key(row: dict[str, Any]) -> str:
     return row["object_key"] if plain and not downscaled else variant["key"]
 
 
-def _read(location: S3Location, key: str) -> bytes:
+def read_object(location: S3Location, key: str) -> bytes:
     with opened(location, key) as stream:
         return stream.read()

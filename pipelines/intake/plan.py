@@ -8,19 +8,24 @@ from dataclasses import dataclass
 from pipelines.document.plan import PLAN as DOCUMENT
 from pipelines.engine.plan import MediaPlan
 from pipelines.image.plan import PLAN as IMAGE
+from pipelines.image.plan import VARIANTS
+from pipelines.video.plan import PLAN as VIDEO
+from pipelines.video.plan import VIDEO_ANALYSIS
 from store.status import COMPONENTS
 
-# Videos and links are stored and wait for their own packages' steps.
-PLANS: dict[str, MediaPlan] = {
-    plan.media_type: plan for plan in (IMAGE, DOCUMENT, MediaPlan("video"), MediaPlan("link"))
-}
+# Links are stored and wait for their own package's steps.
+PLANS: dict[str, MediaPlan] = {plan.media_type: plan for plan in (IMAGE, DOCUMENT, VIDEO, MediaPlan("link"))}
+
+# What the upload answer reports as started: steps that make thumbnails, and a video's analysis.
+THUMBNAIL_STEPS = (VARIANTS.name, VIDEO_ANALYSIS)
+ANALYSIS_STEPS = (VIDEO_ANALYSIS,)
 
 DESCRIPTION_UNAVAILABLE = (
     "AI descriptions are unavailable: no describe model is configured. Set SCOPIX_MODELS__DESCRIBE__MODEL to a local "
     "directory holding a vision-language model (its config, processor and weights: BLIP, LLaVA, SmolVLM, Qwen-VL) "
     "or to a hub id already in the local Hugging Face cache, and restart"
 )
-DESCRIPTION_IMAGES_ONLY = "AI descriptions are made for images only so far"
+DESCRIPTION_IMAGES_ONLY = "AI descriptions are made for images and videos only so far"
 
 
 @dataclass(frozen=True)

@@ -301,10 +301,9 @@ async def test_a_job_claimed_while_leases_are_renewed_is_not_abandoned(alice, en
 async def test_a_backfill_backlog_does_not_delay_a_fresh_upload(client, alice, engine):
     from store import jobs
 
-    # Videos: files with no upload steps of their own, so the interactive lane holds only the fresh photo.
-    clip = sample_files.mp4()
-    backlog_file = uuid.UUID(await uploaded(client, alice, clip, "backlog.mp4"))
-    others = [uuid.UUID(await uploaded(client, alice, clip, f"b{i}.mp4")) for i in range(11)]
+    # Links: files with no upload steps of their own, so the interactive lane holds only the fresh photo.
+    backlog_file = await _link(alice.tenant_id, "backlog")
+    others = [await _link(alice.tenant_id, f"b{i}") for i in range(11)]
     for file_id in [backlog_file, *others]:
         await jobs.enqueue(file_id, alice.tenant_id, "sleepy", lane="backfill")
     engine.wake()
@@ -340,9 +339,9 @@ async def test_processing_status_and_stuck_uploads(client, alice, bob, engine):
     }
     assert status_body["processing_started_at"] and status_body["completed_at"]
 
-    # A video waits for a pipeline that does not exist yet: no progress, so it is stuck.
-    waiting = await uploaded(client, alice, sample_files.mp4(), "waiting.mp4")
-    theirs = await uploaded(client, bob, sample_files.mp4(frames=12), "theirs.mp4")
+    # A link waits for a pipeline that does not exist yet: no progress, so it is stuck.
+    waiting = str(await _link(alice.tenant_id, "waiting", crawl_status="pending"))
+    theirs = str(await _link(bob.tenant_id, "theirs", crawl_status="pending"))
     long_ago = datetime.now(UTC) - timedelta(minutes=5)
     await File.update({File.updated_at: long_ago}).where(File.id.is_in([uuid.UUID(waiting), uuid.UUID(theirs)]))
     stuck = (
@@ -366,8 +365,7 @@ async def test_a_stopping_engine_gives_its_running_jobs_back(client, blobs, alic
     once, with the attempt not counted."""
     from store import jobs
 
-    # a video: no steps of its own
-    file_id = uuid.UUID(await uploaded(client, alice, sample_files.mp4(frames=14), "stopping.mp4"))
+    file_id = await _link(alice.tenant_id, "stopping")  # no steps of its own
     stopping = Engine(engine.location, STALL_STEPS, EngineConfig(lease_seconds=30, poll_seconds=0.1))
     stop = asyncio.Event()
     running = asyncio.create_task(stopping.run(stop))
@@ -381,3 +379,8 @@ async def test_a_stopping_engine_gives_its_running_jobs_back(client, blobs, alic
     row = next(row for row in await jobs.jobs_of_file(file_id) if row.id == job_id)
     assert row.status == "queued" and row.attempts == 0 and row.lease_expires_at is None, row
     assert await jobs.cancel_for_file(file_id) == 1  # tidy: no engine of the session runs "stall"
+
+
+async def _link(tenant_id: uuid.UUID, name: str, **columns) -> uuid.UUID:
+    """A link's row: a file with no steps of its own (its crawler is not built yet)."""
+    return await insert_file(tenant_id, f"{name}.url", media_type="link", content_type="text/uri-list", **columns)

@@ -59,7 +59,7 @@ async def test_a_resized_re_encoded_copy_ranks_first_among_unrelated_photos(clie
     assert scores == sorted(scores, reverse=True)
     assert set(first) == {
         "image_id", "title", "description", "relevance_score", "vector_similarity", "thumbnail_url", "medium_url",
-        "full_url", "folder_id", "created_at",
+        "full_url", "folder_id", "created_at", "media_type",
     }  # fmt: skip
     async with httpx.AsyncClient() as plain:
         assert (await plain.get(first["thumbnail_url"])).status_code == 200
@@ -115,7 +115,7 @@ async def test_another_tenant_s_images_never_appear_and_its_files_are_not_found(
     assert (await similar(client, bob, gallery.reference)).status_code == 404
 
 
-async def test_only_images_have_similar_images(client, alice: Caller, engine) -> None:
+async def test_only_images_and_videos_have_similar_images(client, alice: Caller, engine) -> None:
     document = await uploaded(client, alice, sample_files.pdf(), "manual.pdf")
     response = await similar(client, alice, document)
     assert response.status_code == 400 and response.json()["code"] == "wrong_media_type"

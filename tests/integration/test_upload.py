@@ -52,9 +52,9 @@ async def test_each_supported_kind_is_stored_with_its_detected_type(
     assert body["document_type"] == document_type
     assert body["upload_method"] == "STREAMING"
     assert body["upload_completed"] is True and body["skipped"] is False
-    assert body["thumbnail_generation_started"] is (media_type == "image") and body["analysis_started"] is False
-    processed = media_type in ("image", "document")
-    assert body["status"] == ("processing" if processed else "completed")
+    assert body["thumbnail_generation_started"] is (media_type in ("image", "video"))
+    assert body["analysis_started"] is (media_type == "video")
+    assert body["status"] == "processing"
     assert body["text_extraction_status"] == ("pending" if media_type == "document" else None)
 
     detail = (await client.get(f"/api/v2/files/{body['file_id']}", headers=alice.headers)).json()
@@ -64,8 +64,8 @@ async def test_each_supported_kind_is_stored_with_its_detected_type(
     assert detail["filename"] == filename
     if content_type:
         assert detail["content_type"] == content_type
-    # Images are queued for variants, documents for their text, at once; other pipelines are not built yet.
-    assert detail["primary_status"] in (("processing", "completed") if processed else ("pending",))
+    # Images are queued for variants, documents for their text, videos for their analysis, at once.
+    assert detail["primary_status"] in ("processing", "completed")
     keys = await stored_keys(blobs, alice)
     assert keys == [f"files/{alice.tenant_id}/{body['file_id']}/original"]
 

@@ -10,8 +10,9 @@ from tests.support.callers import Caller
 
 async def stored_keys(blobs, caller: Caller) -> list[str]:
     """The objects an upload stored for the tenant (its originals), not what processing derives from them: an
-    engine of the test session may have made an image's variants already."""
-    return [key for key in await blobs.keys(f"files/{caller.tenant_id}/") if "/variants/" not in key]
+    engine of the test session may have made an image's variants or a video's frames already."""
+    derived = ("/variants/", "/frames/")
+    return [key for key in await blobs.keys(f"files/{caller.tenant_id}/") if not any(part in key for part in derived)]
 
 
 async def pending_multipart(blobs, caller: Caller) -> list[str]:

@@ -23,7 +23,7 @@ def test_a_description_is_pending_only_for_a_describable_media_type_with_a_model
         and "SCOPIX_MODELS__DESCRIBE__MODEL" in no_model["description_error"]
     )
     document = plan_new_file("document", auto_describe=True, describes=True).statuses
-    assert document["description_status"] == "skipped" and "images only" in document["description_error"]
+    assert document["description_status"] == "skipped" and "images and videos only" in document["description_error"]
 
 
 def test_a_new_document_queues_its_text_and_digitization():
@@ -38,3 +38,17 @@ def test_every_media_type_has_a_plan_whose_steps_drive_its_own_components():
     assert set(PLANS) == set(COMPONENTS)
     for media_type, plan in PLANS.items():
         assert set(plan.queued_components) <= set(COMPONENTS[media_type])
+
+
+def test_a_new_video_queues_its_analysis_with_the_thumbnails_ocr_and_embedding_it_makes():
+    plan = plan_new_file("video", auto_describe=True, describes=False)
+    assert plan.steps == ("video_analysis",)
+    assert plan.statuses == {
+        "video_analysis_status": "queued",
+        "variant_status": "queued",
+        "ocr_status": "queued",
+        "embedding_status": "queued",
+        "description_status": "skipped",
+        "description_error": plan.statuses["description_error"],
+    }
+    assert "SCOPIX_MODELS__DESCRIBE__MODEL" in plan.statuses["description_error"]
