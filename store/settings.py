@@ -55,6 +55,10 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     body_idle_seconds: float = 30.0
     # How often an open websocket checks that its API key still holds; a revoked key closes it.
     key_recheck_seconds: float = 10.0
+    # How long the first answer to an Idempotency-Key is replayed; an older key is new again, and purged.
+    idempotency_hours: Annotated[int, msgspec.Meta(ge=1)] = 24
+    # A key held by a request that never answered (its process died) is free again after this long.
+    idempotency_claim_seconds: Annotated[int, msgspec.Meta(ge=1)] = 900
 
 
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -163,6 +163,20 @@ def _layout(request: DirectUploadRequest, mode: str) -> tuple[int | None, int | 
     return part_size, total_parts
 
 
+def refused_request(status: int, code: str) -> bool:
+    """A refusal of a new intent's values: the same request is always refused so, and a replay answers it."""
+    return code == "validation_error"
+
+
+# Refusals of `complete` after which the intent is FAILED and its object gone: the same call could only be refused
+# again, so a replay answers them as they were. The others (a part missing, nothing uploaded yet) may pass later.
+_FINAL_CODES = frozenset({"hash_mismatch", "size_mismatch", "parts_refused"})
+
+
+def final_refusal(status: int, code: str) -> bool:
+    return status == 415 or code in _FINAL_CODES
+
+
 async def intent_status(tenant: TenantRef, intent_id: uuid.UUID, blobs: BlobStore) -> DirectUploadStatus:
     intent = await upload_intents.get(tenant.id, intent_id)
     status = intent.status
