@@ -48,6 +48,9 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
     download_url_seconds: int = 300
     # How long a direct upload's intent, and its presigned URLs, stay valid.
     direct_upload_seconds: Annotated[int, msgspec.Meta(ge=60)] = 3600
+    # S3 state that no row owns (a crash between S3 and the database), and a `complete` that stopped answering, are
+    # cleaned up by the engines' upkeep once older than this: longer than any upload still writing before its row.
+    leftover_grace_seconds: Annotated[int, msgspec.Meta(ge=60)] = 3600
 
 
 class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
