@@ -8,6 +8,7 @@ is refused rather than read twice."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import math
@@ -49,7 +50,7 @@ MULTIPART_MAX_BYTES = 5 * 1024 * GIB  # S3's largest object
 MAX_PARTS = 10_000
 MULTIPART_ABOVE_BYTES = 100 * MIB  # the mode picked when the client names none
 DEFAULT_PART_BYTES = 8 * MIB
-READ_CHUNK_BYTES = 4 * MIB  # the read-back's unit: memory per `complete` stays about this
+READ_CHUNK_BYTES = 4 * MIB  # the read-back's unit: memory per `complete` stays about twice this
 
 
 async def create_intent(
@@ -334,8 +335,18 @@ async def _assemble(intent: UploadIntentRow, blobs: BlobStore) -> None:
 async def _verified(intent: UploadIntentRow, blobs: BlobStore) -> NewFile:
     """Read the object back once: its SHA-256 against the claimed one, its content as a streamed upload's."""
     check = ContentCheck(intent.filename)
-    async for chunk in blobs.read_chunks(intent.object_key, READ_CHUNK_BYTES):
-        check.feed(chunk)
+    feeding: asyncio.Future[None] | None = None  # the previous chunk, hashed and inspected while this one is read
+    try:
+        async for chunk in blobs.read_chunks(intent.object_key, READ_CHUNK_BYTES):
+            if feeding is not None:
+                await feeding
+            feeding = asyncio.ensure_future(check.feed_in_threads(chunk))
+        if feeding is not None:
+            await feeding
+    finally:
+        if feeding is not None and not feeding.done():
+            feeding.cancel()
+            await asyncio.gather(feeding, return_exceptions=True)
     if check.sha256 != intent.claimed_file_hash:
         raise Conflict(
             f"the uploaded bytes have SHA-256 {check.sha256}, not the claimed {intent.claimed_file_hash}",
