@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import math
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -337,10 +338,10 @@ async def _verified(intent: UploadIntentRow, blobs: BlobStore) -> NewFile:
     check = ContentCheck(intent.filename)
     feeding: asyncio.Future[None] | None = None  # the previous chunk, hashed and inspected while this one is read
     try:
-        async for chunk in blobs.read_chunks(intent.object_key, READ_CHUNK_BYTES):
+        async for block in _blocks(blobs, intent.object_key):
             if feeding is not None:
                 await feeding
-            feeding = asyncio.ensure_future(check.feed_in_threads(chunk))
+            feeding = asyncio.ensure_future(check.feed_in_threads(block))
         if feeding is not None:
             await feeding
     finally:
@@ -357,6 +358,19 @@ async def _verified(intent: UploadIntentRow, blobs: BlobStore) -> NewFile:
     return NewFile(
         intent.file_id, intent.filename, check.size, check.sha256, intent.object_key, "PRESIGNED", detected, options
     )
+
+
+async def _blocks(blobs: BlobStore, key: str) -> AsyncIterator[bytearray]:
+    """The object in blocks of READ_CHUNK_BYTES (the last shorter). S3's answer arrives in pieces of about 256 KiB:
+    gathering them costs a copy at memory speed and saves two worker-thread hops per piece."""
+    block = bytearray()
+    async for piece in blobs.read_chunks(key, READ_CHUNK_BYTES):
+        block += piece
+        if len(block) >= READ_CHUNK_BYTES:
+            yield block
+            block = bytearray()
+    if block:
+        yield block
 
 
 async def abort(tenant: TenantRef, intent_id: uuid.UUID, reason: str | None, blobs: BlobStore) -> DirectUploadAborted:
