@@ -360,17 +360,20 @@ async def _verified(intent: UploadIntentRow, blobs: BlobStore) -> NewFile:
     )
 
 
-async def _blocks(blobs: BlobStore, key: str) -> AsyncIterator[bytearray]:
-    """The object in blocks of READ_CHUNK_BYTES (the last shorter). S3's answer arrives in pieces of about 256 KiB:
-    gathering them costs a copy at memory speed and saves two worker-thread hops per piece."""
-    block = bytearray()
+async def _blocks(blobs: BlobStore, key: str) -> AsyncIterator[bytes]:
+    """The object in blocks of at least READ_CHUNK_BYTES (the last shorter). S3's answer arrives in pieces of about
+    256 KiB: joining them costs one copy at memory speed and saves two worker-thread hops and a numpy search per
+    piece."""
+    pieces: list[bytes] = []
+    size = 0
     async for piece in blobs.read_chunks(key, READ_CHUNK_BYTES):
-        block += piece
-        if len(block) >= READ_CHUNK_BYTES:
-            yield block
-            block = bytearray()
-    if block:
-        yield block
+        pieces.append(piece)
+        size += len(piece)
+        if size >= READ_CHUNK_BYTES:
+            yield b"".join(pieces)
+            pieces, size = [], 0
+    if pieces:
+        yield b"".join(pieces)
 
 
 async def abort(tenant: TenantRef, intent_id: uuid.UUID, reason: str | None, blobs: BlobStore) -> DirectUploadAborted:

@@ -32,7 +32,7 @@ class ContentCheck:
         self._sha.update(chunk)
         _inspect(lambda: self._inspector.feed(chunk))
 
-    async def feed_in_threads(self, chunk: bytes | bytearray) -> None:
+    async def feed_in_threads(self, chunk: bytes) -> None:
         """`feed`, with the hash and the inspection each in a worker thread at once (hashlib and the inspector's
         signature search release the GIL): the event loop stays free to read the next chunk meanwhile."""
         self.size += len(chunk)

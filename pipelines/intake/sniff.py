@@ -117,7 +117,7 @@ class ContentInspector:
         """Bytes fed so far."""
         return self._size
 
-    def feed(self, chunk: bytes | bytearray) -> None:
+    def feed(self, chunk: bytes) -> None:
         """Inspect the next chunk; raises UnsupportedContent as soon as the stream is proven unacceptable."""
         if self._error is not None:
             raise self._error
