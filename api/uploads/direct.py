@@ -51,7 +51,7 @@ MULTIPART_MAX_BYTES = 5 * 1024 * GIB  # S3's largest object
 MAX_PARTS = 10_000
 MULTIPART_ABOVE_BYTES = 100 * MIB  # the mode picked when the client names none
 DEFAULT_PART_BYTES = 8 * MIB
-READ_CHUNK_BYTES = 4 * MIB  # the read-back's unit: memory per `complete` stays about twice this
+READ_CHUNK_BYTES = 1 * MIB  # the read-back's block: memory per `complete` stays a few times this
 
 
 async def create_intent(
@@ -362,7 +362,7 @@ async def _verified(intent: UploadIntentRow, blobs: BlobStore) -> NewFile:
 
 async def _blocks(blobs: BlobStore, key: str) -> AsyncIterator[bytes]:
     """The object in blocks of at least READ_CHUNK_BYTES (the last shorter). S3's answer arrives in pieces of about
-    256 KiB: joining them costs one copy at memory speed and saves two worker-thread hops and a numpy search per
+    256 KiB: joining them costs one copy at memory speed and saves a worker-thread hop and a numpy search per
     piece."""
     pieces: list[bytes] = []
     size = 0

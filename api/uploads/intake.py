@@ -34,7 +34,7 @@ class ContentCheck:
 
     async def feed_in_threads(self, chunk: bytes) -> None:
         """`feed`, with the hash and the inspection each in a worker thread at once (hashlib and the inspector's
-        signature search release the GIL): the event loop stays free to read the next chunk meanwhile."""
+        numpy search release the GIL): the event loop stays free to read the next chunk meanwhile."""
         self.size += len(chunk)
         hashed = asyncio.to_thread(self._sha.update, chunk)
         await asyncio.gather(hashed, asyncio.to_thread(_inspect, lambda: self._inspector.feed(chunk)))
