@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import struct
 import sys
@@ -168,11 +169,17 @@ def main() -> None:
     args = parser.parse_args()
     path, sha256 = _payload(args.mb)
     warm, _ = _payload(16)
-    with running_service(engine__serve="false") as service:
-        run = (service.base, service.key, service.pid, service.data_dir)
-        asyncio.run(_run(*run, warm, hashlib.sha256(warm.read_bytes()).hexdigest()))  # imports, pools, heap
-        results = [asyncio.run(_run(*run, path, sha256)) for _ in range(args.runs)]
     size = path.stat().st_size / 1e6
+    temporary = [path.parent, warm.parent]  # with the service's data (every run's object): GBs to remove
+    try:
+        with running_service(engine__serve="false") as service:
+            temporary.append(service.data_dir)
+            run = (service.base, service.key, service.pid, service.data_dir)
+            asyncio.run(_run(*run, warm, hashlib.sha256(warm.read_bytes()).hexdigest()))  # imports, pools, heap
+            results = [asyncio.run(_run(*run, path, sha256)) for _ in range(args.runs)]
+    finally:
+        for directory in temporary:
+            shutil.rmtree(directory, ignore_errors=True)
     median = {field: statistics.median(getattr(r, field) for r in results) for field in Run._fields}
     result = {
         "size_mb": round(size, 1),
