@@ -336,7 +336,7 @@ async def _assemble(intent: UploadIntentRow, blobs: BlobStore) -> None:
 async def _verified(intent: UploadIntentRow, blobs: BlobStore) -> NewFile:
     """Read the object back once: its SHA-256 against the claimed one, its content as a streamed upload's."""
     check = ContentCheck(intent.filename)
-    feeding: asyncio.Future[None] | None = None  # the previous chunk, hashed and inspected while this one is read
+    feeding: asyncio.Future[None] | None = None  # the previous block, hashed and inspected while this one is read
     try:
         async for block in _blocks(blobs, intent.object_key):
             if feeding is not None:
