@@ -1,6 +1,6 @@
 """Soft-deleted files past retention lose their objects, then their rows. Objects go first, so a
 crash in between leaves a row that the next run purges again (S3 deletes are idempotent). Exports
-(`exports/...`, api/export.py) are deleted once older than their own retention."""
+(`exports/...`, api/export.py) are deleted once older than their own retention, idempotency keys once expired."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from store import files
+from store import files, idempotency_keys
 from store.blob_store import BlobStore
 from store.keys import EXPORTS_PREFIX, file_prefix
 from store.settings import Settings
@@ -40,12 +40,21 @@ async def purge_expired_exports(blobs: BlobStore, retention: timedelta, now: dat
     return purged
 
 
+async def purge_idempotency_keys(hours: int, now: datetime | None = None) -> int:
+    """Delete the idempotency keys used more than `hours` before `now` (default: this moment); how many."""
+    purged = await idempotency_keys.purge((now or datetime.now(UTC)) - timedelta(hours=hours))
+    if purged:
+        log.info("purged %d expired idempotency keys", purged)
+    return purged
+
+
 async def purge_forever(blobs: BlobStore, settings: Settings, stop: asyncio.Event) -> None:
     """The server's periodic purge; a failed round is logged and retried next interval."""
     while not stop.is_set():
         try:
             await purge_expired(blobs, settings.retention.soft_delete_days)
             await purge_expired_exports(blobs, timedelta(hours=settings.retention.export_hours))
+            await purge_idempotency_keys(settings.api.idempotency_hours)
         except Exception:
             log.exception("purge round failed")
         with contextlib.suppress(TimeoutError):

@@ -39,5 +39,5 @@ def engine_for(settings: Settings) -> Engine:
         step_memory_mib=settings.limits.step_memory_mib,
     )
     location = S3Location.from_settings(settings)
-    upkeep = (SwapKeeper(), TenantIndexKeeper(), IntentReaper(location))
+    upkeep = (SwapKeeper(), TenantIndexKeeper(), IntentReaper(location, settings.storage.leftover_grace_seconds))
     return Engine(location, steps_for(settings), config, upkeep=upkeep)

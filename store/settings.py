@@ -48,6 +48,9 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
     download_url_seconds: int = 300
     # How long a direct upload's intent, and its presigned URLs, stay valid.
     direct_upload_seconds: Annotated[int, msgspec.Meta(ge=60)] = 3600
+    # S3 state that no row owns (a crash between S3 and the database), and a `complete` that stopped answering, are
+    # cleaned up by the engines' upkeep once older than this: longer than any upload still writing before its row.
+    leftover_grace_seconds: Annotated[int, msgspec.Meta(ge=60)] = 3600
 
 
 class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +58,10 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     body_idle_seconds: float = 30.0
     # How often an open websocket checks that its API key still holds; a revoked key closes it.
     key_recheck_seconds: float = 10.0
+    # How long the first answer to an Idempotency-Key is replayed; an older key is new again, and purged.
+    idempotency_hours: Annotated[int, msgspec.Meta(ge=1)] = 24
+    # A key held by a request that never answered (its process died) is free again after this long.
+    idempotency_claim_seconds: Annotated[int, msgspec.Meta(ge=1)] = 900
 
 
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any
 
 import boto3
@@ -93,3 +94,37 @@ def discard_upload(location: S3Location, key: str, upload_id: str | None) -> Non
         with contextlib.suppress(client.exceptions.NoSuchUpload):
             client.abort_multipart_upload(Bucket=location.bucket, Key=key, UploadId=upload_id)
     client.delete_object(Bucket=location.bucket, Key=key)
+
+
+def abort_multipart(location: S3Location, key: str, upload_id: str) -> None:
+    """Abort one multipart upload (its parts freed), leaving any object under its key; idempotent."""
+    client = _client(location)
+    with contextlib.suppress(client.exceptions.NoSuchUpload):
+        client.abort_multipart_upload(Bucket=location.bucket, Key=key, UploadId=upload_id)
+
+
+def objects_page(
+    location: S3Location, prefix: str, after: str | None, limit: int
+) -> tuple[list[tuple[str, datetime]], str | None]:
+    """Up to `limit` objects under `prefix` after the key `after`, as (key, last modified), and the key to list
+    after next (None: the listing is done)."""
+    options: dict[str, Any] = {"Bucket": location.bucket, "Prefix": prefix, "MaxKeys": limit}
+    if after is not None:
+        options["StartAfter"] = after
+    page = _client(location).list_objects_v2(**options)
+    found = [(item["Key"], item["LastModified"]) for item in page.get("Contents", [])]
+    return found, (found[-1][0] if found and page.get("IsTruncated") else None)
+
+
+def multipart_page(
+    location: S3Location, prefix: str, after: tuple[str, str] | None, limit: int
+) -> tuple[list[tuple[str, str, datetime]], tuple[str, str] | None]:
+    """Up to `limit` multipart uploads in progress under `prefix`, as (key, upload id, initiated), and the
+    (key, upload id) to list after next (None: the listing is done)."""
+    options: dict[str, Any] = {"Bucket": location.bucket, "Prefix": prefix, "MaxUploads": limit}
+    if after is not None:
+        options["KeyMarker"], options["UploadIdMarker"] = after
+    page = _client(location).list_multipart_uploads(**options)
+    found = [(item["Key"], item["UploadId"], item["Initiated"]) for item in page.get("Uploads", [])]
+    following = (page["NextKeyMarker"], page["NextUploadIdMarker"]) if page.get("IsTruncated") else None
+    return found, following

@@ -173,7 +173,7 @@ class UploadIntent(Table, tablename="upload_intent"):
     id = UUID(primary_key=True)
     tenant = ForeignKey(references=Tenant)
     upload_mode = Varchar(length=16)  # single_shot | multipart
-    status = Varchar(length=16)  # PENDING | UPLOADED | COMPLETED | FAILED
+    status = Varchar(length=16)  # PENDING | UPLOADED | VERIFYING | COMPLETED | FAILED
     filename = Varchar(length=255)
     content_type = Varchar(length=100)  # as claimed
     media_type = Varchar(length=16)  # as claimed; the file's is detected at completion
@@ -192,6 +192,7 @@ class UploadIntent(Table, tablename="upload_intent"):
     expires_at = Timestamptz()
     confirmed_at = Timestamptz(null=True, default=None)
     completed_at = Timestamptz(null=True, default=None)
+    claimed_at = Timestamptz(null=True, default=None)  # when a `complete` took it (VERIFYING)
 
 
 # Also in the schema, queried in SQL by store/documents.py and store/embeddings.py: document_page (keyed

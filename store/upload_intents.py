@@ -1,6 +1,7 @@
 """Upload intents: the record of a direct upload, always scoped to one tenant. An intent is PENDING until its bytes
 are in S3 (UPLOADED once every part of a multipart upload is confirmed), VERIFYING while one `complete` reads the
-object back, then COMPLETED (it became a file, or found the tenant's copy) or FAILED (refused or aborted)."""
+object back, then COMPLETED (it became a file, or found the tenant's copy) or FAILED (refused or aborted). An intent
+left VERIFYING by a process that died is settled by the engines' upkeep (pipelines/upload_reaper.py)."""
 
 from __future__ import annotations
 
@@ -87,8 +88,8 @@ async def close(tenant_id: uuid.UUID, intent_id: uuid.UUID, error_message: str) 
 async def claim(tenant_id: uuid.UUID, intent_id: uuid.UUID) -> UploadIntentRow:
     """Take an open intent for completing (VERIFYING), so that two `complete` calls never both read it."""
     rows = await UploadIntent.raw(
-        "UPDATE upload_intent SET status = 'VERIFYING' WHERE id = {} AND tenant = {} AND status IN ('PENDING', "
-        "'UPLOADED') RETURNING *",
+        "UPDATE upload_intent SET status = 'VERIFYING', claimed_at = now() WHERE id = {} AND tenant = {} "
+        "AND status IN ('PENDING', 'UPLOADED') RETURNING *",
         intent_id,
         tenant_id,
     )
@@ -121,6 +122,75 @@ async def mark_expired(intent_ids: list[uuid.UUID]) -> list[uuid.UUID]:
         .returning(UploadIntent.file_id)
     )
     return [row["file_id"] for row in rows]
+
+
+async def stuck(now: datetime, grace_seconds: float, bytes_per_second: float, limit: int) -> list[UploadIntentRow]:
+    """VERIFYING intents whose `complete` stopped answering (its process died): claimed longer ago than the grace
+    plus the time to read their size at `bytes_per_second`, oldest first."""
+    rows = await UploadIntent.raw(
+        """
+        SELECT * FROM upload_intent WHERE status = 'VERIFYING'
+            AND (claimed_at IS NULL OR claimed_at + make_interval(secs => {} + size_bytes / {}) < {})
+        ORDER BY claimed_at NULLS FIRST LIMIT {}
+        """,
+        grace_seconds,
+        bytes_per_second,
+        now,
+        limit,
+    )
+    return [_row(row) for row in rows]
+
+
+async def recover_completed(intent_id: uuid.UUID) -> bool:
+    """COMPLETED if its file row was written before `complete` died (the file exists: only the intent lags)."""
+    rows = await UploadIntent.raw(
+        """
+        UPDATE upload_intent AS intent SET status = 'COMPLETED', media_type = file.media_type, completed_at = now()
+        FROM file WHERE intent.id = {} AND intent.status = 'VERIFYING' AND file.id = intent.file_id
+        RETURNING intent.id
+        """,
+        intent_id,
+    )
+    return bool(rows)
+
+
+async def fail_stuck(intent_id: uuid.UUID, error_message: str) -> bool:
+    """FAILED, unless it left VERIFYING meanwhile or its file row exists (then it is recovered as completed)."""
+    rows = await UploadIntent.raw(
+        """
+        UPDATE upload_intent SET status = 'FAILED', error_message = {}
+        WHERE id = {} AND status = 'VERIFYING' AND NOT EXISTS (SELECT 1 FROM file WHERE file.id = upload_intent.file_id)
+        RETURNING id
+        """,
+        error_message,
+        intent_id,
+    )
+    return bool(rows)
+
+
+async def live_file_ids(file_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The ids, among `file_ids`, whose objects are still wanted: a file row has it, or an intent not yet settled
+    (PENDING, UPLOADED, VERIFYING) will. Any other object under such an id is a leftover."""
+    rows = await UploadIntent.raw(
+        """
+        SELECT file_id AS id FROM upload_intent
+            WHERE file_id = ANY({}) AND status IN ('PENDING', 'UPLOADED', 'VERIFYING')
+        UNION SELECT id FROM file WHERE id = ANY({})
+        """,
+        file_ids,
+        file_ids,
+    )
+    return {row["id"] for row in rows}
+
+
+async def live_multipart(upload_ids: list[str]) -> set[str]:
+    """The S3 multipart uploads, among `upload_ids`, of intents not yet settled."""
+    rows = await UploadIntent.raw(
+        "SELECT s3_upload_id FROM upload_intent WHERE s3_upload_id = ANY({}) "
+        "AND status IN ('PENDING', 'UPLOADED', 'VERIFYING')",
+        upload_ids,
+    )
+    return {row["s3_upload_id"] for row in rows}
 
 
 def _by_column(changes: dict[str, Any]) -> dict[Any, Any]:

@@ -70,14 +70,15 @@ async def _models(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _purge(settings: Settings) -> None:
-    from pipelines.purge import purge_expired, purge_expired_exports
+    from pipelines.purge import purge_expired, purge_expired_exports, purge_idempotency_keys
     from store.blob_store import BlobStore
 
     await _migrate()
     async with BlobStore(settings) as blobs:
         count = await purge_expired(blobs, settings.retention.soft_delete_days)
         exports = await purge_expired_exports(blobs, timedelta(hours=settings.retention.export_hours))
-    print(f"purged {count} files, {exports} exports")
+    keys = await purge_idempotency_keys(settings.api.idempotency_hours)
+    print(f"purged {count} files, {exports} exports, {keys} idempotency keys")
 
 
 async def _worker(settings: Settings) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import AppSettings, Blobs, Tenant, Waker
+from api.idempotency import IdempotencyKey, idempotent
 from api.schemas.direct_uploads import (
     DirectUploadAborted,
     DirectUploadCompleted,
@@ -31,11 +32,21 @@ class DirectUploadsController(Controller):
 
     @post("/")
     async def create(
-        self, tenant: Tenant, settings: AppSettings, blobs: Blobs, data: JSONBody[DirectUploadRequest]
+        self,
+        tenant: Tenant,
+        settings: AppSettings,
+        blobs: Blobs,
+        data: JSONBody[DirectUploadRequest],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[SingleShotUpload | MultipartUpload | DuplicateUpload]:
         """201 with presigned URLs for the bytes; 200 when skip_duplicates finds the tenant's copy (no URL)."""
-        intent = await direct.create_intent(data, tenant, settings, blobs)
-        return Response(intent, status_code=200 if isinstance(intent, DuplicateUpload) else 201)
+
+        async def work() -> Response[Any]:
+            intent = await direct.create_intent(data, tenant, settings, blobs)
+            return Response(intent, status_code=200 if isinstance(intent, DuplicateUpload) else 201)
+
+        scope = "POST /files/direct-uploads"
+        return await idempotent(idempotency_key, tenant, settings, scope, data, work, direct.refused_request)
 
     @get("/{upload_id:uuid}")
     async def status(self, tenant: Tenant, blobs: Blobs, upload_id: FromPath[uuid.UUID]) -> DirectUploadStatus:
@@ -63,12 +74,23 @@ class DirectUploadsController(Controller):
 
     @post("/{upload_id:uuid}/complete", status_code=202)
     async def complete(
-        self, tenant: Tenant, settings: AppSettings, blobs: Blobs, wake: Waker, upload_id: FromPath[uuid.UUID]
-    ) -> DirectUploadCompleted:
+        self,
+        tenant: Tenant,
+        settings: AppSettings,
+        blobs: Blobs,
+        wake: Waker,
+        upload_id: FromPath[uuid.UUID],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[DirectUploadCompleted]:
         """Verify the object against the claimed SHA-256, inspect it, record the file and queue its processing."""
-        completed = await direct.complete(tenant, upload_id, settings, blobs)
-        wake()
-        return completed
+
+        async def work() -> Response[Any]:
+            completed = await direct.complete(tenant, upload_id, settings, blobs)
+            wake()
+            return Response(completed, status_code=202)
+
+        scope = f"POST /files/direct-uploads/{upload_id}/complete"
+        return await idempotent(idempotency_key, tenant, settings, scope, None, work, direct.final_refusal)
 
     @delete("/{upload_id:uuid}", status_code=200)
     async def abort(

@@ -3,6 +3,7 @@ sent straight to S3): hashing and content inspection chunk by chunk, then the fi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,13 @@ class ContentCheck:
         self.size += len(chunk)
         self._sha.update(chunk)
         _inspect(lambda: self._inspector.feed(chunk))
+
+    async def feed_in_threads(self, chunk: bytes) -> None:
+        """`feed`, with the hash and the inspection each in a worker thread at once (hashlib and the inspector's
+        numpy search release the GIL): the event loop stays free to read the next chunk meanwhile."""
+        self.size += len(chunk)
+        hashed = asyncio.to_thread(self._sha.update, chunk)
+        await asyncio.gather(hashed, asyncio.to_thread(_inspect, lambda: self._inspector.feed(chunk)))
 
     def identify(self) -> Detected:
         """The detected type of the whole upload; an empty one is refused."""

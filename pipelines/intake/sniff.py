@@ -16,6 +16,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from pipelines.intake import file_names, zip_tail
 from pipelines.intake.docx_package import DocxPackage
 from pipelines.intake.refusal import UnsupportedContent
@@ -663,6 +665,24 @@ _ARCHIVE_HEADER = re.compile(
 )
 
 
+def _positions(buf: bytes | bytearray, needle: bytes, start: int, stop: int) -> list[int]:
+    """Every offset in [start, stop) where `needle` (4 bytes or more) begins in `buf`, in order. numpy compares the
+    buffer as 32-bit words, at each of the 4 alignments, at memory speed and without the GIL, where bytes.find walks
+    it at about 1.3 GB/s per needle holding the GIL: the scan of every byte would otherwise bound an upload's (and
+    a read-back's) throughput. The array views die on return, so `buf` may be resized again."""
+    start, end = max(start, 0), min(stop + len(needle) - 1, len(buf))
+    word = int.from_bytes(needle[:4], "little")
+    found: list[int] = []
+    for shift in range(4):
+        count = (end - start - shift) // 4
+        if count <= 0:
+            continue
+        hits = np.frombuffer(buf, dtype="<u4", count=count, offset=start + shift) == word
+        if hits.any():
+            found += (np.flatnonzero(hits) * 4 + start + shift).tolist()
+    return sorted(pos for pos in found if pos + len(needle) <= end and buf[pos : pos + len(needle)] == needle)
+
+
 class _BinaryStream:
     """Watches an accepted binary format for embedded executables, appended archives and data after
     the format's end; the tail buffer doubles as carry-over between chunks for the signature scan."""
@@ -711,15 +731,12 @@ class _BinaryStream:
     def _found(self, buf: bytes | bytearray, checks: tuple[_Check, ...], start: int, stop: int) -> bool:
         """Any signature starting in buf[start:stop] whose structural check passes."""
         for needle, verify in checks:
-            end = stop + len(needle) - 1
-            pos = buf.find(needle, start, end)
-            while pos != -1:
+            for pos in _positions(buf, needle, start, stop):
                 self._checks += 1
                 if self._checks > _MAX_CHECKS:
                     raise UnsupportedContent(_TOO_COSTLY)
                 if verify(buf, pos):
                     return True
-                pos = buf.find(needle, pos + 1, end)
         return False
 
     def _walk(self, at_end: bool = False) -> None:

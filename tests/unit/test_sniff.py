@@ -793,3 +793,24 @@ def test_same_outcome_whatever_the_chunk_size_on_larger_files(case: str, chunk: 
     data = make()
     assert _verdict(data, chunk) == expected
     assert _outcome(data, chunk) == _outcome(data, len(data))
+
+
+def test_signature_positions_match_a_plain_search() -> None:
+    """The word-wise search finds exactly what bytes.find finds: every alignment, overlaps, the window's edges."""
+    from pipelines.intake.sniff import _positions
+
+    def found(buf: bytes, needle: bytes, start: int, stop: int) -> list[int]:
+        hits, end = [], stop + len(needle) - 1
+        pos = buf.find(needle, start, end)
+        while pos != -1:
+            hits.append(pos)
+            pos = buf.find(needle, pos + 1, end)
+        return hits
+
+    rng = random.Random(7)
+    pieces = [b"\x7fELF", b"PE\x00\x00", b"P", b"E", b"\x00", b"\x7f"]
+    for _ in range(2000):
+        buf = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        needle = rng.choice([b"\x7fELF", b"PE\x00\x00", b"PE\x00\x00\x4c\x01"])
+        start, stop = rng.randint(-2, len(buf) + 2), rng.randint(0, len(buf) + 4)
+        assert _positions(bytearray(buf), needle, start, stop) == found(buf, needle, max(start, 0), stop)
