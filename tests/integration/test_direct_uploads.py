@@ -3,7 +3,9 @@ presigned URLs, the API checks the parts against S3 and verifies the object on `
 
 from __future__ import annotations
 
+import os
 import struct
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -86,6 +88,24 @@ async def test_multipart_upload_in_parallel_parts_becomes_a_file(client, blobs, 
     assert await pending_multipart(blobs, alice) == []
     again = await complete(client, alice, created["upload_id"])  # a repeated complete answers the same file
     assert again.status_code == 202 and again.json()["file_id"] == body["file_id"]
+
+
+async def test_a_600_mb_multipart_upload_goes_straight_to_s3_and_is_processed(client, blobs, alice, engine):
+    """The issue's size by default; SCOPIX_TEST_LARGE_UPLOAD_MB sets another."""
+    content = large_mp4(int(os.environ.get("SCOPIX_TEST_LARGE_UPLOAD_MB", "600")))
+    created = await intent(client, alice, content, "long.mp4", content_type="video/mp4", part_size_bytes=8 * MIB)
+    assert created["total_parts"] == -(-len(content) // (8 * MIB))
+    api_host = urlsplit(str(client.base_url)).netloc
+    assert all(urlsplit(part["url"]).netloc != api_host for part in created["part_urls"])  # the API sees no byte
+
+    await send_parts(client, alice, created, content, in_flight=4)
+    response = await complete(client, alice, created["upload_id"])
+    assert response.status_code == 202, response.text
+    file_id = response.json()["file_id"]
+    await settled(client, alice, [file_id], seconds=300)
+    detail = (await client.get(f"/api/v2/files/{file_id}", headers=alice.headers)).json()
+    assert detail["size_bytes"] == len(content) and detail["file_hash"] == sha256(content)
+    assert detail["video_analysis_status"] == "completed" and detail["thumbnail_url"]
 
 
 async def test_a_part_never_sent_cannot_be_confirmed(client, blobs, alice):

@@ -52,10 +52,18 @@ async def confirm(client: httpx.AsyncClient, caller: Caller, upload_id: str, num
     return await client.post(f"{ROUTE}/{upload_id}/parts/confirm", headers=caller.headers, json=body)
 
 
-async def send_parts(client: httpx.AsyncClient, caller: Caller, created: dict, content: bytes, numbers=None) -> None:
-    """Send the parts in parallel, then confirm each with the ETag S3 answered."""
+async def send_parts(
+    client: httpx.AsyncClient, caller: Caller, created: dict, content: bytes, numbers=None, in_flight: int = 8
+) -> None:
+    """Send the parts in parallel (`in_flight` at a time), then confirm each with the ETag S3 answered."""
     numbers = numbers or range(1, created["total_parts"] + 1)
-    sent = await asyncio.gather(*(put_part(created, content, number) for number in numbers))
+    slots = asyncio.Semaphore(in_flight)
+
+    async def send(number: int) -> httpx.Response:
+        async with slots:
+            return await put_part(created, content, number)
+
+    sent = await asyncio.gather(*(send(number) for number in numbers))
     size = created["part_size_bytes"]
     for number, response in zip(numbers, sent, strict=True):
         part = content[(number - 1) * size : number * size]
