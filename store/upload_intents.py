@@ -103,6 +103,17 @@ async def settle(intent_id: uuid.UUID, status: str, **changes: Any) -> None:
     await UploadIntent.update({UploadIntent.status: status, **_by_column(changes)}).where(UploadIntent.id == intent_id)
 
 
+async def finish(intent_id: uuid.UUID, **changes: Any) -> bool:
+    """COMPLETED, in the transaction that records its file, only while it is still VERIFYING: an upkeep that took
+    its `complete` for dead and failed it meanwhile wins, and the file is not recorded."""
+    rows = (
+        await UploadIntent.update({UploadIntent.status: "COMPLETED", **_by_column(changes)})
+        .where((UploadIntent.id == intent_id) & (UploadIntent.status == "VERIFYING"))
+        .returning(UploadIntent.id)
+    )
+    return bool(rows)
+
+
 async def expired(now: datetime, limit: int) -> list[UploadIntentRow]:
     """Open intents of any tenant past their expiry, oldest first."""
     rows = (

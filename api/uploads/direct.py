@@ -304,7 +304,6 @@ async def complete(
     if existing is not None:
         await blobs.discard_upload(intent.object_key, None)
     done = {"file_id": existing or new.id, "deduplicated": existing is not None, "media_type": new.detected.media_type}
-    await upload_intents.settle(intent.id, COMPLETED, completed_at=datetime.now(UTC), **done)
     finished = msgspec.structs.replace(intent, status=COMPLETED, **done)
     return _completed(finished, "processing" if plan.steps and existing is None else "completed")
 
@@ -313,9 +312,16 @@ async def _record(
     intent: UploadIntentRow, new: NewFile, tenant: TenantRef, describes: bool
 ) -> tuple[uuid.UUID | None, NewFilePlan]:
     """In one transaction: the file row and its jobs (or the tenant's copy), the credits the intent reserved
-    settled by what was recorded, and an upload session of the one file, as every upload has."""
+    settled by what was recorded, an upload session of the one file, as every upload has, and the intent
+    COMPLETED (a 409, recording nothing, when the upkeep failed it meanwhile)."""
     async with transaction():
         existing, plan = await record_file(new, tenant, describes)
+        done = {"file_id": existing or new.id, "deduplicated": existing is not None}
+        if not await upload_intents.finish(
+            intent.id, completed_at=datetime.now(UTC), media_type=new.detected.media_type, **done
+        ):
+            dead = "the upload's verification was taken for dead and failed; upload again"
+            raise Conflict(dead, code="upload_not_open")
         video = new.detected.media_type == "video"
         await quotas.settle_direct_upload(tenant.id, new.id, recorded=existing is None, video=video)
         entry = sessions.SessionFile(

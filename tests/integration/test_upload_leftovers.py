@@ -53,6 +53,17 @@ async def test_an_intent_left_verifying_fails_and_its_object_is_deleted(client, 
     assert (await state(client, alice, running["upload_id"]))["status"] == "VERIFYING"
 
 
+async def test_a_complete_that_the_upkeep_failed_meanwhile_cannot_finish(client, services, alice):
+    from store import upload_intents
+
+    created = await intent(client, alice, CONTENT, "notes.txt", content_type="text/plain")
+    assert (await put_single(created, CONTENT)).status_code == 200
+    await died_verifying(created["upload_id"], hours_ago=2)  # the `complete` is slow, not dead
+    assert await reaper(services, alice).recover() == (0, 1)
+    assert not await upload_intents.finish(uuid.UUID(created["upload_id"]), deduplicated=False)
+    assert (await state(client, alice, created["upload_id"]))["status"] == "FAILED"
+
+
 async def test_an_intent_whose_file_was_recorded_is_completed(client, blobs, services, alice):
     created = await intent(client, alice, CONTENT, "notes.txt", content_type="text/plain")
     assert (await put_single(created, CONTENT)).status_code == 200
