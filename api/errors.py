@@ -110,7 +110,8 @@ def handle(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]
         errors = exc.extra if isinstance(exc, ValidationException) else None
         return error_response(status, str(exc.detail), code, exc.headers, errors=errors or None)
     if status < 500 and isinstance(exc, DomainError):
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooBusy) else None
+        retry_after = exc.extra.get("retry_after")  # a refusal that passes later says when (429, 409)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return error_response(status, exc.detail, code, headers, **exc.extra)
     if status < 500 or status == 503:
         log.warning("%s: %s", code, exc, exc_info=exc)

@@ -112,7 +112,7 @@ def _replay(held: idempotency_keys.KeyRecord, fingerprint: str) -> Response[Any]
         )
     if held.status_code is None or held.response is None:
         raise Conflict("a request with this Idempotency-Key is in progress; retry later",
-                       code="idempotency_key_in_progress")  # fmt: skip
+                       code="idempotency_key_in_progress", retry_after=1)  # fmt: skip
     return _json(held.status_code, held.response, {REPLAYED_HEADER: "true"})
 
 

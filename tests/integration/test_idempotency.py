@@ -151,6 +151,7 @@ async def test_a_key_in_progress_is_409_and_an_abandoned_one_is_taken_over(clien
     assert held is None
     busy = await post(client, alice, new_intent(), "busy")
     assert busy.status_code == 409 and busy.json()["code"] == "idempotency_key_in_progress"
+    assert busy.headers["retry-after"] == "1"
     assert await intent_count(alice) == 0
     # Its process died: once the claim is older than api.idempotency_claim_seconds, the key is free again.
     await Tenant.raw(
