@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import numpy as np
@@ -272,6 +273,22 @@ async def test_an_image_finds_the_video_by_a_later_frame_with_its_time(client, e
     assert found["vector_similarity"] > 0.9 > float(by_photo @ by_thumbnail)
     [matched] = [frame for frame in frames if frame.timestamp_seconds == found["matched_frame_seconds"]]
     assert found["vector_similarity"] == pytest.approx(float(by_photo @ vectors[matched.frame_index]), abs=1e-5)
+
+
+async def test_a_deleted_video_is_found_by_no_frame_and_a_purge_drops_its_frame_vectors(client, engine, blobs) -> None:
+    from pipelines.purge import purge_expired
+
+    owner = await new_caller()
+    video = await analysed(client, owner, sample_videos.cut_to_photo(), "cut.mp4")
+    photo = await uploaded(client, owner, encode(sample_videos.PHOTO), "photo.jpg")
+    await until_terminal(client, owner, photo, seconds=120)
+    assert (await client.delete(f"/api/v2/files/{video['id']}", headers=owner.headers)).status_code == 200
+
+    assert (await file_route(client, owner, photo, "similar"))["items"] == []
+    file_id = uuid.UUID(video["id"])
+    await File.update({File.deleted_at: datetime.now(UTC) - timedelta(days=31)}).where(File.id == file_id)
+    assert await purge_expired(blobs, retention_days=30) >= 1
+    assert await frame_vectors(file_id, PERCEPTUAL) == {}
 
 
 async def test_the_embedding_step_that_a_swap_queues_gives_a_video_the_same_vectors(client, alice, engine) -> None:
