@@ -1,7 +1,7 @@
 """Images similar to one of the tenant's images: its nearest neighbours in the active image-embedding space,
-re-ranked with the meaning of what is said about them. A video takes part as the frame its thumbnail shows (its
-vector is that frame's, pipelines/video/analysis.py): it is found from an image, and its own similar images are
-found from it.
+re-ranked with the meaning of what is said about them. A video takes part by its frames (pipelines/video/analysis.py):
+it is found by whichever of its key frames (or its thumbnail) is nearest, once, with that frame's time
+(`matched_frame_seconds`); and its own similar images are found from the frame its thumbnail shows.
 
     relevance_score = 0.7 * vector_similarity + 0.3 * max(text_similarity, 0)   when both images have text
     relevance_score = vector_similarity                                           otherwise
@@ -28,9 +28,10 @@ from api.shaping import shaped
 from api.variant_urls import variant_urls
 from pipelines.inference.in_use import serving_image_model
 from pipelines.inference.query_embedding import QueryEmbedder
-from store import files, image_embeddings
+from store import files, frame_embeddings, image_embeddings
 from store.blob_store import BlobStore
 from store.errors import Conflict, Misconfigured, Unavailable, WrongMediaType
+from store.frame_embeddings import FrameMatch
 from store.image_embeddings import Neighbour
 from store.rows import FileRow, Variant
 from store.settings import Settings
@@ -75,8 +76,11 @@ async def similar_images(
             embedding_status=reference.embedding_status,
         )
     wanted = min(limit * CANDIDATES_PER_RESULT, MAX_CANDIDATES)
-    neighbours = await image_embeddings.similar(
-        tenant.id, model.model_id, int(model.dimension or len(vector)), vector, wanted, exclude=reference.id
+    dimension = int(model.dimension or len(vector))
+    neighbours = nearest_files(
+        await image_embeddings.similar(tenant.id, model.model_id, dimension, vector, wanted, exclude=reference.id),
+        await frame_embeddings.nearest_videos(tenant.id, model.model_id, dimension, vector, wanted, reference.id),
+        wanted,
     )
     rows = await _rows(tenant.id, [n.file_id for n in neighbours])
     neighbours = [n for n in neighbours if n.file_id in rows]  # deleted since the search found it
@@ -87,6 +91,16 @@ async def similar_images(
     )[:limit]
     items = [await _item(rows[n.file_id], score, n, blobs) for score, n in ranked]
     return SimilarImages(reference_image_id=reference.id, items=items, total_count=len(items))
+
+
+def nearest_files(images: list[Neighbour], frames: list[FrameMatch], limit: int) -> list[Neighbour]:
+    """The `limit` nearest files, each once by its nearest vector: an image's, a video's thumbnail's or one of its
+    frames' (which brings the frame's time)."""
+    best: dict[uuid.UUID, Neighbour] = {}
+    found = [*images, *(Neighbour(f.file_id, f.similarity, f.timestamp_seconds) for f in frames)]
+    for neighbour in sorted(found, key=lambda n: -n.similarity):
+        best.setdefault(neighbour.file_id, neighbour)
+    return sorted(best.values(), key=lambda n: (-n.similarity, n.file_id))[:limit]
 
 
 def relevance(vector_similarity: float, text_similarity: float | None) -> float:
@@ -102,7 +116,7 @@ def said_about(row: FileRow | _Candidate) -> str | None:
 
 
 async def _rows(tenant_id: uuid.UUID, file_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Candidate]:
-    """The live files among the neighbours (image embeddings are of images and of videos' thumbnail frames)."""
+    """The live files among the neighbours (images and videos)."""
     if not file_ids:
         return {}
     rows = await files.live_rows(tenant_id, _Candidate, file_ids=file_ids, limit=len(file_ids))
@@ -133,5 +147,6 @@ async def _item(row: _Candidate, score: float, neighbour: Neighbour, blobs: Blob
         description=row.user_description or row.upload_description,
         relevance_score=round(score, 6),
         vector_similarity=round(neighbour.similarity, 6),
+        matched_frame_seconds=neighbour.frame_seconds,
         **await variant_urls(blobs, row),
     )

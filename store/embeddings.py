@@ -1,5 +1,6 @@
 """Embeddings in pgvector, one space per model and table (chunk_embedding: document chunks; image_embedding:
-images, store/image_embeddings.py), and the tenant-scoped nearest-neighbour search over them.
+images, store/image_embeddings.py; video_frame_embedding: videos' key frames, store/frame_embeddings.py), and the
+tenant-scoped nearest-neighbour search over them.
 
 Every row carries its `model_id`; a space gets a partial HNSW index on `embedding::vector(dim)` for its model
 on its table when it is first written (`ensure_space`). A search names its model, so spaces never mix.
@@ -39,9 +40,13 @@ EF_SEARCH = 200  # the space's index: recall@10 ~0.98 on a tenant's own topics (
 TENANT_EF_SEARCH = (200, 800)
 TENANT_ROWS_PER_EF = 40
 MAX_SCAN_TUPLES = 40_000
-CHUNKS, IMAGES = "chunk_embedding", "image_embedding"
+CHUNKS, IMAGES, FRAMES = "chunk_embedding", "image_embedding", "video_frame_embedding"
 # The tables of embedding spaces and the columns that identify their rows (the first one breaks ties).
-KEYS: dict[str, tuple[str, ...]] = {CHUNKS: ("chunk_id", "file_id"), IMAGES: ("file_id",)}
+KEYS: dict[str, tuple[str, ...]] = {
+    CHUNKS: ("chunk_id", "file_id"),
+    IMAGES: ("file_id",),
+    FRAMES: ("file_id", "frame_index"),
+}
 SearchPath = Literal["exact", "tenant", "space"]
 
 
@@ -119,12 +124,12 @@ async def save(
             tenant_id,
             file_id,
             list(chunk_ids),
-            [_text(vector) for vector in vectors],  # asyncpg's pgvector codec encodes no arrays of vectors
+            [vector_text(vector) for vector in vectors],  # asyncpg's pgvector codec encodes no arrays of vectors
         )
         await Chunk.update({Chunk.embedding_status: "completed"}).where(Chunk.id.is_in(list(chunk_ids)))
 
 
-def _text(vector: np.ndarray) -> str:
+def vector_text(vector: np.ndarray) -> str:
     """pgvector's text form, exact for float32."""
     return "[" + ",".join(repr(float(x)) for x in np.asarray(vector, np.float32)) + "]"
 

@@ -17,6 +17,7 @@ from store.tables import File
 class Neighbour:
     file_id: uuid.UUID
     similarity: float  # cosine similarity, 1 = same direction
+    frame_seconds: float | None = None  # a video's, found by this frame of it (store/frame_embeddings.py)
 
 
 async def ensure_space(model_id: str, dimension: int) -> None:

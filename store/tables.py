@@ -198,5 +198,6 @@ class UploadIntent(Table, tablename="upload_intent"):
 # Also in the schema, queried in SQL by store/documents.py and store/embeddings.py: document_page (keyed
 # by file and page number), chunk_embedding and image_embedding (pgvector, store/image_embeddings.py) and
 # embedding_space; by store/sessions.py: upload_session_file (keyed by session and position in the request); by
-# store/video_frames.py: video_frame (keyed by file and frame index).
+# store/video_frames.py: video_frame (keyed by file and frame index), and its frames' vectors, video_frame_embedding
+# (store/frame_embeddings.py).
 TABLES = (Tenant, ApiKey, File, Job, Chunk, UploadSession, UploadIntent)

@@ -57,7 +57,7 @@ class Candidate:
 
 
 def tenant_index_name(model_id: str, tenant: uuid.UUID, table: str = embeddings.CHUNKS) -> str:
-    """The space's index name and a hash of the tenant (at most 54 characters: within Postgres's 63)."""
+    """The space's index name and a hash of the tenant (at most 60 characters: within Postgres's 63)."""
     return f"{index_name(model_id, table)}_{hashlib.sha256(str(tenant).encode()).hexdigest()[:16]}"
 
 

@@ -10,7 +10,7 @@ import msgspec
 
 class SimilarImage(msgspec.Struct):
     image_id: uuid.UUID
-    media_type: str  # ours beyond the spec: "image", or "video" (found by the frame its thumbnail shows)
+    media_type: str  # ours beyond the spec: "image", or "video" (found by its nearest key frame or thumbnail)
     title: str | None
     description: str | None  # the user's description, else the AI's
     relevance_score: float  # the hybrid ranking score (api/similar.py)
@@ -20,6 +20,8 @@ class SimilarImage(msgspec.Struct):
     full_url: str | None
     folder_id: uuid.UUID | None
     created_at: datetime
+    # Ours beyond the spec: a video found by one of its key frames, that frame's time in the video; else null.
+    matched_frame_seconds: float | None = None
 
 
 class SimilarImages(msgspec.Struct):

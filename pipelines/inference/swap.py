@@ -34,6 +34,13 @@ class Swap:
     table: str  # where the task's outputs live, one space per model (store/model_state.SPACES)
     step: str  # the step that fills a file's outputs for the models in use
     adopt: Adopt | None = None  # what the flip changes on the files besides the active model
+    # Further tables of spaces of the task's models that `step` fills with `table`'s, in the same transaction (so
+    # they are complete when `table`'s is): their spaces are made with the swap's and pruned with them.
+    also: tuple[str, ...] = ()
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return (self.table, *self.also)
 
 
 async def _show_descriptions(model_id: str, revision: str | None) -> None:
@@ -42,7 +49,10 @@ async def _show_descriptions(model_id: str, revision: str | None) -> None:
 
 SWAPS: dict[Task, Swap] = {
     Task.EMBED_TEXT: Swap(embeddings.CHUNKS, "embed_chunks"),
-    Task.EMBED_IMAGE: Swap(embeddings.IMAGES, "embed_image", ai_outputs.show_image_embeddings_of),
+    # A video's frames (embedded with its thumbnail: pipelines/image/embedding.py).
+    Task.EMBED_IMAGE: Swap(
+        embeddings.IMAGES, "embed_image", ai_outputs.show_image_embeddings_of, also=(embeddings.FRAMES,)
+    ),
     Task.DESCRIBE: Swap(model_state.DESCRIPTIONS, "describe", _show_descriptions),
 }
 
@@ -111,9 +121,11 @@ async def activate(settings: Settings, task: Task, model: str) -> Activation:
     if spec.model_id == active.model_id:
         cancelled = await model_state.cancel_swap(task.value)
         return Activation(task, spec.model_id, "cancelled" if cancelled else "already_active", cancelled=cancelled)
-    if swap.table in embeddings.KEYS:
+    for table in swap.tables:
+        if table not in embeddings.KEYS:
+            continue
         try:
-            await embeddings.ensure_space(spec.model_id, spec.vector_dimension, swap.table)
+            await embeddings.ensure_space(spec.model_id, spec.vector_dimension, table)
         except ValueError as error:  # a space of that name with another dimension
             raise InvalidInput(str(error), field="model") from error
     state, queued = await model_state.start_swap(
@@ -160,11 +172,16 @@ def _started(state: ModelState) -> datetime:
 
 
 async def prune(settings: Settings, task: Task) -> dict[str, int]:
-    """Drop the spaces of the task's models that are neither active nor target; rows deleted per model."""
+    """Drop the spaces of the task's models that are neither active nor target; rows deleted per model (in all of
+    the task's tables)."""
     swap = _swap(task)
     state = await model_state.get(task.value)
     settings_model = state.active_model_id if state else (await serving_model(settings, task, fresh=True)).model_id
-    return await model_state.prune(task.value, swap.table, settings_model)
+    dropped: dict[str, int] = {}
+    for table in swap.tables:
+        for model_id, rows in (await model_state.prune(task.value, table, settings_model)).items():
+            dropped[model_id] = dropped.get(model_id, 0) + rows
+    return dropped
 
 
 async def models(settings: Settings) -> list[TaskModels]:

@@ -1,8 +1,9 @@
 """The `video_analysis` step: a video's probe, key frames and thumbnails in a Ray task (pipelines/video/frames.py),
 then its frames through the model actors that images use, in their batch lane, one batched request per video and
-model: OCR of every frame, and the image embedding of the frame its thumbnail shows (its `medium_750` variant, as
-an image's, in the image space, so that `/similar` pairs images and videos both ways). Drives
-`video_analysis_status` with the variant, OCR and embedding statuses: they end together.
+model: OCR of every frame, and the image embedding of every frame and of the frame its thumbnail shows (its
+`medium_750` variant, as an image's), in the image space: an image finds the video by any of its frames, and the
+video's own vector (`/similar` from it) is its thumbnail's. Drives `video_analysis_status` with the variant, OCR
+and embedding statuses: they end together.
 
 This step is where a video's analysis ends: `save` (completed, in the transaction that completes the job) and
 `give_up` (failed for good, in the transaction that fails the job); whatever must follow the end of an analysis
@@ -10,8 +11,8 @@ belongs in those two.
 
 A video's visible text is the distinct lines read in its frames, first seen first; `text_regions` says at which
 frame times each line was seen. Every output keeps its model (`ai_models`), and a swap of the image embedder
-re-embeds videos like images (its `embed_image` step reads the video's `medium_750` variant: the same bytes, so
-the same vector).
+re-embeds videos like images (its `embed_image` step reads the video's `medium_750` variant and its stored frames:
+the same bytes, so the same vectors).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ COLUMNS = (*FACTS, "visible_text", "text_regions")
 @dataclass(frozen=True)
 class Inputs:
     file: FileRef
-    embedders: dict[str, ImageEmbedderClient]  # the image models in use, by model id
-    kept: frozenset[str]  # those that have the video's vector already (during a swap)
+    # The image models in use, by model id: each embeds every frame (the frames are new, even during a swap).
+    embedders: dict[str, ImageEmbedderClient]
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,14 @@ class AnalyseVideo:
     embed: EmbedImage
 
     async def load(self, file: FileRef) -> Inputs:
-        return Inputs(file, *await self.embed.models_for(file))
+        return Inputs(file, await self.embed.models_for(file))
 
     async def __call__(self, inputs: Inputs, context: RunContext) -> dict[str, Any]:
         found = await run_task(context, analyse_frames, context.location, inputs.file, self.options)
         images: list[bytes] = found.pop("images")
+        frames = {frame["frame_index"]: image for frame, image in zip(found["frames"], images, strict=True)}
         read = await in_time(context, self.ocr.read(images, lane="batch"))
-        vectors = await in_time(context, embedded(inputs.embedders, inputs.kept, found.pop("thumbnail")))
+        vectors = await in_time(context, embedded(inputs.embedders, frozenset(), found.pop("thumbnail"), frames))
         for frame, seen in zip(found["frames"], read, strict=True):
             frame["visible_text"] = seen["text"] or None
         return {

@@ -59,8 +59,9 @@ async def test_a_resized_re_encoded_copy_ranks_first_among_unrelated_photos(clie
     assert scores == sorted(scores, reverse=True)
     assert set(first) == {
         "image_id", "title", "description", "relevance_score", "vector_similarity", "thumbnail_url", "medium_url",
-        "full_url", "folder_id", "created_at", "media_type",
+        "full_url", "folder_id", "created_at", "media_type", "matched_frame_seconds",
     }  # fmt: skip
+    assert first["matched_frame_seconds"] is None  # an image, not a video's frame
     async with httpx.AsyncClient() as plain:
         assert (await plain.get(first["thumbnail_url"])).status_code == 200
     # And the other way round.

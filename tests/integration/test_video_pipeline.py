@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 from models.registry import PERCEPTUAL, PP_OCR, Task, resolve
 from store import image_embeddings, jobs, video_frames
 from store.tables import File
+from testkit.photos import encode
 from tests.support import sample_videos
 from tests.support.api_calls import file_route, until_terminal, upload, uploaded
 from tests.support.callers import Caller, new_caller
@@ -241,13 +243,64 @@ async def test_a_video_is_described_by_its_frames(client, alice, engine, service
     assert body["ai_models"]["description"]["model_id"] == resolve(Task.DESCRIBE, model).model_id
 
 
-async def test_the_image_embedding_step_that_a_swap_queues_gives_a_video_the_same_vector(client, alice, engine) -> None:
+async def frame_vectors(file_id: uuid.UUID, model_id: str) -> dict[int, np.ndarray]:
+    rows = await File.raw(
+        "SELECT frame_index, embedding FROM video_frame_embedding WHERE file_id = {} AND model_id = {}",
+        file_id,
+        model_id,
+    )
+    return {row["frame_index"]: np.asarray(row["embedding"].to_list(), np.float32) for row in rows}
+
+
+async def test_an_image_finds_the_video_by_a_later_frame_with_its_time(client, engine) -> None:
+    """The photo is the clip's second scene, not its thumbnail's frame: found by that frame's vector."""
+    owner = await new_caller()
+    video = await analysed(client, owner, sample_videos.cut_to_photo(), "cut.mp4")
+    file_id = uuid.UUID(video["id"])
+    frames = await video_frames.frames_of(file_id)
+    vectors = await frame_vectors(file_id, PERCEPTUAL)
+    assert len(frames) >= 2 and sorted(vectors) == [frame.frame_index for frame in frames]
+    photo = await uploaded(client, owner, encode(sample_videos.PHOTO), "photo.jpg")
+    await until_terminal(client, owner, photo, seconds=120)
+
+    [found] = (await file_route(client, owner, photo, "similar"))["items"]
+    assert found["image_id"] == video["id"] and found["media_type"] == "video"
+    cut = sample_videos.SCENE_SECONDS
+    assert cut - 0.05 <= found["matched_frame_seconds"] <= 2 * cut
+    by_photo = await image_embeddings.vector_of(uuid.UUID(photo), PERCEPTUAL)
+    by_thumbnail = await image_embeddings.vector_of(file_id, PERCEPTUAL)
+    assert by_photo is not None and by_thumbnail is not None
+    assert found["vector_similarity"] > 0.9 > float(by_photo @ by_thumbnail)
+    [matched] = [frame for frame in frames if frame.timestamp_seconds == found["matched_frame_seconds"]]
+    assert found["vector_similarity"] == pytest.approx(float(by_photo @ vectors[matched.frame_index]), abs=1e-5)
+
+
+async def test_a_deleted_video_is_found_by_no_frame_and_a_purge_drops_its_frame_vectors(client, engine, blobs) -> None:
+    from pipelines.purge import purge_expired
+
+    owner = await new_caller()
+    video = await analysed(client, owner, sample_videos.cut_to_photo(), "cut.mp4")
+    photo = await uploaded(client, owner, encode(sample_videos.PHOTO), "photo.jpg")
+    await until_terminal(client, owner, photo, seconds=120)
+    assert (await client.delete(f"/api/v2/files/{video['id']}", headers=owner.headers)).status_code == 200
+
+    assert (await file_route(client, owner, photo, "similar"))["items"] == []
+    file_id = uuid.UUID(video["id"])
+    await File.update({File.deleted_at: datetime.now(UTC) - timedelta(days=31)}).where(File.id == file_id)
+    assert await purge_expired(blobs, retention_days=30) >= 1
+    assert await frame_vectors(file_id, PERCEPTUAL) == {}
+
+
+async def test_the_embedding_step_that_a_swap_queues_gives_a_video_the_same_vectors(client, alice, engine) -> None:
     """A swap of the image embedder backfills with the `embed_image` step (pipelines/inference/swap.py): on a video it
-    reads the thumbnail's variant, the very bytes the analysis embedded."""
+    reads the thumbnail's variant and the stored key frames, the very bytes the analysis embedded."""
     video = await analysed(client, alice, sample_videos.vp9_webm(), "swap.webm")
     file_id = uuid.UUID(video["id"])
     analysed_vector = await image_embeddings.vector_of(file_id, PERCEPTUAL)
+    analysed_frames = await frame_vectors(file_id, PERCEPTUAL)
+    assert len(analysed_frames) == len(await video_frames.frames_of(file_id)) >= 1
     await File.raw("DELETE FROM image_embedding WHERE file_id = {}", file_id)
+    await File.raw("DELETE FROM video_frame_embedding WHERE file_id = {}", file_id)
     job_id, _ = await jobs.enqueue(file_id, alice.tenant_id, "embed_image", lane="backfill")
     engine.wake()
     job = await wait_for(job_id, file_id, lambda row: row["status"] in ("completed", "failed"), seconds=60)
@@ -255,3 +308,6 @@ async def test_the_image_embedding_step_that_a_swap_queues_gives_a_video_the_sam
     assert job["status"] == "completed"
     again = await image_embeddings.vector_of(file_id, PERCEPTUAL)
     assert analysed_vector is not None and again is not None and np.allclose(again, analysed_vector, atol=1e-6)
+    frames_again = await frame_vectors(file_id, PERCEPTUAL)
+    assert sorted(frames_again) == sorted(analysed_frames)
+    assert all(np.allclose(frames_again[index], vector, atol=1e-6) for index, vector in analysed_frames.items())

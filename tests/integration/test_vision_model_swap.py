@@ -1,7 +1,7 @@
 """Swapping the image models without downtime, through the real `scopix models` command and engine steps:
-the image embedder (the perceptual default -> a tiny random CLIP) while `/similar` is called in a loop, and the
-describer (a tiny BLIP -> a tiny LLaVA-style model), whose old descriptions stay beside the new ones until the
-flip makes the new ones shown, and go when pruned.
+the image embedder (the perceptual default -> a tiny random CLIP, for images and a video's key frames) while
+`/similar` is called in a loop, and the describer (a tiny BLIP -> a tiny LLaVA-style model), whose old descriptions
+stay beside the new ones until the flip makes the new ones shown, and go when pruned.
 
 A `/similar` answer is told apart by its scores: each `vector_similarity` must equal the cosine of the two
 images' vectors in exactly one model's space. The session engine also claims the backfill jobs (it runs the same
@@ -21,10 +21,11 @@ import pytest
 
 from models.registry import PERCEPTUAL, Task, resolve
 from pipelines.inference.in_use import STATE_TTL_SECONDS
-from store import image_embeddings, jobs, model_state
+from store import frame_embeddings, image_embeddings, jobs, model_state, video_frames
 from store.tables import Job
 from testkit import tiny_models
 from testkit.photos import encode, near_copy, photo
+from tests.support import sample_videos
 from tests.support.api_calls import settled, uploaded
 from tests.support.callers import Caller, new_caller
 from tests.support.model_swaps import Running, scopix, until_flipped
@@ -85,6 +86,11 @@ async def vectors_in(model: str, file_ids: list[str]) -> dict[str, np.ndarray]:
 async def test_similar_images_stay_on_the_active_image_model_until_the_flip(http, settings, model_dirs, engine) -> None:
     owner = await new_caller()
     ids = await processed_photos(http, owner, range(40, 44))
+    # A video of another tenant: its key frames' vectors are backfilled with its thumbnail's, and pruned with them.
+    viewer = await new_caller()
+    video = uuid.UUID(await uploaded(http, viewer, sample_videos.three_cuts(), "cuts.mp4"))
+    await settled(http, viewer, [str(video)])
+    frames = len(await video_frames.frames_of(video))
     clip = resolve(Task.EMBED_IMAGE, model_dirs["clip"]).model_id
     answers: list[tuple[float, httpx.Response]] = []
     stop = asyncio.Event()
@@ -115,6 +121,7 @@ async def test_similar_images_stay_on_the_active_image_model_until_the_flip(http
     try:
         spaces = {PERCEPTUAL: await vectors_in(PERCEPTUAL, ids), clip: await vectors_in(clip, ids)}
         assert set(spaces[clip]) == set(ids) and {len(v) for v in spaces[clip].values()} == {24}
+        assert await vectors_in(clip, [str(video)]) and await frame_embeddings.count(video, clip) == frames > 1
         assert all(response.status_code == 200 for _, response in answers), [r.text for _, r in answers]
         used = [(started, space_of(response.json(), ids[0], spaces)) for started, response in answers]
         during = [model for started, model in used if activated <= started < flipped]
@@ -127,6 +134,8 @@ async def test_similar_images_stay_on_the_active_image_model_until_the_flip(http
         code, out, _ = await scopix(settings, "models", "prune", "embed_image")
         assert code == 0 and f"dropped {PERCEPTUAL}: " in out and clip not in out, out
         assert await vectors_in(PERCEPTUAL, ids) == {} and set(await vectors_in(clip, ids)) == set(ids)
+        left = [await frame_embeddings.count(video, model) for model in (PERCEPTUAL, clip)]
+        assert left == [0, frames], left
     finally:
         await forget("embed_image")
 

@@ -14,12 +14,15 @@ import av
 import imageio_ffmpeg
 from PIL import Image, ImageDraw, ImageFont
 
+from testkit.photos import photo
+
 SIZE = "320x240"
 CREATED = "2024-05-06T07:08:09Z"
 # The 3-cut clip: four scenes of SCENE_SECONDS each, so its cuts are at 1.5, 3.0 and 4.5 s.
 SCENES = ("testsrc2", "smptebars", "rgbtestsrc", "yuvtestsrc")
 SCENE_SECONDS = 1.5
 TEXT = "LOADING DOCK 7"
+PHOTO = photo(7, (320, 240))  # the later scene of `cut_to_photo`
 
 
 @functools.cache
@@ -77,6 +80,23 @@ def three_cuts() -> bytes:
     inputs = [argument for name in SCENES for argument in _source(name, SCENE_SECONDS)]
     joined = "".join(f"[{index}:v]" for index in range(len(SCENES))) + f"concat=n={len(SCENES)}:v=1:a=0[v]"
     return _made("cuts.mp4", *inputs, "-filter_complex", joined, "-map", "[v]", *H264, "-g", "250")
+
+
+@functools.cache
+def cut_to_photo() -> bytes:
+    """A test pattern for SCENE_SECONDS (the thumbnail's frame), then a hard cut to PHOTO held for SCENE_SECONDS."""
+    picture = _directory() / "photo.png"
+    PHOTO.save(picture)
+    return _made(
+        "cut-to-photo.mp4",
+        *_source("testsrc2", SCENE_SECONDS),
+        *["-loop", "1", "-framerate", "25", "-t", str(SCENE_SECONDS), "-i", str(picture)],
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1:a=0[v]",
+        "-map",
+        "[v]",
+        *H264,
+    )
 
 
 @functools.cache
