@@ -11,7 +11,7 @@ Targets: actor with concurrent callers >= 0.9x the in-process batched forward fo
 
 With `--replicas N` it measures scaling out instead: chunk texts/s through N replicas of one torch thread each
 against one replica of one thread (target on 2 cores, N=2: >= 1.6x; it needs the two cores free: the JSON has
-the load average), and the latency of single queries sent while the batch lane holds four batches per replica,
+the load average), and the latency of single queries sent while the batch lane holds two batches per replica,
 for the model pool's replicas (`--impl pool`), a Ray Serve deployment with @serve.batch (`--impl serve`,
 benchmarks/serve_embedding.py; needs `pip install "ray[serve]"`) or both:
 
@@ -221,7 +221,7 @@ async def scale_out(args: argparse.Namespace) -> dict[str, object]:
     """Per implementation: chunk texts/s with 1 and with N replicas of one thread (rounds interleaved), and query
     latencies on N replicas while the batch lane is saturated."""
     spec = resolve(Task.EMBED_TEXT)
-    chunks, queries = texts(args.chunks, 170, 2), texts(24, 13, 1)
+    chunks, queries = texts(args.chunks, 170, 2), texts(8, 13, 1)
     impls = ("pool", "serve") if args.impl == "both" else (args.impl,)
     sizes = (1, args.replicas)
     ways: dict[str, Way] = {}
@@ -241,8 +241,8 @@ async def scale_out(args: argparse.Namespace) -> dict[str, object]:
         figures[f"{impl}_scale_ratio"] = round(results[f"{impl}_{args.replicas}x1"][0] / results[f"{impl}_1x1"][0], 2)
         way = ways[f"{impl}_{args.replicas}x1"]
         idle = [await timed(way.query, text) for text in queries]
-        # A backfill's depth: four batches queued per replica, beyond what a replica takes at once.
-        loaded = await latencies_under_load(way.query, way.chunk, queries, chunks, 4 * BATCH * args.replicas)
+        # A backfill's depth: two batches per replica, one running and one queued.
+        loaded = await latencies_under_load(way.query, way.chunk, queries, chunks, 2 * BATCH * args.replicas)
         for state, seconds in (("idle", idle), ("loaded", loaded)):
             figures[f"{impl}_query_p50_ms_{state}"] = round(statistics.median(seconds) * 1000, 1)
             figures[f"{impl}_query_p95_ms_{state}"] = round(float(np.percentile(seconds, 95)) * 1000, 1)
