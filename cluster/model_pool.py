@@ -240,6 +240,7 @@ class ModelPool:
         """Start a replica in the background; once ready it takes its share of what waits."""
         try:
             await replica.current()
+            replica.last_sent = time.monotonic()  # its idle time starts now, not when the pool made the slot
         except (InferenceUnavailable, RayActorError) as error:
             log.warning("starting %s: %s", replica.prefix, error)
             if replica in self._active[self._scaling.min_replicas :]:
