@@ -11,9 +11,10 @@ Targets: actor with concurrent callers >= 0.9x the in-process batched forward fo
 
 With `--replicas N` it measures scaling out instead: chunk texts/s through N replicas of one torch thread each
 against one replica of one thread (target on 2 cores, N=2: >= 1.6x; it needs the two cores free: the JSON has
-the load average), and the latency of single queries sent while the batch lane holds two batches per replica,
-for the model pool's replicas (`--impl pool`), a Ray Serve deployment with @serve.batch (`--impl serve`,
-benchmarks/serve_embedding.py; needs `pip install "ray[serve]"`) or both:
+the load average, `*_cores_used` the CPU the pool's replicas got while measured and `pool_per_core_ratio` the
+texts per CPU-second of N replicas against one), and the latency of single queries sent while the batch lane
+holds two batches per replica, for the model pool's replicas (`--impl pool`), a Ray Serve deployment with
+@serve.batch (`--impl serve`, benchmarks/serve_embedding.py; needs `pip install "ray[serve]"`) or both:
 
     .venv/bin/python benchmarks/embedding.py --replicas 2 --impl both [--chunks 192] [--rounds 5]
 """
@@ -30,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import numpy as np
+import psutil
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -192,6 +194,12 @@ class Way:
 
     chunk: Embed
     query: Embed
+    pids: tuple[int, ...] = ()  # its replicas' processes, where known (this machine's)
+
+
+def cpu_seconds(pids: tuple[int, ...]) -> float:
+    """CPU time the processes have used: how much of the machine the replicas got, whatever else runs on it."""
+    return sum(psutil.Process(pid).cpu_times().user + psutil.Process(pid).cpu_times().system for pid in pids)
 
 
 async def pool_way(spec: ModelSpec, replicas: int, warm: list[str]) -> Way:
@@ -207,7 +215,8 @@ async def pool_way(spec: ModelSpec, replicas: int, warm: list[str]) -> Way:
     await client.embed(warm, "batch")
     while len(client.actors) < replicas:  # the others start in the background
         await asyncio.sleep(0.2)
-    return Way(lambda text: client.embed([text], "batch"), lambda text: client.embed([text], "interactive"))
+    pids = tuple(stats["pid"] for stats in await client.replica_stats())
+    return Way(lambda text: client.embed([text], "batch"), lambda text: client.embed([text], "interactive"), pids)
 
 
 def serve_way(spec: ModelSpec, replicas: int) -> Way:
@@ -230,15 +239,26 @@ async def scale_out(args: argparse.Namespace) -> dict[str, object]:
             way = await pool_way(spec, replicas, chunks[:BATCH]) if impl == "pool" else serve_way(spec, replicas)
             await calls(way.chunk, chunks[: BATCH * replicas], args.callers)  # every replica warm
             ways[f"{impl}_{replicas}x1"] = way
+    used = {name: cpu_seconds(way.pids) for name, way in ways.items()}
     results = await measure(
         args.rounds, {name: lambda way=way: calls(way.chunk, chunks, args.callers) for name, way in ways.items()}
     )
+    for name, way in ways.items():  # cores the replicas had while measured: 2 replicas need 2 free cores
+        if way.pids:
+            busy_s = sum(len(chunks) / tps for tps in results[name][1])
+            used[name] = (cpu_seconds(way.pids) - used[name]) / busy_s
+            print(f"{name:9} replicas used {used[name]:.2f} cores")
     figures: dict[str, object] = {"replicas": args.replicas, "chunk_texts": args.chunks, "callers": args.callers}
     for name, (median, values) in results.items():
         print(f"{name:9} {median:7.1f} texts/s  (rounds: {', '.join(f'{v:.1f}' for v in values)})")
         figures[f"{name}_tps"] = round(median, 1)
+        if ways[name].pids:
+            figures[f"{name}_cores_used"] = round(used[name], 2)
     for impl in impls:
         figures[f"{impl}_scale_ratio"] = round(results[f"{impl}_{args.replicas}x1"][0] / results[f"{impl}_1x1"][0], 2)
+        if ways[f"{impl}_1x1"].pids:
+            per_core = [results[f"{impl}_{n}x1"][0] / used[f"{impl}_{n}x1"] for n in sizes]
+            figures[f"{impl}_per_core_ratio"] = round(per_core[1] / per_core[0], 2)
         way = ways[f"{impl}_{args.replicas}x1"]
         idle = [await timed(way.query, text) for text in queries]
         # A backfill's depth: two batches per replica, one running and one queued.
