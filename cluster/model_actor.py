@@ -5,7 +5,9 @@ Requests queue in two lanes: `interactive` (a search query waiting on an HTTP re
 in batches of up to `max_batch_size`; `batch` (chunks of a document job) in bigger ones. A lone request at an
 idle actor starts at once; requests queued together wait up to their lane's `max_wait_ms` for a full batch. The
 prediction runs in a thread (one per copy, for a model holding several), so requests keep queueing meanwhile. After
-each batch the actor says whether it is retiring (`Recycling`), so that its pools replace it.
+each batch the actor says whether it is retiring (`Recycling`), so that its pools replace it. A model runs as
+several such actors (replicas, cluster/model_replica.py); each keeps its own lanes, and reports how long it has
+been idle, whoever its callers are, so that a pool retires an extra replica only when nobody uses it.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class ModelActor:
             "batch_size_histogram": dict(self._histogram),
             "queued": self._queued,
             "busy": self._running > 0,
+            "idle_s": 0.0 if self._queued or self._running else time.monotonic() - self._last_arrival,
             "rss_mb": psutil.Process().memory_info().rss / 2**20,
             "retiring": self._retiring,
         }

@@ -1,11 +1,12 @@
-"""How a process reaches the model actor of one model (cluster/model_actor.py): a pool that finds it by name or
-starts it, coalesces the process's concurrent requests into few actor calls (a Ray call costs about as much CPU as
-the forward of a short query), replaces it when it dies or wears out, and retries what was lost.
+"""How a process reaches the replicas of one model (cluster/model_replica.py): a pool that coalesces the process's
+concurrent requests into few actor calls (a Ray call costs about as much CPU as the forward of a short query),
+sends each to the least loaded replica, retries on another what a dying replica lost, and scales the replicas
+between the task's minimum and maximum: one more while a full batch per replica waits, one fewer once an extra
+replica has had no request, from anyone, for its idle time.
 
-Actors are named `model:{task}:{model_id}#{generation}` in the "scopix" namespace, so the API and the job
-worker share one per model. They are not detached: an actor fate-shares with the process that created it,
-so no actor outlives every process that uses it holding GPU memory or running old code after a deploy; if
-its owner exits, the other processes' pools see it die and start a successor, as for any other death.
+Actors are not detached: an actor fate-shares with the process that created it, so no actor outlives every
+process that uses it holding GPU memory or running old code after a deploy; if its owner exits, the other
+processes' pools see it die and start a successor, as for any other death.
 """
 
 from __future__ import annotations
@@ -13,35 +14,45 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Sequence
-from typing import Any, cast
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-import ray
-from ray.actor import ActorClass, ActorHandle
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.actor import ActorHandle
+from ray.exceptions import RayActorError
 
 from cluster import tracing
-from cluster.model_actor import LANES, Batching, Lane, ModelActor, Recycling
+from cluster.model_actor import LANES, Batching, Lane, Recycling
+from cluster.model_replica import NAMESPACE, InferenceUnavailable, Launch, Replica
 from models.registry import ModelSpec, ModelUnavailable, Task, resolve
 
+__all__ = ["NAMESPACE", "InferenceUnavailable", "ModelPool", "Scaling"]
+
 log = logging.getLogger(__name__)
+MIB = 1024 * 1024
 
-NAMESPACE = "scopix"
 
+@dataclass(frozen=True)
+class Scaling:
+    """How many replicas a pool keeps: `min_replicas` always (a lost one is replaced at once), up to
+    `max_replicas` while requests queue, and an extra one retired after `idle_s` without a request."""
 
-class InferenceUnavailable(Exception):
-    """No model actor can serve now (model missing, actor failing to start or dying): retry the job later."""
+    min_replicas: int = 1
+    max_replicas: int = 1
+    idle_s: float = 60.0
 
 
 class ModelPool:
-    """The handle every process uses to reach the model actor of one model: finds or starts it, retries
-    requests lost with a dying actor on its successor, and replaces a retiring actor without failing
-    requests in flight (start the successor, route new requests to it, drain the old one, then kill it).
+    """The handle every process uses to reach the replicas of one model: finds or starts them, spreads requests
+    over them, retries requests lost with a dying replica on another, and lets each replace its actor when it
+    retires without failing requests in flight.
 
-    Settings: `num_cpus`/`num_gpus` reserve the actor's share (fractional: on 2 cores an actor holding every
-    CPU starves Ray's tasks), `threads` the model's CPU threads (None: all usable; torch's threads, or one per
-    copy for OCR), `batching` the queue, `recycling` when to retire an actor. The first pool to start an actor
-    decides its settings."""
+    Settings: `num_cpus`/`num_gpus` reserve each replica's share (fractional: on 2 cores an actor holding every
+    CPU starves Ray's tasks), `memory_mib` Ray's memory resource and `resources` custom ones (to place replicas
+    on the nodes that have them), `threads` the model's CPU threads per replica (None: all usable; torch's
+    threads, or one per copy for OCR), `batching` each replica's queue, `recycling` when to retire an actor,
+    `scaling` how many replicas. The first pool to start a replica decides its settings."""
 
     def __init__(
         self,
@@ -50,32 +61,39 @@ class ModelPool:
         *,
         num_cpus: float = 0.5,
         num_gpus: float = 0.0,
+        memory_mib: int | None = None,
+        resources: Mapping[str, float] | None = None,
         threads: int | None = None,
         batching: Batching = Batching(),
         recycling: Recycling = Recycling(),
+        scaling: Scaling = Scaling(),
         calls_in_flight: int = 2,
         attempts: int = 3,
         start_timeout_s: float = 300.0,
         name: str | None = None,
     ) -> None:
         self._task, self._model, self._name = Task(task), model, name
-        self._options = {"num_cpus": num_cpus, "num_gpus": num_gpus}
-        self._args = (batching, recycling, "cuda" if num_gpus > 0 else "cpu", threads)
+        self._options: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus}
+        if memory_mib is not None:
+            self._options["memory"] = memory_mib * MIB
+        if resources:
+            self._options["resources"] = dict(resources)
+        self._batching, self._recycling, self._threads = batching, recycling, threads
+        self._scaling = scaling
         self._waiting: dict[Lane, collections.deque[tuple[Sequence[Any], asyncio.Future[Any]]]] = {
             lane: collections.deque() for lane in LANES
         }
         self._group_size = {"interactive": batching.max_batch_size, "batch": batching.batch_lane_max_batch_size}
         self._calls_in_flight = calls_in_flight
         self._in_flight = dict.fromkeys(LANES, 0)
-        self._sending: set[asyncio.Task[None]] = set()
-        self._quiet_s = max(1.0, batching.batch_lane_max_wait_ms / 1000 * 4)
+        self._tasks: set[asyncio.Task[Any]] = set()  # sends, replica starts, the idle check
         self._attempts, self._start_timeout_s = attempts, start_timeout_s
         self._spec: ModelSpec | None = None
         self._provenance: dict[str, str] | None = None
-        self._actor: ActorHandle | None = None
-        self._generation = -1  # of self._actor; a successor gets a higher one
-        self._lock = asyncio.Lock()
-        self._replacing: asyncio.Task[None] | None = None
+        self._slots: list[Replica] = []  # every slot up to max_replicas, made on first use
+        self._active: list[Replica] = []  # the slots this process sends to (started or starting)
+        self._scaling_up = False
+        self._idle_check: asyncio.Task[None] | None = None
 
     @property
     def spec(self) -> ModelSpec:
@@ -97,9 +115,9 @@ class ModelPool:
         return self._provenance
 
     @property
-    def actor(self) -> ActorHandle | None:
-        """The actor requests go to now; None before the first request or after it was lost."""
-        return self._actor
+    def actors(self) -> list[ActorHandle]:
+        """The actors of the replicas requests go to now, by slot; none before the first request."""
+        return [replica.actor for replica in self._active if replica.actor is not None]
 
     async def infer(self, items: Sequence[Any], lane: Lane = "interactive") -> Any:
         """The model's outputs for `items` (non-empty), in order; raises InferenceUnavailable, never returns less."""
@@ -119,20 +137,21 @@ class ModelPool:
             return await future
 
     def _send_waiting(self, lane: Lane) -> None:
-        """Coalesce this process's waiting requests into actor calls, at most `calls_in_flight` per lane: alone,
-        a request leaves at once; under load one call carries many (a Ray call costs about as much CPU as the
-        forward of a short query, so one call per query would halve the throughput on a CPU)."""
+        """Coalesce this process's waiting requests into actor calls, at most `calls_in_flight` per lane and ready
+        replica: alone, a request leaves at once; under load one call carries many (a Ray call costs about as much
+        CPU as the forward of a short query, so one call per query would halve the throughput on a CPU). Each lane
+        has its own calls, so a query never waits behind the batch lane here; each replica serves it first."""
         waiting, limit = self._waiting[lane], self._group_size[lane]
-        while waiting and self._in_flight[lane] < self._calls_in_flight:
+        calls = self._calls_in_flight * max(1, sum(replica.ready for replica in self._active))
+        while waiting and self._in_flight[lane] < calls:
             group = [waiting.popleft()]
             size = len(group[0][0])
             while waiting and size + len(waiting[0][0]) <= limit:
                 size += len(waiting[0][0])
                 group.append(waiting.popleft())
             self._in_flight[lane] += 1
-            task = asyncio.create_task(self._send(lane, group))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            self._spawn(self._send(lane, group))
+        self._scale_up_if_queued()
 
     async def _send(self, lane: Lane, group: list[tuple[Sequence[Any], asyncio.Future[Any]]]) -> None:
         try:
@@ -152,94 +171,141 @@ class ModelPool:
             self._send_waiting(lane)
 
     async def _call(self, items: list[Any], lane: Lane) -> Any:
-        """One actor call, retried on a successor when the actor dies before it answers."""
+        """One actor call to the least loaded replica, retried on another when it dies before it answers."""
         error: RayActorError | None = None
         for attempt in range(self._attempts):
-            generation = self._generation
+            replica = self._pick()
+            generation = replica.generation
+            replica.load += len(items)
+            replica.last_sent = time.monotonic()
             try:
-                actor, generation = await self._current()
+                actor, generation = await replica.current()
                 rows, retiring = await actor.infer.remote(items, lane)
             except RayActorError as lost:
-                log.warning("model actor %s#%d lost (%s); retrying", self.name, generation, lost)
-                self._forget(generation)
+                log.warning("model replica %s%d lost (%s); retrying", replica.prefix, generation, lost)
+                self._lost(replica, generation)
                 error = lost
                 await asyncio.sleep(0.1 * attempt)
                 continue
-            if retiring and generation == self._generation and self._replacing is None:
-                self._replacing = asyncio.create_task(self._replace(actor, generation))
+            finally:
+                replica.load -= len(items)
+            if retiring:
+                replica.retire(actor, generation)
             return rows
         raise InferenceUnavailable(f"no actor could serve {self.spec.model_id} ({self._attempts} tries): {error}")
 
+    def _pick(self) -> Replica:
+        """The replica to send to: a ready one before one still starting, then the least loaded, then the one
+        idle longest. The first request activates the minimum and starts all but the one it waits for."""
+        if not self._active:
+            if not self._slots:
+                launch = Launch(
+                    self.spec, self._options, self._batching, self._recycling, self._threads, self._start_timeout_s
+                )
+                self._slots = [Replica(self.name, slot, launch) for slot in range(self._scaling.max_replicas)]
+            self._active = self._slots[: self._scaling.min_replicas]
+            for replica in self._active[1:]:
+                self._spawn(self._start(replica))
+        return min(self._active, key=lambda replica: (not replica.ready, replica.load, replica.last_sent))
+
+    def _lost(self, replica: Replica, generation: int) -> None:
+        """A replica's actor died (or its node did): one of the minimum is started again at once (Ray places it
+        where there is room), an extra one only if the queue asks for it again."""
+        was_ready = replica.ready
+        replica.forget(generation)
+        if not was_ready or replica.ready or replica not in self._active:
+            return  # another request saw it die first, or a successor is there already
+        if self._active.index(replica) < self._scaling.min_replicas:
+            self._spawn(self._start(replica))
+        else:
+            self._active.remove(replica)
+
+    def _scale_up_if_queued(self) -> None:
+        """One more replica, one at a time, while more than a full batch per replica is queued or in flight."""
+        if self._scaling_up or not self._active or len(self._active) >= self._scaling.max_replicas:
+            return
+        queued = sum(len(items) for waiting in self._waiting.values() for items, _ in waiting)
+        queued += sum(replica.load for replica in self._active)
+        if queued <= self._batching.max_batch_size * len(self._active):
+            return
+        replica = next(slot for slot in self._slots if slot not in self._active)
+        self._active.append(replica)
+        self._scaling_up = True
+        log.info("%s: %d items queued, starting replica %d", self.name, queued, replica.slot)
+        self._spawn(self._start(replica))
+        if self._idle_check is None:
+            self._idle_check = self._spawn(self._retire_idle())
+
+    async def _start(self, replica: Replica) -> None:
+        """Start a replica in the background; once ready it takes its share of what waits."""
+        try:
+            await replica.current()
+            replica.last_sent = time.monotonic()  # its idle time starts now, not when the pool made the slot
+        except (InferenceUnavailable, RayActorError) as error:
+            log.warning("starting %s: %s", replica.prefix, error)
+            if replica in self._active[self._scaling.min_replicas :]:
+                self._active.remove(replica)
+        finally:
+            if replica.slot >= self._scaling.min_replicas:
+                self._scaling_up = False
+        for lane in LANES:
+            self._send_waiting(lane)
+
+    async def _retire_idle(self) -> None:
+        """While there are extra replicas: retire the newest one once neither this process nor any other has sent
+        it anything for `idle_s` (its actor says; one still used elsewhere is only left by this process)."""
+        idle_s = self._scaling.idle_s
+        try:
+            while len(self._active) > self._scaling.min_replicas:
+                await asyncio.sleep(min(idle_s / 4, 5.0))
+                replica = self._active[-1]
+                if replica.load or not replica.ready or time.monotonic() - replica.last_sent < idle_s:
+                    continue
+                self._active.remove(replica)
+                actor = replica.actor
+                try:
+                    idle_everywhere = actor is not None and (await actor.stats.remote())["idle_s"] >= idle_s
+                except RayActorError:
+                    idle_everywhere = False  # gone already
+                if idle_everywhere:
+                    log.info("%s: replica %d idle for %.0f s, retiring it", self.name, replica.slot, idle_s)
+                    await replica.stop()
+        finally:
+            self._idle_check = None
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def stats(self) -> dict[str, Any]:
-        actor, _ = await self._current()
+        """The first replica's figures (its model's revision, its batches)."""
+        actor, _ = await self._first().current()
         return await actor.stats.remote()
 
+    async def replica_stats(self) -> list[dict[str, Any]]:
+        """Each ready replica's figures, by slot."""
+        return [await actor.stats.remote() for actor in self.actors]
+
+    def _first(self) -> Replica:
+        if not self._active:
+            self._pick()
+        return self._active[0]
+
     async def close(self, kill: bool = False) -> None:
-        """Wait for a replacement in progress; `kill` also ends the current actor (it is shared: tests, swaps)."""
-        while self._replacing is not None:
-            await self._replacing
-        if kill and self._actor is not None:
-            ray.kill(self._actor)
-            self._actor = None
+        """Wait for replacements in progress and stop the idle check; `kill` also ends the replicas' actors (they
+        are shared: tests, swaps)."""
+        if self._idle_check is not None:
+            self._idle_check.cancel()
+        for replica in self._slots:
+            await replica.settled()
+        if kill:
+            for replica in self._slots:
+                await replica.stop()
+            self._active = []
 
     @property
     def name(self) -> str:
-        """Its actors' name, less the `#generation` suffix."""
+        """Its actors' name, less the `@slot#generation` suffix."""
         return self._name or f"model:{self._task}:{self.spec.model_id}"
-
-    async def _current(self) -> tuple[ActorHandle, int]:
-        async with self._lock:
-            if self._actor is None:
-                self._actor, self._generation = await self._start(self._generation)
-            return self._actor, self._generation
-
-    def _forget(self, generation: int) -> None:
-        """The actor of `generation` is gone; the next request finds or starts a successor."""
-        if generation == self._generation:
-            self._actor = None
-
-    async def _start(self, after: int) -> tuple[ActorHandle, int]:
-        """Join the newest live actor newer than generation `after` (another process may have started it),
-        else start generation `after + 1`; return once its model is loaded."""
-        spec, prefix = self.spec, f"{self.name}#"
-        live = [
-            int(named["name"].removeprefix(prefix))
-            for named in ray.util.list_named_actors(all_namespaces=True)
-            if named["namespace"] == NAMESPACE and named["name"].startswith(prefix)
-        ]
-        generation = max((g for g in live if g > after), default=after + 1)
-        actor_class = cast("ActorClass[ModelActor]", ModelActor)  # mypy does not apply ray.remote to a class
-        created = actor_class.options(
-            name=f"{prefix}{generation}",
-            namespace=NAMESPACE,
-            get_if_exists=True,
-            max_concurrency=1024,
-            max_restarts=0,
-            **self._options,
-        ).remote(spec, *self._args)
-        actor = cast("ActorHandle[ModelActor]", created)  # Ray types remote() as a handle or the class: a handle
-        try:
-            await asyncio.wait_for(actor.stats.remote(), self._start_timeout_s)
-        except (TimeoutError, GetTimeoutError) as error:
-            ray.kill(actor)
-            raise InferenceUnavailable(
-                f"model actor for {spec.model_id} did not start in {self._start_timeout_s:.0f} s: does the cluster "
-                f"have {self._options} free?"
-            ) from error
-        return actor, generation
-
-    async def _replace(self, old: ActorHandle, generation: int) -> None:
-        """Start the successor while the old actor keeps serving, switch, then drain and kill the old one."""
-        try:
-            successor, successor_generation = await self._start(generation)
-            async with self._lock:
-                if self._generation == generation:
-                    self._actor, self._generation = successor, successor_generation
-            await old.drain.remote(self._quiet_s)
-            ray.kill(old)
-        except (RayActorError, InferenceUnavailable) as error:
-            # No successor: the old actor keeps serving and retires again after its next batch. Old one
-            # already gone: its requests were retried.
-            log.warning("replacing %s#%d: %s", self.name, generation, error)
-        finally:
-            self._replacing = None

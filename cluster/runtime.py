@@ -46,8 +46,10 @@ def _init(address: str | None, num_cpus: int | None) -> None:
     if not joining or _is_loopback(joining):
         _node_on_loopback()
     ray.init(
-        address=address,
-        num_cpus=None if address else num_cpus,
+        # Without an address Ray would join any cluster `ray start` left running on this machine: "local"
+        # starts our own.
+        address=address or (None if joining else "local"),
+        num_cpus=None if joining else num_cpus,
         include_dashboard=False,
         log_to_driver=False,
         logging_level=logging.WARNING,

@@ -112,13 +112,26 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ActorResources(msgspec.Struct, frozen=True, kw_only=True):
-    """A model actor's share of a node (fractional: on 2 cores a whole CPU each would starve Ray's tasks), its
-    torch threads (None: every usable core) and its retirement after N batches (None: never)."""
+    """A model replica's share of a node (fractional: on 2 cores a whole CPU each would starve Ray's tasks), its
+    torch threads (None: every usable core), its retirement after N batches (None: never), and how many replicas
+    a task runs: `min_replicas` always, up to `max_replicas` while requests queue, an extra one retired after
+    `idle_seconds` without a request. One replica by default: on the embedded default's single machine a second
+    copy of a model only pays when it has cores of its own (threads=1 each)."""
 
     num_cpus: float = 0.1  # a few actors must leave a whole CPU for the 1-CPU step tasks
     num_gpus: float = 0.0
+    memory_mib: int | None = None  # Ray's `memory` resource: a node with this much unreserved takes a replica
+    # Custom Ray resources a replica asks for (JSON: {"worker": 0.1}), to place replicas on the nodes that have them.
+    resources: dict[str, float] = msgspec.field(default_factory=dict)
     threads: int | None = None
     max_batches: int | None = None
+    min_replicas: Annotated[int, msgspec.Meta(ge=1)] = 1
+    max_replicas: Annotated[int, msgspec.Meta(ge=1)] = 1
+    idle_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})")
 
 
 class TaskModel(ActorResources, frozen=True, kw_only=True):
@@ -209,6 +222,8 @@ def _paths(kind: type, prefix: Key = ()) -> Iterator[Key]:
 
 
 _PATHS: tuple[Key, ...] = tuple(_paths(Settings))
+# Settings whose value is a JSON object (a custom resource map), decoded from the variable's text.
+_JSON_PATHS = frozenset(path for path in _PATHS if path[-1] == "resources")
 _TASKS = tuple(field.name for field in msgspec.structs.fields(ModelsSettings) if field.type is TaskModel)
 _ENV_NAMES: dict[Key, str] = {("database", "url"): "DATABASE_URL"}
 
@@ -285,8 +300,18 @@ def require_services(settings: Settings, *services: Key) -> None:
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build settings from an environment mapping; unknown names and bad values raise SettingsError naming them."""
     _refuse_unknown(environ)
-    given = ((path, environ[name]) for name, path in _BY_ENV_NAME.items() if environ.get(name))
+    given = ((path, _text_value(path, environ[name])) for name, path in _BY_ENV_NAME.items() if environ.get(name))
     return _convert(_spread_shared_resources(_tree(given)))
+
+
+def _text_value(path: Key, text: str) -> object:
+    """A variable's value as the settings tree takes it: text, which msgspec converts, or a decoded JSON object."""
+    if path not in _JSON_PATHS:
+        return text
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError as error:
+        raise SettingsError(f"invalid setting {env_name(*path)}: not a JSON object ({error})") from error
 
 
 @functools.cache
@@ -300,7 +325,9 @@ def environment(settings: Settings) -> dict[str, str]:
     values = {}
     for path in _PATHS:
         value: Any = functools.reduce(getattr, path, settings)
-        if value is not None:
+        if isinstance(value, dict):
+            values[env_name(*path)] = msgspec.json.encode(value).decode()
+        elif value is not None:
             values[env_name(*path)] = str(value).lower() if isinstance(value, bool) else str(value)
     return values
 

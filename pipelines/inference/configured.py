@@ -8,7 +8,7 @@ from typing import Any
 
 from cluster.model_actor import Batching, Recycling
 from cluster.model_clients import DescriberClient, EmbedderClient, ImageEmbedderClient, OcrClient
-from cluster.model_pool import InferenceUnavailable, ModelPool
+from cluster.model_pool import InferenceUnavailable, ModelPool, Scaling
 from models.registry import Task
 from pipelines.inference.clients import ModelClients
 from store.errors import Misconfigured
@@ -16,12 +16,16 @@ from store.settings import Settings, TaskModel
 
 
 def actor_options(configured: TaskModel) -> dict[str, Any]:
-    """A task's model actors: their share of a node and their retirement, as the settings configure them."""
+    """A task's model replicas: their share of a node, their retirement and how many, as the settings configure
+    them."""
     return {
         "num_cpus": configured.num_cpus,
         "num_gpus": configured.num_gpus,
+        "memory_mib": configured.memory_mib,
+        "resources": configured.resources,
         "threads": configured.threads,
         "recycling": Recycling(max_batches=configured.max_batches),
+        "scaling": Scaling(configured.min_replicas, configured.max_replicas, configured.idle_seconds),
     }
 
 

@@ -80,7 +80,7 @@ async def test_replacement_after_n_batches_fails_no_request(pool: EmbedderClient
         np.testing.assert_allclose(np.concatenate(rows), expected, atol=1e-5)
     await pool.close()
     assert (await pool.stats())["pid"] != first
-    assert len(live_actors(f"{pool.name}#")) == 1  # the old one was drained and killed
+    assert len(live_actors(f"{pool.name}@0#")) == 1  # the old one was drained and killed
 
 
 async def test_an_actor_killed_mid_batch_is_replaced_and_its_requests_retried(
@@ -90,7 +90,7 @@ async def test_an_actor_killed_mid_batch_is_replaced_and_its_requests_retried(
     requests = [asyncio.ensure_future(pool.embed([text])) for text in LONG]
     while not (stats := await pool.stats())["busy"] or not stats["queued"]:
         await asyncio.sleep(0.01)
-    ray.kill(pool.actor)
+    ray.kill(pool.actors[0])
     rows = await asyncio.gather(*requests)
     np.testing.assert_allclose(np.concatenate(rows), reference.predict(LONG), atol=1e-5)
     assert (await pool.stats())["pid"] != before["pid"]

@@ -14,19 +14,17 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
 
 from cluster.model_clients import EmbedderClient
 from models.registry import MINILM
 from pipelines.inference.in_use import STATE_TTL_SECONDS
 from store import documents, embeddings, model_state
 from store.tables import Chunk, File, Job
+from testkit.tiny_models import tiny_bert
 from tests.support.api_calls import until_terminal, uploaded
 from tests.support.callers import Caller, new_caller
 from tests.support.file_rows import insert_file
@@ -48,24 +46,6 @@ TOPICS = [
 ]
 QUERIES = ["broken machinery", "baking bread", "rain tomorrow", "sports final", "energy from the sun"]
 UPLOADED = b"Harbour logbook\n\nThe lighthouse keeper recorded fog horns and a cargo ship at anchor.\n"
-
-
-def tiny_bert(directory: Path, hidden: int, seed: int) -> str:
-    """A randomly initialised BERT with MiniLM's tokenizer, saved as any local model directory is."""
-    source = EmbedderClient(MINILM).spec.path
-    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=512,
-    )
-    BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return str(directory.resolve())
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,27 @@ def test_each_task_takes_the_shared_actor_resources_it_does_not_set():
     assert changed.models.ocr.num_cpus == 1.0 and changed.models.describe.num_gpus == 1.0
 
 
+def test_replicas_memory_and_custom_resources_per_task():
+    settings = load_settings(
+        {
+            "SCOPIX_MODELS__EMBED_IMAGE__MIN_REPLICAS": "2",
+            "SCOPIX_MODELS__EMBED_IMAGE__MAX_REPLICAS": "4",
+            "SCOPIX_MODELS__EMBED_IMAGE__MEMORY_MIB": "1536",
+            "SCOPIX_MODELS__EMBED_IMAGE__RESOURCES": '{"worker": 0.1}',
+            "SCOPIX_MODELS__ACTORS__IDLE_SECONDS": "5",
+        }
+    )
+    image, ocr = settings.models.embed_image, settings.models.ocr
+    assert (image.min_replicas, image.max_replicas, image.memory_mib, image.resources) == (2, 4, 1536, {"worker": 0.1})
+    assert (ocr.min_replicas, ocr.max_replicas, ocr.memory_mib, ocr.resources) == (1, 1, None, {})
+    assert image.idle_seconds == ocr.idle_seconds == 5.0
+    assert load_settings(environment(settings)) == settings  # a child process gets the same, the JSON map included
+    with pytest.raises(SettingsError, match="SCOPIX_MODELS__OCR__RESOURCES: not a JSON object"):
+        load_settings({"SCOPIX_MODELS__OCR__RESOURCES": "worker=1"})
+    with pytest.raises(SettingsError, match="SCOPIX_MODELS__OCR: max_replicas \\(1\\) is below min_replicas \\(3\\)"):
+        load_settings({"SCOPIX_MODELS__OCR__MIN_REPLICAS": "3"})
+
+
 def test_replace_takes_the_environment_names_and_refuses_others():
     settings = Settings().replace(storage__bucket="b", data_dir=Path("/d"), models__describe__model="m")
     assert settings.storage.bucket == "b" and settings.data_dir == Path("/d") and settings.models.describe.model == "m"
