@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 
@@ -25,6 +26,7 @@ from api.auth import ApiKeyAuth
 from api.controllers.search import SearchController
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
+from api.rate_limit import RateLimiter
 from cluster.model_clients import EmbedderClient
 from cluster.runtime import ensure_ray
 from pipelines.inference.query_embedding import QueryEmbedder
@@ -257,6 +259,7 @@ async def test_a_misconfigured_embedder_is_a_500_and_a_bad_query_still_a_4xx(ser
         dependencies={**DEPENDENCIES, "embedder": Provide(lambda: missing, sync_to_thread=False)},
         middleware=[DefineMiddleware(ApiKeyAuth)],
         exception_handlers=EXCEPTION_HANDLERS,
+        state=State({"key_limiter": RateLimiter(per_minute=600, burst=100)}),  # the auth middleware's
     )
     url = "/api/v2/files/search"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://in-process") as client:
