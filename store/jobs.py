@@ -53,9 +53,12 @@ class Job:
 # (file, step) finds the existing row; the no-op update locks and returns it.
 _ENQUEUE = """
 INSERT INTO job (
-    id, file_id, tenant, step, lane, status, max_attempts, payload, traceparent, available_at, created_at, updated_at
+    id, file_id, tenant, step, lane, status, max_attempts, payload, traceparent, available_at, created_at, updated_at,
+    backfill_id
 )
-VALUES ({}, {}, {}, {}, {}, 'queued', {}, {}::jsonb, {}, coalesce({}::timestamptz, now()), clock_timestamp(), now())
+VALUES (
+    {}, {}, {}, {}, {}, 'queued', {}, {}::jsonb, {}, coalesce({}::timestamptz, now()), clock_timestamp(), now(), {}
+)
 ON CONFLICT (file_id, step) WHERE status IN ('queued', 'running') DO UPDATE SET updated_at = job.updated_at
 RETURNING id
 """
@@ -222,16 +225,28 @@ async def enqueue(
     max_attempts: int = 3,
     payload: Mapping[str, Any] | None = None,
     available_since: datetime | None = None,
+    backfill_id: uuid.UUID | None = None,
 ) -> tuple[uuid.UUID, bool]:
     """(job id, created). When an active (queued/running) job exists for (file, step), returns its id
-    and created=False instead of inserting, so that a file is never processed twice at once.
+    and created=False instead of inserting, so that a file is never processed twice at once. `backfill_id`: the
+    backfill or import queueing it (store/backfills.py).
     `available_since` (default: now) places it in the queue, which claims the longest available first. The job
     keeps the current trace context (the request's or the job's that queues it), for its run to continue."""
     _check_lane(lane)
     new_id = uuid.uuid4()
     payload_json, traceparent = json.dumps(dict(payload or {})), _traceparent()
     rows = await JobTable.raw(
-        _ENQUEUE, new_id, file_id, tenant_id, step, lane, max_attempts, payload_json, traceparent, available_since
+        _ENQUEUE,
+        new_id,
+        file_id,
+        tenant_id,
+        step,
+        lane,
+        max_attempts,
+        payload_json,
+        traceparent,
+        available_since,
+        backfill_id,
     )
     return rows[0]["id"], rows[0]["id"] == new_id
 
