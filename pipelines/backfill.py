@@ -57,19 +57,16 @@ class Progress:
     rate: float  # jobs done per second since this driver started
 
     @property
-    def queued(self) -> int:
-        return int(self.backfill.counts.get("queued", 0))
-
-    @property
     def done(self) -> int:
         return sum(self.jobs.get(status, 0) for status in DONE)
 
     @property
     def total(self) -> int:
         """The jobs it will have queued: known once the selection is queued, estimated before."""
+        queued = sum(self.jobs.values())
         if self.backfill.enqueued_at is not None:
-            return self.queued
-        return max(self.expected - int(self.backfill.counts.get("under_way", 0)), self.queued)
+            return queued
+        return max(self.expected - int(self.backfill.counts.get("under_way", 0)), queued)
 
     @property
     def eta_seconds(self) -> float | None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from piccolo.engine.postgres import PostgresTransaction
 
 from store.tables import File, Job
 
@@ -94,6 +95,12 @@ async def recent(limit: int = 50) -> list[Backfill]:
     return [_backfill(row) for row in rows]
 
 
+def transaction() -> PostgresTransaction:
+    """A transaction in which to lock a backfill and checkpoint it (or the caller's, when one is open)."""
+    transaction: PostgresTransaction = Job._meta.db.transaction()
+    return transaction
+
+
 async def lock(backfill_id: uuid.UUID) -> Backfill | None:
     """The row, locked until the caller's transaction ends: one batch at a time per backfill."""
     rows = await Job.raw(f"SELECT {_COLUMNS} FROM backfill WHERE id = {{}} FOR UPDATE", backfill_id)
@@ -157,7 +164,7 @@ async def queue_batch(backfill: Backfill, step: str, size: int) -> Backfill:
     """Queue the next `size` files of the selection after the cursor, in the backfill lane, and checkpoint; in one
     transaction with the row locked. A file whose step becomes queued (it was not under way) gets its status
     `queued` and its error cleared unless it has a completed output to keep showing. Returns the row after."""
-    async with Job._meta.db.transaction():
+    async with transaction():
         row = await lock(backfill.id)
         if row is None or row.status != "running" or row.enqueued_at is not None:
             return row or backfill
@@ -217,7 +224,7 @@ async def job_counts(backfill_id: uuid.UUID) -> dict[str, int]:
 async def cancel(backfill_id: uuid.UUID) -> int | None:
     """Stop queueing and cancel its queued jobs (running ones finish: their results are valid); how many jobs were
     cancelled, or None when no running backfill has that id."""
-    async with Job._meta.db.transaction():
+    async with transaction():
         rows = await Job.raw(
             "UPDATE backfill SET status = 'cancelled', finished_at = now(), updated_at = now()"
             " WHERE id = {} AND status = 'running' RETURNING id",

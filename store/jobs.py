@@ -139,7 +139,7 @@ RETURNING id
 _COMPLETE = f"""
 UPDATE job SET status = 'completed', error = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
 WHERE {_HELD}
-RETURNING file_id, tenant, lane, step, available_at
+RETURNING file_id, tenant, lane, step, available_at, backfill_id
 """
 
 _LOCK_HELD = f"SELECT file_id, step, attempts, max_attempts FROM job WHERE {_HELD} FOR UPDATE"
@@ -296,11 +296,12 @@ async def complete(
     follow_ups: Sequence[str] = (),
 ) -> bool:
     """Mark the job completed, store its step's results (`also`: the step's save), apply its results to the file
-    row and queue its follow-up steps in the job's lane (none for a file of a cancelled upload session), all in one
-    transaction; False, with nothing applied, when this worker no longer holds the job (another attempt owns the
-    results). Whatever `also` raises rolls all of it back and propagates. Follow-ups keep the job's place in the
-    queue (its `available_at`): a file under way finishes before files queued after it start, so one file's model
-    steps run beside the next file's Ray task instead of waiting behind a whole backlog of them."""
+    row and queue its follow-up steps in the job's lane and backfill (none for a file of a cancelled upload
+    session), all in one transaction; False, with nothing applied, when this worker no longer holds the job
+    (another attempt owns the results). Whatever `also` raises rolls all of it back and propagates. Follow-ups
+    keep the job's place in the queue (its `available_at`): a file under way finishes before files queued after it
+    start, so one file's model steps run beside the next file's Ray task instead of waiting behind a whole backlog
+    of them."""
     changes = _file_changes(file_changes)
     async with _transaction():
         rows = await JobTable.raw(_COMPLETE, job_id, worker_id)
@@ -316,7 +317,14 @@ async def complete(
             await sessions.skip_unstarted([job["file_id"]], datetime.now(UTC))
             follow_ups = ()
         for step in follow_ups:
-            await enqueue(job["file_id"], job["tenant"], step, lane=job["lane"], available_since=job["available_at"])
+            await enqueue(
+                job["file_id"],
+                job["tenant"],
+                step,
+                lane=job["lane"],
+                available_since=job["available_at"],
+                backfill_id=job["backfill_id"],
+            )
         await sessions.announce(job["file_id"], job["step"], "completed")
     return True
 

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -103,23 +103,36 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.st
 
 
 async def _follow(started: Backfill, settings: Settings, args: argparse.Namespace, out: TextIO) -> None:
-    view = ProgressView(out, out.isatty(), args.log_every)
     size = args.batch_size
 
     async def queue(current: Backfill) -> Backfill:
         return await backfill.next_batch(current, size)
 
+    await follow(started, queue, settings, args, out)
+
+
+async def follow(
+    started: Backfill,
+    queue: Callable[[Backfill], Awaitable[Backfill]],
+    settings: Settings,
+    args: argparse.Namespace,
+    out: TextIO,
+) -> Backfill:
+    """Drive a backfill or an import to its end (or queue one batch with --detach), showing its progress; `args`
+    has batch_size, log_every, work and detach. Returns its last row."""
     if args.detach:
         queued = await queue(started)
-        print(f"backfill {queued.id}: first batch queued; `scopix backfill --resume {queued.id}` goes on", file=out)
-        return
+        print(f"{queued.kind} {queued.id}: first batch queued; `--resume {queued.id}` goes on", file=out)
+        return queued
+    view = ProgressView(out, out.isatty(), args.log_every)
     async with _engine(settings, args.work):
-        ended = await backfill.drive(started, queue, view.show, ahead=2 * size)
+        ended = await backfill.drive(started, queue, view.show, ahead=2 * args.batch_size)
     view.close()
     counts = await backfills.job_counts(ended.id)
     under_way = ended.counts.get("under_way", 0)
     summary = ", ".join(f"{counts.get(status, 0)} {status}" for status in backfill.DONE)
-    print(f"backfill {ended.id} {ended.status}: {summary}; {under_way} were under way already", file=out)
+    print(f"{ended.kind} {ended.id} {ended.status}: {summary}; {under_way} were under way already", file=out)
+    return ended
 
 
 @contextlib.asynccontextmanager
@@ -172,7 +185,7 @@ def describe(progress: Progress, bar: bool) -> str:
     if bar:
         filled = BAR_WIDTH * done // total if total else BAR_WIDTH
         return f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {counts} {rate} {when}"
-    return f"backfill {progress.backfill.id} {progress.backfill.step}: {counts}, {rate}, {when}"
+    return f"{progress.backfill.kind} {progress.backfill.id} {progress.backfill.step}: {counts}, {rate}, {when}"
 
 
 def _duration(seconds: float) -> str:

@@ -1,4 +1,4 @@
-"""The `scopix` command: serve, worker, migrate, keys, purge, models, backfill."""
+"""The `scopix` command: serve, worker, migrate, keys, purge, models, backfill, import."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from api.cli import backfill, keys, models
+from api.cli import backfill, imports, keys, models
 from store.database import close_pool, engine, run_migrations
 from store.errors import DomainError
 from store.services import local_services
@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_commands(commands, _with_data_dir)
     models.add_commands(commands, _with_data_dir)
     backfill.add_commands(commands, _with_data_dir)
+    imports.add_commands(commands, _with_data_dir)
     return parser
 
 
@@ -72,7 +73,7 @@ async def _backfill(args: argparse.Namespace, settings: Settings) -> None:
     db = engine()
     await db.start_connection_pool(min_size=1, max_size=4)
     try:
-        await backfill.run(args, settings)
+        await (imports.run if args.command == "import" else backfill.run)(args, settings)
     finally:
         shutdown_ray()
         tracing.shutdown()
@@ -149,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             from pipelines.inference.configured import check_models
 
             check_models(configured)
-        with local_services(args.data_dir, s3=args.command in ("serve", "purge", "worker", "backfill")) as settings:
+        with local_services(
+            args.data_dir, s3=args.command in ("serve", "purge", "worker", "backfill", "import")
+        ) as settings:
             if args.command == "serve":
                 _serve(args, settings)
             elif args.command == "worker":
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(_purge(settings))
             elif args.command == "models":
                 asyncio.run(_models(args, settings))
-            elif args.command == "backfill":
+            elif args.command in ("backfill", "import"):
                 asyncio.run(_backfill(args, settings))
             else:
                 asyncio.run(_keys(args))
