@@ -68,7 +68,7 @@ def add_commands(
     run.add_argument("--limit", type=_positive, help="at most this many files")
     run.add_argument("--dry-run", action="store_true", help="count the files it would cover, queue nothing")
     run.add_argument("--batch-size", type=_positive, default=500, help="files queued per checkpoint")
-    run.add_argument("--log-every", type=_positive, default=1000, help="without a terminal: a line per N files")
+    run.add_argument("--log-every", type=_positive, default=1000, help="without a terminal: a line per N jobs")
     run.add_argument("--work", action="store_true", help="also run a job engine in this process")
     run.add_argument("--detach", action="store_true", help="queue the first batch and return (resume continues)")
     with_data_dir(run)
@@ -153,7 +153,7 @@ async def _engine(settings: Settings, work: bool) -> AsyncIterator[None]:
 
 
 class ProgressView:
-    """A bar with rate and ETA redrawn in place on a terminal; elsewhere a log line each `every` files done."""
+    """A bar with rate and ETA redrawn in place on a terminal; elsewhere a log line each `every` jobs done."""
 
     def __init__(self, out: TextIO, tty: bool, every: int) -> None:
         self.out, self.tty, self.every = out, tty, every
@@ -179,9 +179,9 @@ def describe(progress: Progress, bar: bool) -> str:
     done, total = progress.done, progress.total
     failed = progress.jobs.get("failed", 0)
     eta = progress.eta_seconds
-    rate = f"{progress.rate:.1f} files/s" if progress.rate else "-- files/s"
+    rate = f"{progress.rate:.1f} jobs/s" if progress.rate else "-- jobs/s"
     when = f"ETA {_duration(eta)}" if eta is not None else "ETA --"
-    counts = f"{done}/{total} files" + (f", {failed} failed" if failed else "")
+    counts = f"{done}/{total} jobs" + (f", {failed} failed" if failed else "")
     if bar:
         filled = BAR_WIDTH * done // total if total else BAR_WIDTH
         return f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {counts} {rate} {when}"

@@ -28,7 +28,7 @@ def add_commands(
     run.add_argument("--tags", default="", help="comma-separated tags for every file")
     run.add_argument("--resume", type=_backfill_id, metavar="ID", help="continue an import where it stopped")
     run.add_argument("--batch-size", type=_positive, default=100, help="objects registered per checkpoint")
-    run.add_argument("--log-every", type=_positive, default=1000, help="without a terminal: a line per N files")
+    run.add_argument("--log-every", type=_positive, default=1000, help="without a terminal: a line per N jobs")
     run.add_argument("--work", action="store_true", help="also run a job engine in this process")
     run.add_argument("--detach", action="store_true", help="register the first batch and return")
     with_data_dir(run)

@@ -134,8 +134,8 @@ async def test_without_a_terminal_the_command_logs_a_line_per_n_files(settings, 
 
     lines = out.getvalue().splitlines()
     assert lines[0].endswith("embed_image over 6 files")
-    progress = [line for line in lines[1:-1] if "files/s" in line]
-    assert progress and progress[-1].split(": ")[1].startswith("6/6 files")
+    progress = [line for line in lines[1:-1] if "jobs/s" in line]
+    assert progress and progress[-1].split(": ")[1].startswith("6/6 jobs")
     assert lines[-1].endswith("completed: 6 completed, 0 failed, 0 cancelled; 0 were under way already")
 
 
