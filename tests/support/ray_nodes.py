@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,7 @@ class TwoNodes:
     def stop(self) -> None:
         processes = self._processes()
         _kill([child for process in processes for child in _children(process)] + processes)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def _processes(self) -> list[psutil.Process]:
         found = []
