@@ -23,7 +23,7 @@ from models.registry import ModelUnavailable, resolve
 from pipelines.catalog import media_types_of, steps_by_media
 from pipelines.inference.in_use import models_to_fill
 from pipelines.inference.swap import SWAPS
-from store import backfills
+from store import backfills, model_state
 from store.backfills import Backfill, Selection
 from store.errors import InvalidInput, NotFound
 from store.settings import Settings
@@ -141,7 +141,22 @@ async def resume(backfill_id: uuid.UUID) -> Backfill:
         raise NotFound(f"no backfill {backfill_id}")
     if found.status != "running":
         raise InvalidInput(f"backfill {backfill_id} is {found.status}; only a running one resumes", field="resume")
+    if found.kind == "swap":
+        raise InvalidInput("a model swap's backfill is carried on by the engines; nothing to resume", field="resume")
     return found
+
+
+async def cancel(backfill_id: uuid.UUID) -> int:
+    """Cancel a running backfill, import or model swap (which gives the swap up: the active model stays); how many
+    queued jobs were cancelled."""
+    found = await backfills.get(backfill_id)
+    if found is not None and found.kind == "swap" and found.status == "running":
+        await model_state.cancel_swap(str(found.selection["task"]))
+        return await backfills.cancel_jobs(backfill_id)
+    cancelled = await backfills.cancel(backfill_id)
+    if cancelled is None:
+        raise NotFound(f"no running backfill {backfill_id}")
+    return cancelled
 
 
 async def next_batch(backfill: Backfill, size: int) -> Backfill:

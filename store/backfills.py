@@ -230,13 +230,17 @@ async def cancel(backfill_id: uuid.UUID) -> int | None:
             " WHERE id = {} AND status = 'running' RETURNING id",
             backfill_id,
         )
-        if not rows:
-            return None
-        cancelled = await Job.raw(
-            "UPDATE job SET status = 'cancelled', finished_at = now(), updated_at = now()"
-            " WHERE backfill_id = {} AND status = 'queued' RETURNING id",
-            backfill_id,
-        )
+        cancelled = await cancel_jobs(backfill_id) if rows else None
+    return cancelled
+
+
+async def cancel_jobs(backfill_id: uuid.UUID) -> int:
+    """Cancel the backfill's queued jobs (its running ones finish); how many."""
+    cancelled = await Job.raw(
+        "UPDATE job SET status = 'cancelled', finished_at = now(), updated_at = now()"
+        " WHERE backfill_id = {} AND status = 'queued' RETURNING id",
+        backfill_id,
+    )
     return len(cancelled)
 
 

@@ -18,7 +18,7 @@ from pipelines import backfill
 from pipelines.backfill import Progress
 from store import backfills
 from store.backfills import Backfill
-from store.errors import InvalidInput, NotFound
+from store.errors import InvalidInput
 from store.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.st
     elif args.step == "cancel":
         if args.backfill_id is None:
             raise InvalidInput("name the backfill to cancel: scopix backfill cancel ID", field="backfill_id")
-        cancelled = await backfills.cancel(args.backfill_id)
-        if cancelled is None:
-            raise NotFound(f"no running backfill {args.backfill_id}")
+        cancelled = await backfill.cancel(args.backfill_id)
         print(f"cancelled {args.backfill_id}: {cancelled} queued jobs cancelled; running ones finish", file=out)
     elif args.resume is not None:
         await _follow(await backfill.resume(args.resume), settings, args, out)

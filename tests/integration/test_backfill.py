@@ -1,6 +1,6 @@
 """Backfills over stored images on the session's engine (real Postgres, S3, Ray and the perceptual embedder): the
-selection, resuming after the driver stopped, cancelling, the command's listing and progress lines, and an upload
-that is processed at once while a backfill's jobs wait."""
+selection, resuming after the driver stopped, cancelling, the command's listing and progress lines, an upload
+that is processed at once while a backfill's jobs wait, and a model swap as a backfill."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ import pytest
 
 from api.cli import backfill as command
 from api.cli.main import _parser
-from models.registry import PERCEPTUAL
+from models.registry import PERCEPTUAL, Task
 from pipelines import backfill
-from store import backfills, image_embeddings, jobs
+from pipelines.inference import swap
+from pipelines.inference.in_use import STATE_TTL_SECONDS
+from store import backfills, image_embeddings, jobs, model_state
 from store.errors import InvalidInput
 from store.tables import File, Job
+from testkit import tiny_models
 from tests.support.api_calls import until_terminal, uploaded
 from tests.support.callers import new_caller
 from tests.support.sample_files import image
@@ -64,7 +67,7 @@ async def test_a_backfill_resumes_where_its_driver_stopped_and_runs_each_file_on
         await backfill.resume(started.id)
 
 
-async def test_a_file_whose_step_is_under_way_is_counted_not_queued_twice(settings) -> None:
+async def test_a_file_whose_step_is_under_way_is_counted_not_queued_twice(settings, database) -> None:
     caller = await new_caller()
     [busy, idle] = await stored_images(settings, caller.tenant_id, 2)
     await jobs.enqueue(busy, caller.tenant_id, "embed_image")  # an upload's job, not yet claimed
@@ -78,7 +81,7 @@ async def test_a_file_whose_step_is_under_way_is_counted_not_queued_twice(settin
     await backfills.cancel(started.id)
 
 
-async def test_cancel_stops_a_backfill_and_its_queued_jobs_and_list_shows_it(settings) -> None:
+async def test_cancel_stops_a_backfill_and_its_queued_jobs_and_list_shows_it(settings, database) -> None:
     caller = await new_caller()
     await stored_images(settings, caller.tenant_id, 12)
     started = await backfill.start(settings, backfill.Request("embed_image", tenant=caller.name))
@@ -98,7 +101,7 @@ async def test_cancel_stops_a_backfill_and_its_queued_jobs_and_list_shows_it(set
         await command.run(_parser().parse_args(["backfill", "cancel", str(started.id)]), settings, out)
 
 
-async def test_the_command_checks_its_request_and_a_dry_run_queues_nothing(settings) -> None:
+async def test_the_command_checks_its_request_and_a_dry_run_queues_nothing(settings, database) -> None:
     caller = await new_caller()
     await stored_images(settings, caller.tenant_id, 3, embedding_status="failed")
     out = io.StringIO()
@@ -167,3 +170,31 @@ async def test_an_upload_is_processed_at_once_while_a_backfill_waits(settings, e
         ours & (Job.started_at > first.created_at) & (Job.started_at < first.started_at)
     )
     assert overtaking <= 2
+
+
+async def test_a_model_swap_is_a_backfill_that_list_shows_and_cancel_gives_up(settings, engine, tmp_path) -> None:
+    caller = await new_caller()
+    await stored_images(settings, caller.tenant_id, 3)
+    await finished((await backfill.start(settings, backfill.Request("embed_image", tenant=caller.name))).id)
+    clip = str(tiny_models.clip(tmp_path / "clip"))
+    try:
+        activation = await swap.activate(settings, Task.EMBED_IMAGE, clip)
+        [row] = [row for row in await backfills.recent(5) if row.kind == "swap" and row.status == "running"]
+        with pytest.raises(InvalidInput, match="carried on by the engines"):
+            await backfill.resume(row.id)
+        out = io.StringIO()
+        await command.run(_parser().parse_args(["backfill", "cancel", str(row.id)]), settings, out)
+        state = await model_state.get(Task.EMBED_IMAGE.value)
+        ended = await backfills.get(row.id)
+        queued = await backfill_jobs(row.id)
+    finally:
+        await Job.raw("DELETE FROM model_state WHERE task = {}", Task.EMBED_IMAGE.value)
+        await asyncio.sleep(STATE_TTL_SECONDS + 0.1)
+
+    assert activation.outcome == "started" and activation.queued >= 3
+    assert row.step == "embed_image" and row.selection["model"] == activation.model_id
+    assert row.counts == {"queued": activation.queued} and row.enqueued_at is not None
+    assert len(queued) == activation.queued and "queued" not in {job["status"] for job in queued}
+    assert out.getvalue().startswith(f"cancelled {row.id}: ")
+    assert state is not None and state.target_model_id is None and state.active_model_id == PERCEPTUAL
+    assert ended is not None and ended.status == "cancelled"

@@ -69,7 +69,7 @@ def bucket_counts(row: backfills.Backfill) -> dict[str, int]:
     return {name: count for name, count in row.counts.items() if count}
 
 
-async def test_an_import_names_its_source_and_tenant(settings) -> None:
+async def test_an_import_names_its_source_and_tenant(settings, database) -> None:
     for argv, message in (
         (["import", "https://example.com/x", "--tenant", "t"], "not an S3 location"),
         (["import", "s3://bucket/prefix"], "name the source"),
