@@ -6,6 +6,11 @@ construction (pipelines/engine/runner.py). The driver queues the selection in ke
 batches ahead of the engines rather than the whole selection at once, each batch checkpointed with its cursor:
 an interrupted driver resumes where its last batch committed, and a cancelled backfill leaves few jobs to cancel.
 Which steps exist, and which media types each applies to, come from the catalog.
+
+Not a Ray Data pipeline: a dataset's blocks are neither durable nor idempotent per file, would need a second
+priority scheme beside the engine's lanes, and would call the same model actors anyway; the durable jobs give
+resume, cancel, exactly-once saves and the interactive lane's priority with no second path (benchmarks/backfill.py
+measures what that costs against a bare process pool).
 """
 
 from __future__ import annotations
