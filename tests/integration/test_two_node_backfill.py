@@ -2,7 +2,7 @@
 driver (`scopix backfill --work`, as `ray job submit` would run it) finishes with every image processed exactly
 once, and an upload made meanwhile is processed too.
 
-Short in CI (60 images and their 180 jobs, about 90 s on 2 cores: two `ray start`s, the command's start, its model
+Short in CI (100 images and their 300 jobs, about 60 s on 2 cores: two `ray start`s, the command's start, its model
 actors, the node's death); set SCOPIX_TEST_CLUSTER_IMAGES=300 for the full size."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.support.stored_images import stored_images
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
-IMAGES = int(os.environ.get("SCOPIX_TEST_CLUSTER_IMAGES", "60"))
+IMAGES = int(os.environ.get("SCOPIX_TEST_CLUSTER_IMAGES", "100"))
 STEPS = ("embed_image", "ocr", "variants")  # the backfilled step and the follow-ups it queues
 
 
