@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind
 
 from cluster import tracing
 from cluster.model_pool import InferenceUnavailable
-from pipelines.engine.step import FileRef, Outdated, RayTask, RunContext, Step, StepFailed
+from pipelines.engine.step import JOB_LANE, FileRef, Outdated, RayTask, RunContext, Step, StepFailed
 from store import files, jobs
 from store.step_objects import S3Location
 
@@ -160,6 +160,7 @@ class Engine:
             "scopix.tenant.id": str(job.tenant_id),
             "scopix.job.attempt": job.attempts,
         }
+        JOB_LANE.set("interactive" if job.lane == "interactive" else "batch")  # this job's task only
         headers = {"traceparent": job.traceparent} if job.traceparent else {}
         with tracing.span_in(headers, f"job {job.step}", attributes, kind=SpanKind.CONSUMER):
             await self._run(job)

@@ -19,7 +19,7 @@ from typing import Any
 from cluster.model_clients import DescriberClient
 from cluster.model_pool import InferenceUnavailable
 from models.registry import ModelUnavailable, Task
-from pipelines.engine.step import FileRef, Result
+from pipelines.engine.step import FileRef, Result, files_lane
 from pipelines.image.source import image_bytes, image_source
 from pipelines.inference.clients import ModelClients
 from store import ai_outputs
@@ -67,7 +67,7 @@ class DescribeImage:
             if model_id in inputs.kept:
                 continue
             try:
-                [text] = await describer.describe([(inputs.image, inputs.content_category)], lane="batch")
+                [text] = await describer.describe([(inputs.image, inputs.content_category)], lane=files_lane())
             except ModelUnavailable as error:
                 return _ended("skipped", _unavailable(error))
             model = await describer.provenance()

@@ -16,7 +16,7 @@ import numpy as np
 
 from cluster.model_clients import ImageEmbedderClient
 from models.registry import Task
-from pipelines.engine.step import FileRef, Result
+from pipelines.engine.step import FileRef, Result, files_lane
 from pipelines.image.source import image_of
 from pipelines.inference.clients import ModelClients
 from store import ai_outputs, image_embeddings, model_state
@@ -56,7 +56,7 @@ class EmbedImage:
         for model_id, embedder in inputs.embedders.items():
             models[model_id] = await embedder.provenance()
             if model_id not in inputs.kept:
-                [vectors[model_id]] = await embedder.embed([inputs.image], lane="batch")
+                [vectors[model_id]] = await embedder.embed([inputs.image], lane=files_lane())
         return {"models": models, "vectors": vectors}
 
     async def save(self, file: FileRef, result: Result) -> None:
