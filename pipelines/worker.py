@@ -28,11 +28,12 @@ def engine_for(settings: Settings) -> Engine:
     ensure_ray(settings.engine.ray_address, settings.engine.ray_num_cpus)
     cpus = cluster_cpus()
     # Twice the CPUs in flight: a task waits in Ray's queue while the engine records the one before it,
-    # so no CPU idles between jobs. Backfill holds at most all CPUs but one, so an upload's task never
-    # queues behind a backlog.
+    # so no CPU idles between jobs. Backfill runs Ray tasks on all CPUs but one at most, so an upload's task never
+    # queues behind a backlog; its model steps take any slot but the last (an actor batches their calls with an
+    # upload's).
     config = EngineConfig(
         max_in_flight=settings.engine.max_in_flight or max(2 * cpus, 2),
-        backfill_max_in_flight=max(cpus - 1, 1),
+        backfill_tasks_max_in_flight=max(cpus - 1, 1),
         lease_seconds=settings.engine.lease_seconds,
         poll_seconds=settings.engine.poll_seconds,
         step_seconds=settings.limits.step_seconds,

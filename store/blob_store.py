@@ -193,8 +193,11 @@ class BlobStore:
         size: int = head["ContentLength"]
         return size
 
-    async def read_chunks(self, key: str, chunk_bytes: int = 1024 * 1024) -> AsyncIterator[bytes]:
-        response = await self.client.get_object(Bucket=self.bucket, Key=key)
+    async def read_chunks(
+        self, key: str, chunk_bytes: int = 1024 * 1024, *, bucket: str | None = None
+    ) -> AsyncIterator[bytes]:
+        """The object's bytes in order (of another bucket when given: an import's source)."""
+        response = await self.client.get_object(Bucket=bucket or self.bucket, Key=key)
         body = response["Body"]  # entering it yields the raw HTTP response, whose read() takes no size
         async with body:
             while chunk := await body.read(chunk_bytes):
@@ -208,6 +211,22 @@ class BlobStore:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return False
             raise
+
+    async def listed_after(self, bucket: str, prefix: str, after: str | None, limit: int) -> list[tuple[str, int]]:
+        """Up to `limit` (key, size) of the bucket's objects under `prefix` whose keys sort after `after`, in key
+        order: a listing that resumes from the last key it handed out."""
+        options: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": limit}
+        if after is not None:
+            options["StartAfter"] = after
+        listed = await self.client.list_objects_v2(**options)
+        return [(item["Key"], item["Size"]) for item in listed.get("Contents", [])]
+
+    async def copy_in(self, bucket: str, key: str, to_key: str) -> None:
+        """Copy another bucket's object into this one, server-side (no byte passes through this process)."""
+        await self.client.copy_object(Bucket=self.bucket, Key=to_key, CopySource={"Bucket": bucket, "Key": key})
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete_object(Bucket=self.bucket, Key=key)
 
     async def keys(self, prefix: str) -> list[str]:
         paginator = self.client.get_paginator("list_objects_v2")

@@ -324,11 +324,16 @@ async def delete_rows(file_ids: Sequence[uuid.UUID]) -> None:
 
 
 async def insert_unless_duplicate(
-    values: dict[str, Any], *, skip_duplicates: bool, steps: Sequence[str] = ()
+    values: dict[str, Any],
+    *,
+    skip_duplicates: bool,
+    steps: Sequence[str] = (),
+    lane: str = "interactive",
+    backfill_id: uuid.UUID | None = None,
 ) -> uuid.UUID | None:
-    """Insert a new file row and queue its processing steps in one transaction, or return the id
-    of the tenant's live file with the same SHA-256 when duplicates are to be skipped. Serialised
-    per (tenant, hash) so that concurrent uploads agree."""
+    """Insert a new file row and queue its processing steps in one transaction (in `lane`, for the backfill or
+    import `backfill_id` when given), or return the id of the tenant's live file with the same SHA-256 when
+    duplicates are to be skipped. Serialised per (tenant, hash) so that concurrent uploads agree."""
     async with File._meta.db.transaction():
         await File.raw(
             "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"{values['tenant']}:{values['sha256']}"
@@ -339,7 +344,7 @@ async def insert_unless_duplicate(
                 return existing
         await File.insert(File(**values))
         for step in steps:
-            await jobs.enqueue(values["id"], values["tenant"], step)
+            await jobs.enqueue(values["id"], values["tenant"], step, lane=lane, backfill_id=backfill_id)
     return None
 
 

@@ -53,9 +53,12 @@ class Job:
 # (file, step) finds the existing row; the no-op update locks and returns it.
 _ENQUEUE = """
 INSERT INTO job (
-    id, file_id, tenant, step, lane, status, max_attempts, payload, traceparent, available_at, created_at, updated_at
+    id, file_id, tenant, step, lane, status, max_attempts, payload, traceparent, available_at, created_at, updated_at,
+    backfill_id
 )
-VALUES ({}, {}, {}, {}, {}, 'queued', {}, {}::jsonb, {}, coalesce({}::timestamptz, now()), clock_timestamp(), now())
+VALUES (
+    {}, {}, {}, {}, {}, 'queued', {}, {}::jsonb, {}, coalesce({}::timestamptz, now()), clock_timestamp(), now(), {}
+)
 ON CONFLICT (file_id, step) WHERE status IN ('queued', 'running') DO UPDATE SET updated_at = job.updated_at
 RETURNING id
 """
@@ -136,7 +139,7 @@ RETURNING id
 _COMPLETE = f"""
 UPDATE job SET status = 'completed', error = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
 WHERE {_HELD}
-RETURNING file_id, tenant, lane, step, available_at
+RETURNING file_id, tenant, lane, step, available_at, backfill_id
 """
 
 _LOCK_HELD = f"SELECT file_id, step, attempts, max_attempts FROM job WHERE {_HELD} FOR UPDATE"
@@ -222,16 +225,28 @@ async def enqueue(
     max_attempts: int = 3,
     payload: Mapping[str, Any] | None = None,
     available_since: datetime | None = None,
+    backfill_id: uuid.UUID | None = None,
 ) -> tuple[uuid.UUID, bool]:
     """(job id, created). When an active (queued/running) job exists for (file, step), returns its id
-    and created=False instead of inserting, so that a file is never processed twice at once.
+    and created=False instead of inserting, so that a file is never processed twice at once. `backfill_id`: the
+    backfill or import queueing it (store/backfills.py).
     `available_since` (default: now) places it in the queue, which claims the longest available first. The job
     keeps the current trace context (the request's or the job's that queues it), for its run to continue."""
     _check_lane(lane)
     new_id = uuid.uuid4()
     payload_json, traceparent = json.dumps(dict(payload or {})), _traceparent()
     rows = await JobTable.raw(
-        _ENQUEUE, new_id, file_id, tenant_id, step, lane, max_attempts, payload_json, traceparent, available_since
+        _ENQUEUE,
+        new_id,
+        file_id,
+        tenant_id,
+        step,
+        lane,
+        max_attempts,
+        payload_json,
+        traceparent,
+        available_since,
+        backfill_id,
     )
     return rows[0]["id"], rows[0]["id"] == new_id
 
@@ -281,11 +296,12 @@ async def complete(
     follow_ups: Sequence[str] = (),
 ) -> bool:
     """Mark the job completed, store its step's results (`also`: the step's save), apply its results to the file
-    row and queue its follow-up steps in the job's lane (none for a file of a cancelled upload session), all in one
-    transaction; False, with nothing applied, when this worker no longer holds the job (another attempt owns the
-    results). Whatever `also` raises rolls all of it back and propagates. Follow-ups keep the job's place in the
-    queue (its `available_at`): a file under way finishes before files queued after it start, so one file's model
-    steps run beside the next file's Ray task instead of waiting behind a whole backlog of them."""
+    row and queue its follow-up steps in the job's lane and backfill (none for a file of a cancelled upload
+    session), all in one transaction; False, with nothing applied, when this worker no longer holds the job
+    (another attempt owns the results). Whatever `also` raises rolls all of it back and propagates. Follow-ups
+    keep the job's place in the queue (its `available_at`): a file under way finishes before files queued after it
+    start, so one file's model steps run beside the next file's Ray task instead of waiting behind a whole backlog
+    of them."""
     changes = _file_changes(file_changes)
     async with _transaction():
         rows = await JobTable.raw(_COMPLETE, job_id, worker_id)
@@ -301,7 +317,14 @@ async def complete(
             await sessions.skip_unstarted([job["file_id"]], datetime.now(UTC))
             follow_ups = ()
         for step in follow_ups:
-            await enqueue(job["file_id"], job["tenant"], step, lane=job["lane"], available_since=job["available_at"])
+            await enqueue(
+                job["file_id"],
+                job["tenant"],
+                step,
+                lane=job["lane"],
+                available_since=job["available_at"],
+                backfill_id=job["backfill_id"],
+            )
         await sessions.announce(job["file_id"], job["step"], "completed")
     return True
 

@@ -14,12 +14,13 @@ identifies a row within a space.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from store import ai_outputs, jobs, tenant_indexes
+from store import ai_outputs, backfills, jobs, tenant_indexes
 from store.embeddings import KEYS
 from store.tables import Job
 
@@ -144,6 +145,8 @@ async def start_swap(
             *target,
         )
         state = _state(rows[0])
+        await _end_swap_backfill(task, "cancelled")  # a previous target's, given up for this one
+        await backfills.create("swap", step, {"task": task, "model": target[0]})
         return state, await queue_backfill(state, table, step)
 
 
@@ -161,7 +164,28 @@ async def cancel_swap(task: str) -> str | None:
             """,
             task,
         )
+        if rows:
+            await _end_swap_backfill(task, "cancelled")
     return rows[0]["target_model_id"] if rows else None
+
+
+async def _end_swap_backfill(task: str, status: str) -> None:
+    """The running backfill of the task's swap (store/backfills.py) ends with the swap (in the caller's transaction):
+    `completed` by its flip, `cancelled` when it is given up; its queued jobs are left to the step, which fills the
+    models in use when it runs."""
+    await Job.raw(
+        "UPDATE backfill SET status = {}, finished_at = now(), updated_at = now()"
+        " WHERE kind = 'swap' AND status = 'running' AND selection->>'task' = {}",
+        status,
+        task,
+    )
+
+
+async def _swap_backfill(task: str) -> uuid.UUID | None:
+    rows = await Job.raw(
+        "SELECT id FROM backfill WHERE kind = 'swap' AND status = 'running' AND selection->>'task' = {}", task
+    )
+    return rows[0]["id"] if rows else None
 
 
 async def flip(task: str, table: str, target_model_id: str, adopt: Adopt | None = None) -> bool:
@@ -183,6 +207,8 @@ async def flip(task: str, table: str, target_model_id: str, adopt: Adopt | None 
             task,
             target_model_id,
         )
+        if rows:
+            await _end_swap_backfill(task, "completed")
         if rows and adopt is not None:
             await adopt(target_model_id, rows[0]["active_revision"])
     return bool(rows)
@@ -224,9 +250,10 @@ async def progress(table: str, active_model_id: str, target_model_id: str, step:
 
 
 async def queue_backfill(state: ModelState, table: str, step: str) -> int:
-    """Queue `step` in the backfill lane, naming the target in its payload, for every file that lacks the target's
-    outputs and whose `step` is neither under way (it fills the target anyway) nor failed since the backfill
-    started (`activate` again retries those); how many were queued. Joins the caller's transaction."""
+    """Queue `step` in the backfill lane, naming the target in its payload, as jobs of the swap's backfill row
+    (`scopix backfill list` shows it), for every file that lacks the target's outputs and whose `step` is neither
+    under way (it fills the target anyway) nor failed since the backfill started (`activate` again retries those);
+    how many were queued. Joins the caller's transaction."""
     if state.target_model_id is None:
         return 0
     relation, _ = _table(table)
@@ -244,9 +271,13 @@ async def queue_backfill(state: ModelState, table: str, step: str) -> int:
         step,
         state.backfill_started_at,
     )
-    payload = {"model_id": state.target_model_id}
+    payload, backfill_id = {"model_id": state.target_model_id}, await _swap_backfill(state.task)
     for row in rows:
-        await jobs.enqueue(row["file_id"], row["tenant"], step, lane="backfill", payload=payload)
+        await jobs.enqueue(
+            row["file_id"], row["tenant"], step, lane="backfill", payload=payload, backfill_id=backfill_id
+        )
+    if backfill_id is not None:
+        await backfills.checkpoint(backfill_id, None, {"queued": len(rows)}, enqueued=True)
     return len(rows)
 
 

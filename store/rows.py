@@ -175,6 +175,7 @@ class JobRow(msgspec.Struct):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    backfill_id: uuid.UUID | None = None
 
 
 class ChunkRow(msgspec.Struct):

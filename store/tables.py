@@ -140,6 +140,7 @@ class Job(Table, tablename="job"):
     updated_at = Timestamptz()
     started_at = Timestamptz(null=True, default=None)
     finished_at = Timestamptz(null=True, default=None)
+    backfill_id = UUID(null=True, default=None)  # the backfill or import that queued it (store/backfills.py)
 
 
 class Chunk(Table, tablename="chunk"):

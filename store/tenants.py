@@ -161,3 +161,15 @@ async def _touch(key_id: uuid.UUID, now: datetime) -> None:
     await ApiKey.update({ApiKey.last_used_at: now}).where(
         (ApiKey.id == key_id) & (ApiKey.last_used_at.is_null() | (ApiKey.last_used_at <= now - LAST_USED_RESOLUTION))
     )
+
+
+async def find_tenant(ref: str) -> TenantRef:
+    """The tenant named `ref`, or whose id it is (operators' commands); NotFound otherwise."""
+    try:
+        condition = Tenant.id == uuid.UUID(ref)
+    except ValueError:
+        condition = Tenant.name == ref.strip()
+    row = await Tenant.select().where(condition).first()
+    if row is None:
+        raise NotFound(f"no tenant {ref!r}")
+    return TenantRef(id=row["id"], name=row["name"], tier=row["tier"])

@@ -1,4 +1,4 @@
-"""The `scopix` command: serve, worker, migrate, keys, tenants, purge, models."""
+"""The `scopix` command: serve, worker, migrate, keys, tenants, purge, models, backfill, import."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from api.cli import keys, models, tenants
+from api.cli import backfill, imports, keys, models, tenants
 from store.database import close_pool, engine, run_migrations
 from store.errors import DomainError
 from store.services import local_services
@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_commands(commands, _with_data_dir)
     tenants.add_commands(commands, _with_data_dir)
     models.add_commands(commands, _with_data_dir)
+    backfill.add_commands(commands, _with_data_dir)
+    imports.add_commands(commands, _with_data_dir)
     return parser
 
 
@@ -67,6 +69,21 @@ async def _tenants(args: argparse.Namespace) -> None:
 async def _models(args: argparse.Namespace, settings: Settings) -> None:
     await _migrate()
     await models.run(args, settings)
+
+
+async def _backfill(args: argparse.Namespace, settings: Settings) -> None:
+    from cluster import tracing
+    from cluster.runtime import shutdown_ray
+
+    await _migrate()
+    db = engine()
+    await db.start_connection_pool(min_size=1, max_size=4)
+    try:
+        await (imports.run if args.command == "import" else backfill.run)(args, settings)
+    finally:
+        shutdown_ray()
+        tracing.shutdown()
+        await close_pool(db)
 
 
 async def _purge(settings: Settings) -> None:
@@ -147,11 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=configured.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        if args.command in ("serve", "worker"):
+        if args.command in ("serve", "worker") or getattr(args, "work", False):
             from pipelines.inference.configured import check_models
 
             check_models(configured)
-        with local_services(args.data_dir, s3=args.command in ("serve", "purge", "worker")) as settings:
+        with local_services(
+            args.data_dir, s3=args.command in ("serve", "purge", "worker", "backfill", "import")
+        ) as settings:
             if args.command == "serve":
                 _serve(args, settings)
             elif args.command == "worker":
@@ -164,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(_models(args, settings))
             elif args.command == "tenants":
                 asyncio.run(_tenants(args))
+            elif args.command in ("backfill", "import"):
+                asyncio.run(_backfill(args, settings))
             else:
                 asyncio.run(_keys(args))
     except DomainError as exc:

@@ -72,9 +72,12 @@ class NewFile:
     options: UploadOptions
 
 
-async def record_file(new: NewFile, tenant: TenantRef, describes: bool) -> tuple[uuid.UUID | None, NewFilePlan]:
+async def record_file(
+    new: NewFile, tenant: TenantRef, describes: bool, *, import_id: uuid.UUID | None = None
+) -> tuple[uuid.UUID | None, NewFilePlan]:
     """Write the file row and queue its plan's steps in one transaction; None, or the existing copy's id when the
-    upload skips duplicates and the tenant has the same bytes (the caller then removes its object)."""
+    upload skips duplicates and the tenant has the same bytes (the caller then removes its object). The steps of a
+    file that an import registers (`import_id`) go to the backfill lane, as that import's jobs."""
     detected, options = new.detected, new.options
     plan = plan_new_file(detected.media_type, options.auto_describe, describes)
     now = datetime.now(UTC)
@@ -105,5 +108,8 @@ async def record_file(new: NewFile, tenant: TenantRef, describes: bool) -> tuple
         "updated_at": now,
         **plan.statuses,
     }
-    existing = await files.insert_unless_duplicate(values, skip_duplicates=options.skip_duplicates, steps=plan.steps)
+    lane = "interactive" if import_id is None else "backfill"
+    existing = await files.insert_unless_duplicate(
+        values, skip_duplicates=options.skip_duplicates, steps=plan.steps, lane=lane, backfill_id=import_id
+    )
     return existing, plan

@@ -26,7 +26,7 @@ from cluster.model_clients import OcrClient
 from pipelines.document.digitize import COMPLETED, FAILED, NEEDS_OCR
 from pipelines.document.extraction import DocumentError, ExtractedDocument, extract, with_ocr
 from pipelines.document.text import EMBED_STEP, DocumentOptions, document_result, save_document
-from pipelines.engine.step import FileRef, Result, RunContext, StepFailed, in_time, run_task
+from pipelines.engine.step import FileRef, Result, RunContext, StepFailed, files_lane, in_time, run_task
 from store import ai_outputs, documents, files, jobs
 from store.step_objects import S3Location, opened
 
@@ -55,7 +55,7 @@ class ReadScannedPages:
         for start in range(0, len(scanned), PAGES_PER_REQUEST):
             numbers = scanned[start : start + PAGES_PER_REQUEST]
             images = await run_task(context, render_pages, context.location, file.object_key, numbers)
-            found = await in_time(context, self.ocr.read(images, lane="batch"))
+            found = await in_time(context, self.ocr.read(images, lane=files_lane()))
             regions.update(zip(numbers, (page["regions"] for page in found), strict=True))
         result = await run_task(context, read_result, document, regions, self.options)
         model = await self.ocr.provenance() if scanned else None

@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind
 
 from cluster import tracing
 from cluster.model_pool import InferenceUnavailable
-from pipelines.engine.step import FileRef, Outdated, RunContext, Step, StepFailed
+from pipelines.engine.step import JOB_LANE, FileRef, Outdated, RayTask, RunContext, Step, StepFailed
 from store import files, jobs
 from store.step_objects import S3Location
 
@@ -41,6 +41,9 @@ class EngineConfig:
     max_in_flight: int = 4
     # Backfill never takes more (default: all but one slot), so an upload finds room at once.
     backfill_max_in_flight: int | None = None
+    # Of those, at most this many run Ray tasks (None: no further limit), so that an upload's task finds a free
+    # CPU in Ray's queue; the others wait on model actors, which batch their calls with uploads'.
+    backfill_tasks_max_in_flight: int | None = None
     lease_seconds: float = 60.0
     poll_seconds: float = 0.25
     backoff_base_seconds: float = 2.0
@@ -97,11 +100,19 @@ class Engine:
             return
         lease, steps = self.config.lease_seconds, tuple(self.steps)
         claimed = await jobs.claim(self.worker_id, "interactive", free, lease, steps)
-        backfill_running = sum(1 for job, _ in self._running.values() if job.lane == "backfill")
+        backfill = [job.step for job, _ in self._running.values() if job.lane == "backfill"]
         backfill_cap = self.config.backfill_max_in_flight or max(self.config.max_in_flight - 1, 1)
-        backfill_room = min(free - len(claimed), backfill_cap - backfill_running)
-        if backfill_room > 0:
-            claimed += await jobs.claim(self.worker_id, "backfill", backfill_room, lease, steps)
+        room = min(free - len(claimed), backfill_cap - len(backfill))
+        tasks_cap = self.config.backfill_tasks_max_in_flight
+        if room > 0 and tasks_cap is not None:
+            tasks = tuple(name for name, step in self.steps.items() if isinstance(step.run, RayTask))
+            task_room = min(room, tasks_cap - sum(1 for name in backfill if name in tasks))
+            if task_room > 0:
+                found = await jobs.claim(self.worker_id, "backfill", task_room, lease, tasks)
+                claimed, room = claimed + found, room - len(found)
+            steps = tuple(name for name in steps if name not in tasks)
+        if room > 0 and steps:
+            claimed += await jobs.claim(self.worker_id, "backfill", room, lease, steps)
         for job in claimed:
             task = asyncio.create_task(self._execute(job))
             self._running[job.id] = (job, task)
@@ -149,6 +160,7 @@ class Engine:
             "scopix.tenant.id": str(job.tenant_id),
             "scopix.job.attempt": job.attempts,
         }
+        JOB_LANE.set("interactive" if job.lane == "interactive" else "batch")  # this job's task only
         headers = {"traceparent": job.traceparent} if job.traceparent else {}
         with tracing.span_in(headers, f"job {job.step}", attributes, kind=SpanKind.CONSUMER):
             await self._run(job)

@@ -21,15 +21,28 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from cluster.limits import OverLimit
+from cluster.model_actor import Lane
 from cluster.tasks import cancel, submit, task_id
 from store.step_objects import S3Location
 
 Result = Mapping[str, Any]
 T = TypeVar("T")
+
+
+# The model-actor lane of the job being run (set by the engine): an upload's job calls an actor that serves no search
+# queries (OCR, image embedding, description) in its first lane, so that a backfill's queued calls never hold it
+# back; every other call goes to the batch lane.
+JOB_LANE: ContextVar[Lane] = ContextVar("job_lane", default="batch")
+
+
+def files_lane() -> Lane:
+    """The lane for a call made by the running job to an actor that serves files only."""
+    return JOB_LANE.get()
 
 
 class StepFailed(Exception):

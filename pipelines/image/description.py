@@ -24,7 +24,7 @@ from typing import Any
 from cluster.model_clients import DescriberClient
 from cluster.model_pool import InferenceUnavailable
 from models.registry import ModelUnavailable, Task
-from pipelines.engine.step import FileRef, Result
+from pipelines.engine.step import FileRef, Result, files_lane
 from pipelines.image.source import image_bytes, image_source, read_object
 from pipelines.inference.clients import ModelClients
 from store import ai_outputs, video_frames
@@ -88,7 +88,8 @@ class DescribeImage:
                 continue
             try:
                 items = [(image, inputs.content_category) for image in inputs.images]
-                texts = await describer.describe(items, lane="batch")  # a video's frames: one batched request
+                # a video's frames: one batched request, in the batch lane whoever asked
+                texts = await describer.describe(items, lane="batch" if inputs.frames else files_lane())
             except ModelUnavailable as error:
                 return _ended("skipped", _unavailable(error))
             model = await describer.provenance()

@@ -23,7 +23,7 @@ import numpy as np
 
 from cluster.model_clients import ImageEmbedderClient
 from models.registry import Task
-from pipelines.engine.step import FileRef, Result
+from pipelines.engine.step import FileRef, Result, files_lane
 from pipelines.image.source import image_of, read_object
 from pipelines.inference.clients import ModelClients
 from store import ai_outputs, frame_embeddings, image_embeddings, model_state, video_frames
@@ -117,7 +117,8 @@ async def embedded(
     for model_id, embedder in embedders.items():
         models[model_id] = await embedder.provenance()
         if model_id not in kept:
-            found = await embedder.embed([image, *frames.values()], lane="batch")
+            # a video's frames: one batched request, in the batch lane whoever asked
+            found = await embedder.embed([image, *frames.values()], lane="batch" if frames else files_lane())
             vectors[model_id] = found[0]
             frame_vectors[model_id] = dict(zip(frames, found[1:], strict=True))
     return {"models": models, "vectors": vectors, "frames": frame_vectors}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.model_clients import OcrClient
-from pipelines.engine.step import FileRef, Result
+from pipelines.engine.step import FileRef, Result, files_lane
 from pipelines.image.source import image_of
 from store import ai_outputs
 from store.step_objects import S3Location
@@ -30,7 +30,7 @@ class ReadText:
         return await image_of(self.location, file)
 
     async def run(self, image: bytes) -> dict[str, Any]:
-        [found] = await self.ocr.read([image], lane="batch")
+        [found] = await self.ocr.read([image], lane=files_lane())
         return {
             "visible_text": found["text"] or None,
             "text_regions": [_region(region) for region in found["regions"]],
