@@ -59,13 +59,14 @@ async def test_a_backfill_survives_the_death_of_a_node_and_processes_every_file_
     assert "ray::variants" in seen, seen  # node 2 ran the backfill's tasks before it died
     assert killed_after < IMAGES * len(STEPS)  # ...half-way
     assert returned == 0, output[-3000:]
-    assert final["unified_status"] == "completed"
+    upload_jobs = await Job.select(Job.step, Job.status, Job.error).where(Job.file_id == upload)
+    assert final["unified_status"] == "completed", upload_jobs
     [backfill] = [row for row in await backfills.recent(1000) if row.selection.get("tenant_id") == str(owner.tenant_id)]
     assert backfill.status == "completed", output[-3000:]
-    jobs = await Job.select(Job.file_id, Job.step, Job.status).where(Job.backfill_id == backfill.id)
+    jobs = await Job.select(Job.file_id, Job.step, Job.status, Job.error).where(Job.backfill_id == backfill.id)
     # One job per file and step (follow-ups included), each completed: nothing missing, nothing run twice.
     assert sorted((job["file_id"], job["step"]) for job in jobs) == sorted((f, s) for f in file_ids for s in STEPS)
-    assert {job["status"] for job in jobs} == {"completed"}
+    assert {job["status"] for job in jobs} == {"completed"}, [job for job in jobs if job["status"] != "completed"][:3]
     rows = (
         await File.select(File.id, File.object_key, File.variants, File.variant_status)
         .where(File.id.is_in(file_ids))
