@@ -22,7 +22,7 @@ Role = Literal["query", "document"]
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 # sentence-transformers' boolean keys before `pooling_mode`; several true ones concatenate in this order
-_LEGACY_POOLING_KEYS = {
+LEGACY_POOLING_KEYS = {
     "pooling_mode_cls_token": "cls",
     "pooling_mode_max_tokens": "max",
     "pooling_mode_mean_tokens": "mean",
@@ -111,7 +111,7 @@ def _kind(module_type: str) -> str:
 def _pooling_modes(path: Path, settings: dict[str, Any]) -> tuple[str, ...]:
     mode = settings.get("pooling_mode")
     if mode is None:
-        legacy = tuple(name for key, name in _LEGACY_POOLING_KEYS.items() if settings.get(key))
+        legacy = tuple(name for key, name in LEGACY_POOLING_KEYS.items() if settings.get(key))
         modes = legacy or ("mean",)
     else:
         modes = (mode,) if isinstance(mode, str) else tuple(mode)

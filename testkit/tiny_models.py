@@ -36,6 +36,8 @@ from transformers.models.blip import BlipImageProcessorPil
 from transformers.models.clip import CLIPImageProcessorPil
 from transformers.models.siglip import SiglipImageProcessorPil
 
+from models.sentence_config import LEGACY_POOLING_KEYS
+
 IMAGE_TOKEN = "<image>"
 # LLaVA-1.5's conversation format: "USER: <image>\n{instruction}\nASSISTANT:"
 CHAT_TEMPLATE = (
@@ -131,16 +133,6 @@ def siglip(directory: Path) -> Path:
     return directory
 
 
-_POOLING_KEYS = {
-    "pooling_mode_cls_token": "cls",
-    "pooling_mode_max_tokens": "max",
-    "pooling_mode_mean_tokens": "mean",
-    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
-    "pooling_mode_weightedmean_tokens": "weightedmean",
-    "pooling_mode_lasttoken": "lasttoken",
-}
-
-
 def sentence_encoder(
     directory: Path,
     pooling: Sequence[str] = ("cls",),
@@ -163,7 +155,7 @@ def sentence_encoder(
         (directory / path).mkdir()
     pooling_config = {
         "word_embedding_dimension": _LAYERS["hidden_size"],
-        **{key: mode in pooling for key, mode in _POOLING_KEYS.items()},
+        **{key: mode in pooling for key, mode in LEGACY_POOLING_KEYS.items()},
         "include_prompt": include_prompt,
     }
     files = {

@@ -27,7 +27,7 @@ from store.tables import Chunk, File, Job
 from testkit.tiny_models import tiny_bert
 from tests.support.api_calls import until_terminal, uploaded
 from tests.support.callers import Caller, new_caller
-from tests.support.file_rows import insert_file
+from tests.support.file_rows import insert_file, insert_paragraphs
 from tests.support.model_swaps import Running, scopix, until_flipped
 
 pytestmark = pytest.mark.integration
@@ -79,18 +79,7 @@ async def corpus(database: None, settings) -> AsyncIterator[Corpus]:
         file_id = await insert_file(
             caller.tenant_id, f"topic-{number}.txt", text_extraction_status="completed", embedding_status="completed"
         )
-        chunks = [
-            {
-                "chunk_index": i,
-                "content": text,
-                "chunk_type": "paragraph",
-                "heading_hierarchy": [],
-                "page_numbers": [],
-                "token_count": len(text.split()),
-            }
-            for i, text in enumerate(texts)
-        ]
-        await documents.replace(file_id, caller.tenant_id, [], chunks)
+        await insert_paragraphs(file_id, caller.tenant_id, texts)
         ids = [row.id for row in await documents.chunks_of(file_id)]
         vectors = await minilm.embed(texts, lane="batch")
         await embeddings.save(minilm.spec.model_id, caller.tenant_id, file_id, ids, vectors)

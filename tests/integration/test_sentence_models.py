@@ -22,7 +22,7 @@ from store import documents, embeddings
 from store.tables import Job
 from testkit.tiny_models import sentence_encoder
 from tests.support.callers import new_caller
-from tests.support.file_rows import insert_file
+from tests.support.file_rows import insert_file, insert_paragraphs
 from tests.support.model_swaps import Running, scopix, until_flipped
 
 pytestmark = pytest.mark.integration
@@ -64,18 +64,7 @@ async def test_a_swap_to_it_stores_and_searches_its_real_vectors(http, settings,
     file_id = await insert_file(
         caller.tenant_id, "site-notes.txt", text_extraction_status="completed", embedding_status="completed"
     )
-    chunks = [
-        {
-            "chunk_index": i,
-            "content": text,
-            "chunk_type": "paragraph",
-            "heading_hierarchy": [],
-            "page_numbers": [],
-            "token_count": len(text.split()),
-        }
-        for i, text in enumerate(TEXTS)
-    ]
-    await documents.replace(file_id, caller.tenant_id, [], chunks)
+    await insert_paragraphs(file_id, caller.tenant_id, TEXTS)
     content = {row.id: row.content for row in await documents.chunks_of(file_id)}
     minilm = EmbedderClient(MINILM, num_cpus=0.0)
     await embeddings.ensure_space(minilm.spec.model_id, minilm.spec.dimension)

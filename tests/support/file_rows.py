@@ -23,6 +23,24 @@ async def insert_file(
     return row.id
 
 
+async def insert_paragraphs(file_id: uuid.UUID, tenant_id: uuid.UUID, texts: list[str]) -> None:
+    """The document's chunks: one paragraph per text, as extraction would write them."""
+    from store import documents
+
+    chunks = [
+        {
+            "chunk_index": i,
+            "content": text,
+            "chunk_type": "paragraph",
+            "heading_hierarchy": [],
+            "page_numbers": [],
+            "token_count": len(text.split()),
+        }
+        for i, text in enumerate(texts)
+    ]
+    await documents.replace(file_id, tenant_id, [], chunks)
+
+
 async def insert_files(tenant_id: uuid.UUID, count: int) -> None:
     """`count` text documents (`0.txt`, `1.txt`...), 500 a statement (Postgres takes 32,767 parameters)."""
     for start in range(0, count, 500):
