@@ -34,13 +34,13 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
     return int(text)
 
 
-def _backfill_id(text: str) -> uuid.UUID:
+def backfill_id_arg(text: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
     except ValueError:
@@ -57,21 +57,26 @@ def add_commands(
         "...), or `list`, or `cancel` followed by a backfill id.",
     )
     run.add_argument("step", nargs="?", help="the step to re-run, or list, or cancel")
-    run.add_argument("backfill_id", nargs="?", type=_backfill_id, help="with cancel: the backfill to cancel")
-    run.add_argument("--resume", type=_backfill_id, metavar="ID", help="continue a backfill where it stopped")
+    run.add_argument("backfill_id", nargs="?", type=backfill_id_arg, help="with cancel: the backfill to cancel")
+    run.add_argument("--resume", type=backfill_id_arg, metavar="ID", help="continue a backfill where it stopped")
     run.add_argument("--model", help="the model the outputs are made with (the step's model in use)")
     run.add_argument("--tenant", help="one tenant's files (its name or id)")
     run.add_argument("--media-type", action="append", default=[], help="only these media types (repeatable)")
     run.add_argument("--since", type=_moment, help="files created at or after (ISO date or date-time)")
     run.add_argument("--until", type=_moment, help="files created before")
     run.add_argument("--only", choices=backfills.ONLY, default="missing", help="failed, not completed (default), all")
-    run.add_argument("--limit", type=_positive, help="at most this many files")
+    run.add_argument("--limit", type=positive, help="at most this many files")
     run.add_argument("--dry-run", action="store_true", help="count the files it would cover, queue nothing")
-    run.add_argument("--batch-size", type=_positive, default=500, help="files queued per checkpoint")
-    run.add_argument("--log-every", type=_positive, default=1000, help="without a terminal: a line per N jobs")
-    run.add_argument("--work", action="store_true", help="also run a job engine in this process")
-    run.add_argument("--detach", action="store_true", help="queue the first batch and return (resume continues)")
+    run.add_argument("--batch-size", type=positive, default=500, help="files queued per checkpoint")
+    add_driver_options(run, detach="queue the first batch and return (resume continues)")
     with_data_dir(run)
+
+
+def add_driver_options(run: argparse.ArgumentParser, detach: str) -> None:
+    """The options of a command that drives a backfill (`backfill`, `import`): its log, its engine, detaching."""
+    run.add_argument("--log-every", type=positive, default=1000, help="without a terminal: a line per N jobs")
+    run.add_argument("--work", action="store_true", help="also run a job engine in this process")
+    run.add_argument("--detach", action="store_true", help=detach)
 
 
 async def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> None:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from api.cli.backfill import _backfill_id, _positive, follow
+from api.cli.backfill import add_driver_options, backfill_id_arg, follow, positive
 from api.uploads import bucket_import
 from api.uploads.bucket_import import Importer
 from pipelines.backfill import resume
@@ -26,11 +26,9 @@ def add_commands(
     run.add_argument("source", nargs="?", help="s3://BUCKET/PREFIX")
     run.add_argument("--tenant", help="the tenant whose files they become (its name or id)")
     run.add_argument("--tags", default="", help="comma-separated tags for every file")
-    run.add_argument("--resume", type=_backfill_id, metavar="ID", help="continue an import where it stopped")
-    run.add_argument("--batch-size", type=_positive, default=100, help="objects registered per checkpoint")
-    run.add_argument("--log-every", type=_positive, default=1000, help="without a terminal: a line per N jobs")
-    run.add_argument("--work", action="store_true", help="also run a job engine in this process")
-    run.add_argument("--detach", action="store_true", help="register the first batch and return")
+    run.add_argument("--resume", type=backfill_id_arg, metavar="ID", help="continue an import where it stopped")
+    run.add_argument("--batch-size", type=positive, default=100, help="objects registered per checkpoint")
+    add_driver_options(run, detach="register the first batch and return")
     with_data_dir(run)
 
 
