@@ -94,7 +94,7 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
     serve: bool = True
     ray_address: str | None = None
     ray_num_cpus: int | None = None
-    max_in_flight: int | None = None  # default: twice the Ray cluster's CPUs
+    max_in_flight: int | None = None  # per lane; default: twice the Ray cluster's CPUs
     lease_seconds: float = 60.0
     poll_seconds: float = 0.25
     stuck_minutes: int = 30

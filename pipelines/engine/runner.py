@@ -1,8 +1,8 @@
 """The job engine: claims durable jobs from Postgres and runs their steps (pipelines/engine/step.py): load, run (a
 Ray task or model-actor calls), then save inside the transaction that completes the job.
 
-Interactive jobs (uploads) are claimed before backfill jobs, and backfill never takes the last of
-several slots, so a large backlog never delays a new upload. Leases are renewed while a step runs; a
+Interactive jobs (uploads) are claimed before backfill jobs, and each lane has slots of its own, so a large
+backlog never delays a new upload's steps. Leases are renewed while a step runs; a
 crashed engine's jobs become claimable when their leases expire; a stopping engine gives its
 unfinished jobs back at once. Each `upkeep` coroutine given runs every `upkeep_seconds`, in a loop of its own (a
 model swap's flip: pipelines/inference/swap.py; large tenants' search indexes: store/tenant_indexes.py); it must be
@@ -38,8 +38,8 @@ INTERNAL_ERROR = "Processing failed with an internal error; the server's log has
 
 @dataclass(frozen=True)
 class EngineConfig:
-    max_in_flight: int = 4
-    # Backfill never takes more (default: all but one slot), so an upload finds room at once.
+    max_in_flight: int = 4  # interactive jobs at once
+    # Backfill jobs at once, beside the interactive ones (default: max_in_flight), so an upload finds room at once.
     backfill_max_in_flight: int | None = None
     # Of those, at most this many run Ray tasks (None: no further limit), so that an upload's task finds a free
     # CPU in Ray's queue; the others wait on model actors, which batch their calls with uploads'.
@@ -95,14 +95,16 @@ class Engine:
             await self._give_back()
 
     async def _claim_more(self) -> None:
-        free = self.config.max_in_flight - len(self._running)
-        if free <= 0:
-            return
+        """Interactive jobs up to their own limit first, then backfill jobs up to theirs: the lanes never share
+        slots, so a backfill running at its width leaves every slot of an upload's steps free."""
+        running = [job for job, _ in self._running.values()]
         lease, steps = self.config.lease_seconds, tuple(self.steps)
-        claimed = await jobs.claim(self.worker_id, "interactive", free, lease, steps)
-        backfill = [job.step for job, _ in self._running.values() if job.lane == "backfill"]
-        backfill_cap = self.config.backfill_max_in_flight or max(self.config.max_in_flight - 1, 1)
-        room = min(free - len(claimed), backfill_cap - len(backfill))
+        claimed: list[jobs.Job] = []
+        interactive_room = self.config.max_in_flight - sum(job.lane != "backfill" for job in running)
+        if interactive_room > 0:
+            claimed = await jobs.claim(self.worker_id, "interactive", interactive_room, lease, steps)
+        backfill = [job.step for job in running if job.lane == "backfill"]
+        room = (self.config.backfill_max_in_flight or self.config.max_in_flight) - len(backfill)
         tasks_cap = self.config.backfill_tasks_max_in_flight
         if room > 0 and tasks_cap is not None:
             tasks = tuple(name for name, step in self.steps.items() if isinstance(step.run, RayTask))
