@@ -1,13 +1,14 @@
 """The model actor: one Ray actor holds one loaded model and batches the requests of every caller into calls of the
 model's `predict`, whatever its task (models/base.py); cluster/model_pool.py is how a process reaches it.
 
-Requests queue in two lanes: `interactive` (a search query waiting on an HTTP response) is served first,
-in batches of up to `max_batch_size`; `batch` (chunks of a document job) in bigger ones. A lone request at an
-idle actor starts at once; requests queued together wait up to their lane's `max_wait_ms` for a full batch. The
-prediction runs in a thread (one per copy, for a model holding several), so requests keep queueing meanwhile. After
-each batch the actor says whether it is retiring (`Recycling`), so that its pools replace it. A model runs as
-several such actors (replicas, cluster/model_replica.py); each keeps its own lanes, and reports how long it has
-been idle, whoever its callers are, so that a pool retires an extra replica only when nobody uses it.
+Requests queue in two lanes: `interactive` (a search query waiting on an HTTP response) is served first, in batches
+of up to `max_batch_size`; `batch` (chunks of a document job) in bigger ones, but no bigger than the model gets
+through in `batch_lane_max_batch_s`, so that an interactive request never waits long for a running one. A lone
+request at an idle actor starts at once; requests queued together wait up to their lane's `max_wait_ms` for a full
+batch. The prediction runs in a thread (one per copy, for a model holding several), so requests keep queueing
+meanwhile. After each batch the actor says whether it is retiring (`Recycling`), so that its pools replace it. A
+model runs as several such actors (replicas, cluster/model_replica.py); each keeps its own lanes, and reports how
+long it has been idle, whoever its callers are, so that a pool retires an extra replica only when nobody uses it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class Batching:
     max_wait_ms: float = 5.0
     batch_lane_max_batch_size: int = 64
     batch_lane_max_wait_ms: float = 50.0
+    # A batch-lane batch is cut to what the model gets through in about this long (its recent seconds per item),
+    # since an interactive request that arrives meanwhile waits for the running prediction: on a CPU, 64 long
+    # texts take seconds, on a GPU milliseconds. None: only batch_lane_max_batch_size bounds it.
+    batch_lane_max_batch_s: float | None = 0.25
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class ModelActor:
         self._recent_sizes: collections.deque[int] = collections.deque(maxlen=100)
         self._histogram: collections.Counter[int] = collections.Counter()
         self._retiring = False
+        self._item_s: float | None = None  # recent seconds per item of a batch-lane prediction (moving average)
 
     async def infer(self, items: Sequence[Any], lane: Lane) -> tuple[Any, bool]:
         request = _Request(items, time.monotonic(), asyncio.get_running_loop().create_future())
@@ -121,6 +127,7 @@ class ModelActor:
             "idle_s": 0.0 if self._queued or self._running else time.monotonic() - self._last_arrival,
             "rss_mb": psutil.Process().memory_info().rss / 2**20,
             "retiring": self._retiring,
+            "batch_lane_item_s": self._item_s,
         }
 
     async def drain(self, quiet_s: float) -> None:
@@ -131,18 +138,23 @@ class ModelActor:
     async def _run(self) -> None:
         while True:
             if self._queued and self._running < self._slots:
-                batch = self._take(await self._gathered())
+                size = await self._gathered()
+                batch_lane_only = not self._queues["interactive"]
+                batch = self._take(size)
                 if batch:
                     self._running += 1
-                    prediction = asyncio.create_task(self._predict(batch))
+                    prediction = asyncio.create_task(self._predict(batch, batch_lane_only))
                     self._predictions.add(prediction)
                     prediction.add_done_callback(self._predictions.discard)
                 continue
             self._arrived.clear()
             await self._arrived.wait()
 
-    async def _predict(self, batch: list[tuple[_Request, int, int]]) -> None:
+    async def _predict(self, batch: list[tuple[_Request, int, int]], batch_lane_only: bool) -> None:
+        """Run one batch in a thread and hand each request its rows; a batch of the batch lane alone updates the
+        seconds per item that cut the lane's batches (interactive items, queries, are much shorter)."""
         items = [item for request, start, end in batch for item in request.items[start:end]]
+        started = time.monotonic()
         try:
             rows = await asyncio.get_running_loop().run_in_executor(self._executor, self._model.predict, items)
         except Exception as error:
@@ -150,6 +162,9 @@ class ModelActor:
                 if not request.future.done():
                     request.future.set_exception(error)
         else:
+            if batch_lane_only:
+                item_s = (time.monotonic() - started) / len(items)
+                self._item_s = item_s if self._item_s is None else 0.7 * self._item_s + 0.3 * item_s
             at = 0
             for request, start, end in batch:
                 request.receive(start, rows[at : at + end - start])
@@ -164,7 +179,14 @@ class ModelActor:
         b = self._batching
         if self._queues["interactive"]:
             return b.max_batch_size, b.max_wait_ms / 1000
-        return b.batch_lane_max_batch_size, b.batch_lane_max_wait_ms / 1000
+        return self._batch_lane_size(), b.batch_lane_max_wait_ms / 1000
+
+    def _batch_lane_size(self) -> int:
+        """The most batch-lane items one batch takes: its maximum, cut to the lane's time budget."""
+        b = self._batching
+        if b.batch_lane_max_batch_s is None or not self._item_s:
+            return b.batch_lane_max_batch_size
+        return max(1, min(b.batch_lane_max_batch_size, int(b.batch_lane_max_batch_s / self._item_s)))
 
     async def _gathered(self) -> int:
         """The next batch's size, once it is worth starting. A model running predictions side by side gives a free
@@ -189,21 +211,24 @@ class ModelActor:
                 return self._limits()[0]
 
     def _take(self, size: int) -> list[tuple[_Request, int, int]]:
-        """Up to `size` items, interactive first; a request bigger than the room left is split."""
+        """Up to `size` items, interactive first, then batch-lane items within that lane's budget (they fill an
+        interactive batch, but never make it slow); a request bigger than the room left is split."""
         batch: list[tuple[_Request, int, int]] = []
         room = size
-        for queue in self._queues.values():
-            while queue and room:
+        for lane, queue in self._queues.items():
+            lane_room = room if lane == "interactive" else min(room, self._batch_lane_size())
+            while queue and lane_room:
                 request = queue[0]
                 left = len(request.items) - request.offset
                 if request.future.done():  # its caller was cancelled, or an earlier part failed
                     queue.popleft()
                     self._queued -= left
                     continue
-                taken = min(room, left)
+                taken = min(lane_room, left)
                 batch.append((request, request.offset, request.offset + taken))
                 request.offset += taken
                 room -= taken
+                lane_room -= taken
                 self._queued -= taken
                 if taken == left:
                     queue.popleft()

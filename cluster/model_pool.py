@@ -141,14 +141,19 @@ class ModelPool:
         replica: alone, a request leaves at once; under load one call carries many (a Ray call costs about as much
         CPU as the forward of a short query, so one call per query would halve the throughput on a CPU). Each lane
         has its own calls, so a query never waits behind the batch lane here; each replica serves it first."""
-        waiting, limit = self._waiting[lane], self._group_size[lane]
+        waiting = self._waiting[lane]
         calls = self._calls_in_flight * max(1, sum(replica.ready for replica in self._active))
+        left = sum(len(items) for items, _ in waiting)
         while waiting and self._in_flight[lane] < calls:
+            # A call carries its share of what waits, so that the replicas get even loads; not one full batch for
+            # one replica and the rest for another.
+            limit = min(self._group_size[lane], -(-left // calls))
             group = [waiting.popleft()]
             size = len(group[0][0])
             while waiting and size + len(waiting[0][0]) <= limit:
                 size += len(waiting[0][0])
                 group.append(waiting.popleft())
+            left -= size
             self._in_flight[lane] += 1
             self._spawn(self._send(lane, group))
         self._scale_up_if_queued()

@@ -1,7 +1,7 @@
-"""Model replicas on a real local Ray with a tiny random BERT embedder: requests spread over two replicas, a
-killed replica is replaced and what it held is answered by the other, the interactive lane stays ahead of the
-batch lane, and a pool scales up under a queue and back down when idle. Each replica is a Ray worker that imports
-torch (seconds on 2 cores): the module takes about a minute, most of it replica starts."""
+"""Model replicas on a real local Ray with a tiny random BERT embedder: requests spread over two replicas, a killed
+replica is replaced and what it held is answered by the other, the interactive lane stays ahead of the batch lane,
+whose batches keep to their time budget, and a pool scales up under a queue and back down when idle. Each replica is
+a Ray worker that imports torch (seconds on 2 cores): the module takes about a minute, most of it replica starts."""
 
 from __future__ import annotations
 
@@ -134,6 +134,26 @@ async def test_the_interactive_lane_stays_ahead_with_replicas(pair: EmbedderClie
     np.testing.assert_allclose(query, reference.predict(SHORT[:3]), atol=1e-5)
     assert unfinished, "the query waited for the whole batch lane"
     await asyncio.gather(*backlog)
+
+
+async def test_batch_lane_batches_are_cut_to_the_time_budget(model: str, reference: TextEmbedder) -> None:
+    budget = Batching(max_batch_size=16, batch_lane_max_batch_size=32, batch_lane_max_batch_s=1e-6)
+    size_only = Batching(max_batch_size=16, batch_lane_max_batch_size=32, batch_lane_max_batch_s=None)
+    pools = {name: new_pool(model, Scaling(), batching=b) for name, b in (("budget", budget), ("size only", size_only))}
+    sizes = {}
+    try:
+        for name, pool in pools.items():
+            rows = await asyncio.gather(*(pool.embed([text], lane="batch") for text in LONG[:32]))
+            np.testing.assert_allclose(np.concatenate(rows), reference.predict(LONG[:32]), atol=1e-5)
+            stats = await pool.stats()
+            sizes[name] = stats["recent_batch_sizes"]
+            assert stats["batch_lane_item_s"] > 0
+    finally:
+        for pool in pools.values():
+            await pool.close(kill=True)
+    # The first batch sets the budget's seconds per item; no item takes a microsecond, so every later batch is one.
+    assert set(sizes["budget"][1:]) == {1}, sizes
+    assert max(sizes["size only"]) > 1, sizes  # the same load batches without the budget
 
 
 async def test_scales_up_under_a_queue_and_down_when_idle(model: str) -> None:
