@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 
 from benchmarks.service import _free_port  # noqa: E402
 from models.registry import Task, load, resolve  # noqa: E402
@@ -69,14 +71,18 @@ def _both(content: bytes) -> None:
     _models["ocr"].predict([content])
 
 
-def pool_files_per_s(images: Sequence[bytes], width: int) -> float:
+def pool_files_per_s(images: Sequence[bytes], width: int) -> tuple[float, float]:
     """The same two models over a process pool: each worker loads them once (not timed), then works through its
-    share of the images one at a time, as the engine's jobs do."""
+    share of the images one at a time, as the engine's jobs do. Files/s and the workers' CPU milliseconds per file."""
     with ProcessPoolExecutor(width, initializer=_load_models) as pool:
         list(pool.map(_both, images[:width]))  # every worker is up and loaded
+        workers = psutil.Process().children()  # the pool's workers: nothing else runs yet
+        used = sum(sum(worker.cpu_times()[:2]) for worker in workers)
         start = time.perf_counter()
         list(pool.map(_both, images, chunksize=8))
-        return len(images) / (time.perf_counter() - start)
+        files_per_s = len(images) / (time.perf_counter() - start)
+        cpu_ms = (sum(sum(worker.cpu_times()[:2]) for worker in workers) - used) * 1000 / len(images)
+        return files_per_s, cpu_ms
 
 
 async def seed(settings: Any, tenant_id: uuid.UUID, images: Sequence[bytes]) -> None:
@@ -140,40 +146,64 @@ async def service(settings: Any) -> AsyncIterator[str]:
 
     from api.app import create_app
     from pipelines.worker import engine_for
-    from store.database import close_pool
-    from store.database import engine as database
+    from store.database import pooled
 
-    db = database()
-    await db.start_connection_pool(min_size=1, max_size=8)  # one pool, which the app uses too
-    engine = engine_for(settings)
-    stop = asyncio.Event()
-    working = asyncio.create_task(engine.run(stop))
-    port = _free_port()
-    app = create_app(settings, purge=False, processing=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            serving.result()  # it could not start: say why
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        stop.set()
-        await asyncio.gather(serving, working)
-        await close_pool(db)
+    async with pooled(8, min_size=1):  # one pool, which the app uses too
+        engine = engine_for(settings)
+        stop = asyncio.Event()
+        working = asyncio.create_task(engine.run(stop))
+        port = _free_port()
+        app = create_app(settings, purge=False, processing=False)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                serving.result()  # it could not start: say why
+            await asyncio.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            stop.set()
+            await asyncio.gather(serving, working)
 
 
-async def backfill_files_per_s(settings: Any, tenant: str, count: int) -> float:
+def cpu_seconds_by_part() -> dict[str, float]:
+    """CPU seconds used so far by each part of the service on this machine: where a backfill's time goes."""
+    parts: dict[str, float] = collections.defaultdict(float)
+    for process in psutil.process_iter(["pid", "name", "cmdline", "cpu_times"]):
+        times, command = process.info["cpu_times"], " ".join(process.info["cmdline"] or ())
+        if times is None:
+            continue
+        if process.info["pid"] == os.getpid():
+            part = "engine_and_api"
+        elif "ModelActor" in command:
+            part = "model_actors"
+        elif process.info["name"] == "postgres":
+            part = "postgres"
+        elif process.info["name"] == "weed":
+            part = "s3"
+        elif "ray" in command:
+            part = "ray"
+        else:
+            continue
+        parts[part] += times.user + times.system
+    return dict(parts)
+
+
+async def backfill_run(settings: Any, tenant: str, count: int) -> tuple[float, dict[str, float]]:
+    """Files/s of the two backfills run at once, and each part's CPU milliseconds per file meanwhile."""
     from pipelines import backfill
 
+    before = cpu_seconds_by_part()
     started = time.perf_counter()
     runs = [await backfill.start(settings, backfill.Request(step, tenant=tenant, only="all")) for step in STEPS]
     await asyncio.gather(
         *(backfill.drive(run, lambda row: backfill.next_batch(row, 500), lambda _: None, ahead=1000) for run in runs)
     )
-    return count / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    after = cpu_seconds_by_part()
+    return count / elapsed, {part: round((after[part] - before.get(part, 0.0)) * 1000 / count, 1) for part in after}
 
 
 async def measure(settings: Any, args: argparse.Namespace, images: list[bytes], singles: list[bytes]) -> dict:
@@ -191,13 +221,13 @@ async def measure(settings: Any, args: argparse.Namespace, images: list[bytes], 
     ):
         await uploads(client, singles[:2], "warm")  # the model actors are up
         idle = await uploads(client, singles[2:], "idle")
-        running = asyncio.create_task(backfill_files_per_s(settings, tenant.name, len(images)))
+        running = asyncio.create_task(backfill_run(settings, tenant.name, len(images)))
         await asyncio.sleep(2.0)  # the backfill is under way
         during = await uploads(client, singles[2:], "during")
-        files_per_s = await running
+        files_per_s, cpu_ms = await running
     print(f"upload latency idle {statistics.median(idle):.2f} s median, {p95(idle):.2f} s p95", file=sys.stderr)
     print(f"upload latency during {statistics.median(during):.2f} s median, {p95(during):.2f} s p95", file=sys.stderr)
-    return {"backfill_files_per_s": files_per_s, "idle": idle, "during": during}
+    return {"backfill_files_per_s": files_per_s, "cpu_ms_per_file": cpu_ms, "idle": idle, "during": during}
 
 
 def main() -> None:
@@ -209,8 +239,8 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per status poll otherwise
     images, singles = photos(args.images, 1), photos(args.uploads + 2, 2)
 
-    pool = pool_files_per_s(images, args.width)
-    print(f"process pool of {args.width}: {pool:.1f} files/s", file=sys.stderr)
+    pool, pool_cpu_ms = pool_files_per_s(images, args.width)
+    print(f"process pool of {args.width}: {pool:.1f} files/s, {pool_cpu_ms:.0f} CPU ms a file", file=sys.stderr)
 
     from store.services import local_services
 
@@ -228,6 +258,8 @@ def main() -> None:
                 "pool_files_per_s": round(pool, 2),
                 "throughput_ratio": round(found["backfill_files_per_s"] / pool, 3),
                 "throughput_target": 0.85,
+                "pool_cpu_ms_per_file": round(pool_cpu_ms, 1),
+                "backfill_cpu_ms_per_file": found["cpu_ms_per_file"],
                 "uploads": args.uploads,
                 "upload_p95_s_idle": round(idle, 3),
                 "upload_p95_s_during_backfill": round(during, 3),

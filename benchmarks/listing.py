@@ -179,12 +179,10 @@ async def load(base: str, key: str, params: dict[str, Any], clients: int, second
 async def measure(service: Any, args: argparse.Namespace) -> dict[str, Any]:
     import piccolo_conf  # noqa: F401  (needs the database up)
     from store import files
-    from store.database import close_pool, engine
+    from store.database import pooled
     from store.tables import Tenant
 
-    db = engine()
-    await db.start_connection_pool(min_size=1, max_size=2)
-    try:
+    async with pooled(2, min_size=1):
         big = (await Tenant.select(Tenant.id).where(Tenant.name == "bench").first())["id"]
         seed_s = await seed(big, args.files, args.tenants, args.other_files, args.variants)
         print(f"seeded {args.files} files in the tenant, {args.other_files} in each of {args.tenants - 1} others"
@@ -200,8 +198,6 @@ async def measure(service: Any, args: argparse.Namespace) -> dict[str, Any]:
             print(name, figures)
             results[name] = figures
         return {"seed_s": round(seed_s, 1), "queries": results}
-    finally:
-        await close_pool(db)
 
 
 def main() -> None:

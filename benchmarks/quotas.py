@@ -42,12 +42,10 @@ async def _uploads_ms(base: str, key: str, count: int) -> list[float]:
 async def _quota_work_ms(count: int, racers: int) -> tuple[list[float], float]:
     """The quota work of one upload, `count` times, each timed; and charges a second with `racers` racing."""
     from store import quotas
-    from store.database import close_pool, engine
+    from store.database import pooled
     from store.tenants import ensure_tenant
 
-    db = engine()
-    await db.start_connection_pool(min_size=1, max_size=racers)
-    try:
+    async with pooled(racers, min_size=1):
         tenant = await ensure_tenant("quota-bench", "enterprise")
         latencies = []
         for _ in range(count):
@@ -60,8 +58,6 @@ async def _quota_work_ms(count: int, racers: int) -> tuple[list[float], float]:
         started = time.perf_counter()
         await asyncio.gather(*(_charges(tenant.id, per_racer) for _ in range(racers)))
         return latencies, per_racer * racers / (time.perf_counter() - started)
-    finally:
-        await close_pool(db)
 
 
 async def _charges(tenant_id: uuid.UUID, count: int) -> None:

@@ -285,12 +285,10 @@ def picks_of(corpus: dict[uuid.UUID, dict], boundary: int) -> dict[str, uuid.UUI
 
 async def run(args: argparse.Namespace) -> dict:
     from store import embeddings
-    from store.database import close_pool, engine, run_migrations
+    from store.database import pooled, run_migrations
 
     await run_migrations()
-    db = engine()
-    await db.start_connection_pool(min_size=1, max_size=4)
-    try:
+    async with pooled(4, min_size=1):
         rng = np.random.default_rng(7)
         spaces = centres(rng)
         sizes = tenant_sizes(args.rows, args.tenants)
@@ -356,8 +354,6 @@ async def run(args: argparse.Namespace) -> dict:
                 },
             },
         }
-    finally:
-        await close_pool(db)
 
 
 def _numbers(text: str) -> list[int]:

@@ -69,6 +69,7 @@ class ModelPool:
         scaling: Scaling = Scaling(),
         calls_in_flight: int = 2,
         attempts: int = 3,
+        lost_retry_s: float = 30.0,
         start_timeout_s: float = 300.0,
         name: str | None = None,
     ) -> None:
@@ -87,7 +88,7 @@ class ModelPool:
         self._calls_in_flight = calls_in_flight
         self._in_flight = dict.fromkeys(LANES, 0)
         self._tasks: set[asyncio.Task[Any]] = set()  # sends, replica starts, the idle check
-        self._attempts, self._start_timeout_s = attempts, start_timeout_s
+        self._attempts, self._lost_retry_s, self._start_timeout_s = attempts, lost_retry_s, start_timeout_s
         self._spec: ModelSpec | None = None
         self._provenance: dict[str, str] | None = None
         self._slots: list[Replica] = []  # every slot up to max_replicas, made on first use
@@ -176,9 +177,13 @@ class ModelPool:
             self._send_waiting(lane)
 
     async def _call(self, items: list[Any], lane: Lane) -> Any:
-        """One actor call to the least loaded replica, retried on another when it dies before it answers."""
+        """One actor call to the least loaded replica, retried on another when it dies before it answers: at least
+        `attempts` times and for at least `lost_retry_s`, backing off. A node that dies takes Ray seconds to declare
+        dead, and a successor placed on it meanwhile dies too; the call outlasts that rather than failing its job."""
         error: RayActorError | None = None
-        for attempt in range(self._attempts):
+        deadline: float | None = None
+        tries = 0
+        while True:
             replica = self._pick()
             generation = replica.generation
             replica.load += len(items)
@@ -189,15 +194,20 @@ class ModelPool:
             except RayActorError as lost:
                 log.warning("model replica %s%d lost (%s); retrying", replica.prefix, generation, lost)
                 self._lost(replica, generation)
-                error = lost
-                await asyncio.sleep(0.1 * attempt)
+                error, tries = lost, tries + 1
+                deadline = deadline or time.monotonic() + self._lost_retry_s
+                if tries >= self._attempts and time.monotonic() >= deadline:
+                    raise InferenceUnavailable(
+                        f"no actor could serve {self.spec.model_id} ({tries} tries in {self._lost_retry_s:.0f} s):"
+                        f" {error}"
+                    ) from error
+                await asyncio.sleep(min(0.1 * 2 ** (tries - 1), 5.0))
                 continue
             finally:
                 replica.load -= len(items)
             if retiring:
                 replica.retire(actor, generation)
             return rows
-        raise InferenceUnavailable(f"no actor could serve {self.spec.model_id} ({self._attempts} tries): {error}")
 
     def _pick(self) -> Replica:
         """The replica to send to: a ready one before one still starting, then the least loaded, then the one

@@ -27,11 +27,13 @@ def engine_for(settings: Settings) -> Engine:
     configure_tracing(settings)
     ensure_ray(settings.engine.ray_address, settings.engine.ray_num_cpus)
     cpus = cluster_cpus()
-    # Twice the CPUs in flight in each lane: a task waits in Ray's queue while the engine records the one before
-    # it, so no CPU idles between jobs. Backfill runs Ray tasks on all CPUs but one at most, so an upload's task
-    # never queues behind a backlog; its model steps wait on the actors, which serve an upload's calls first.
+    # Twice the CPUs of uploads' jobs in flight: a task waits in Ray's queue while the engine records the one
+    # before it, so no CPU idles between jobs. A backfill's jobs mostly wait on model actors, which batch what
+    # many jobs send (a job's own work is a few database and S3 round trips), so it keeps more in flight; but it
+    # runs Ray tasks on all CPUs but one at most, so an upload's task never queues behind a backlog.
     config = EngineConfig(
         max_in_flight=settings.engine.max_in_flight or max(2 * cpus, 2),
+        backfill_max_in_flight=settings.engine.backfill_max_in_flight or max(8 * cpus, 2),
         backfill_tasks_max_in_flight=max(cpus - 1, 1),
         lease_seconds=settings.engine.lease_seconds,
         poll_seconds=settings.engine.poll_seconds,

@@ -114,7 +114,7 @@ async def ping(timeout: float = 2.0) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def pooled(max_size: int) -> AsyncIterator[None]:
+async def pooled(max_size: int, min_size: int = 10) -> AsyncIterator[None]:
     """The process's connection pool during the block: started here, and closed after, unless it exists already
     (another app of the same process started it, as when tests serve a second app beside the session's); then it
     stays its starter's to close, so nobody pulls the pool from under the others' queries."""
@@ -122,7 +122,7 @@ async def pooled(max_size: int) -> AsyncIterator[None]:
     if db.pool is not None:
         yield
         return
-    await db.start_connection_pool(max_size=max_size)
+    await db.start_connection_pool(min_size=min(min_size, max_size), max_size=max_size)
     try:
         yield
     finally:

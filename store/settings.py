@@ -94,7 +94,9 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
     serve: bool = True
     ray_address: str | None = None
     ray_num_cpus: int | None = None
-    max_in_flight: int | None = None  # per lane; default: twice the Ray cluster's CPUs
+    max_in_flight: int | None = None  # interactive jobs at once; default: twice the Ray cluster's CPUs
+    # Backfill jobs at once; default: eight times the Ray cluster's CPUs (most wait on model actors, which batch).
+    backfill_max_in_flight: int | None = None
     lease_seconds: float = 60.0
     poll_seconds: float = 0.25
     stuck_minutes: int = 30

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from api.cli import backfill, imports, keys, models, tenants
-from store.database import close_pool, engine, run_migrations
+from store.database import pooled, run_migrations
 from store.errors import DomainError
 from store.services import local_services
 from store.settings import DATABASE, RAY, STORAGE, Settings, SettingsError, get_settings, require_services
@@ -76,14 +76,12 @@ async def _backfill(args: argparse.Namespace, settings: Settings) -> None:
     from cluster.runtime import shutdown_ray
 
     await _migrate()
-    db = engine()
-    await db.start_connection_pool(min_size=1, max_size=4)
     try:
-        await (imports.run if args.command == "import" else backfill.run)(args, settings)
+        async with pooled(4, min_size=1):
+            await (imports.run if args.command == "import" else backfill.run)(args, settings)
     finally:
         shutdown_ray()
         tracing.shutdown()
-        await close_pool(db)
 
 
 async def _purge(settings: Settings) -> None:
@@ -109,14 +107,12 @@ async def _worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    db = engine()
-    await db.start_connection_pool(min_size=1, max_size=4)
     try:
-        await engine_for(settings).run(stop)
+        async with pooled(4, min_size=1):
+            await engine_for(settings).run(stop)
     finally:
         shutdown_ray()
         tracing.shutdown()
-        await close_pool(db)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:

@@ -2,7 +2,7 @@
 Ray task or model-actor calls), then save inside the transaction that completes the job.
 
 Interactive jobs (uploads) are claimed before backfill jobs, and each lane has slots of its own, so a large
-backlog never delays a new upload's steps. Leases are renewed while a step runs; a
+backlog never delays a new upload's steps; while they run, the backfill claims nothing new for a few seconds. Leases are renewed while a step runs; a
 crashed engine's jobs become claimable when their leases expire; a stopping engine gives its
 unfinished jobs back at once. Each `upkeep` coroutine given runs every `upkeep_seconds`, in a loop of its own (a
 model swap's flip: pipelines/inference/swap.py; large tenants' search indexes: store/tenant_indexes.py); it must be
@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,10 @@ class EngineConfig:
     max_in_flight: int = 4  # interactive jobs at once
     # Backfill jobs at once, beside the interactive ones (default: max_in_flight), so an upload finds room at once.
     backfill_max_in_flight: int | None = None
+    # While interactive jobs run here, the backfill claims nothing new for up to this long, leaving the CPUs and
+    # the event loop (which may serve the API too) to an upload's steps; past it, under a steady stream of uploads,
+    # it goes on one job at a time, so it never stops.
+    backfill_pause_seconds: float = 5.0
     # Of those, at most this many run Ray tasks (None: no further limit), so that an upload's task finds a free
     # CPU in Ray's queue; the others wait on model actors, which batch their calls with uploads'.
     backfill_tasks_max_in_flight: int | None = None
@@ -74,6 +79,7 @@ class Engine:
         self.upkeeps = list(upkeep)
         self._running: dict[uuid.UUID, tuple[jobs.Job, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
+        self._paused_since: float | None = None  # when uploads' jobs began to pause the backfill
 
     def wake(self) -> None:
         """New work was queued: look now instead of at the next poll."""
@@ -96,7 +102,8 @@ class Engine:
 
     async def _claim_more(self) -> None:
         """Interactive jobs up to their own limit first, then backfill jobs up to theirs: the lanes never share
-        slots, so a backfill running at its width leaves every slot of an upload's steps free."""
+        slots, so a backfill running at its width leaves every slot of an upload's steps free; while an upload's
+        steps run, the backfill pauses."""
         running = [job for job, _ in self._running.values()]
         lease, steps = self.config.lease_seconds, tuple(self.steps)
         claimed: list[jobs.Job] = []
@@ -104,7 +111,7 @@ class Engine:
         if interactive_room > 0:
             claimed = await jobs.claim(self.worker_id, "interactive", interactive_room, lease, steps)
         backfill = [job.step for job in running if job.lane == "backfill"]
-        room = (self.config.backfill_max_in_flight or self.config.max_in_flight) - len(backfill)
+        room = self._backfill_width(uploading=bool(claimed) or len(backfill) < len(running)) - len(backfill)
         tasks_cap = self.config.backfill_tasks_max_in_flight
         if room > 0 and tasks_cap is not None:
             tasks = tuple(name for name, step in self.steps.items() if isinstance(step.run, RayTask))
@@ -119,6 +126,16 @@ class Engine:
             task = asyncio.create_task(self._execute(job))
             self._running[job.id] = (job, task)
             task.add_done_callback(partial(self._finished, job.id))
+
+    def _backfill_width(self, uploading: bool) -> int:
+        """How many backfill jobs may run now: all of its slots, none while an upload's jobs run here, and one
+        once that pause has lasted `backfill_pause_seconds`."""
+        if not uploading:
+            self._paused_since = None
+            return self.config.backfill_max_in_flight or self.config.max_in_flight
+        if self._paused_since is None:
+            self._paused_since = time.monotonic()
+        return 0 if time.monotonic() - self._paused_since < self.config.backfill_pause_seconds else 1
 
     def _finished(self, job_id: uuid.UUID, _: asyncio.Task[None]) -> None:
         """The done callback of the job's task."""

@@ -299,26 +299,31 @@ async def test_a_job_claimed_while_leases_are_renewed_is_not_abandoned(alice, en
 
 
 async def test_each_lane_has_slots_of_its_own(alice, engine):
-    """A backfill at its width holds no slot of the interactive lane: an upload's jobs run beside it."""
+    """A backfill holds no slot of the interactive lane. While an upload's jobs run, the backfill claims nothing for
+    its pause, then one job at a time beside them, and all its slots again once they are done."""
     from pipelines.engine.step import JOB_LANE
     from store import jobs
 
     running = {"interactive": 0, "batch": 0}
     seen: list[tuple[int, int]] = []
+    started: dict[str, float] = {}
 
     async def hold(file: FileRef) -> dict[str, object]:
         lane = JOB_LANE.get()
         running[lane] += 1
         seen.append((running["interactive"], running["batch"]))
+        started.setdefault(lane, time.monotonic())
         await asyncio.sleep(0.3)
         running[lane] -= 1
         return {}
 
-    files = [await insert_file(alice.tenant_id, f"held-{i}.txt") for i in range(6)]
-    queued = [(await jobs.enqueue(file_id, alice.tenant_id, "hold", lane="backfill"))[0] for file_id in files[:4]]
-    queued += [(await jobs.enqueue(file_id, alice.tenant_id, "hold"))[0] for file_id in files[4:]]
+    files = [await insert_file(alice.tenant_id, f"held-{i}.txt") for i in range(8)]
+    queued = [(await jobs.enqueue(file_id, alice.tenant_id, "hold", lane="backfill"))[0] for file_id in files[:6]]
+    queued += [(await jobs.enqueue(file_id, alice.tenant_id, "hold"))[0] for file_id in files[6:]]
     steps = {"hold": Step("hold", "crawl_status", InProcess(hold))}
-    config = EngineConfig(max_in_flight=1, backfill_max_in_flight=1, lease_seconds=10, poll_seconds=0.05)
+    config = EngineConfig(
+        max_in_flight=1, backfill_max_in_flight=3, backfill_pause_seconds=0.2, lease_seconds=10, poll_seconds=0.05
+    )
     lanes = Engine(engine.location, steps, config)
     stop = asyncio.Event()
     working = asyncio.create_task(lanes.run(stop))
@@ -328,8 +333,10 @@ async def test_each_lane_has_slots_of_its_own(alice, engine):
         stop.set()
         await working
     assert [row.status for row in rows] == ["completed"] * len(files)
-    assert max(seen) <= (1, 1) and all(batch <= 1 for _, batch in seen), seen
+    assert all(batch <= 1 for interactive, batch in seen if interactive), seen
+    assert started["batch"] - started["interactive"] >= 0.2, "the backfill did not pause"
     assert (1, 1) in seen, f"the lanes never ran side by side: {seen}"
+    assert max(batch for _, batch in seen) == 3, f"the backfill never widened again: {seen}"
 
 
 async def test_a_backfill_backlog_does_not_delay_a_fresh_upload(client, alice, engine):

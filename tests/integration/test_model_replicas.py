@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import ray
+from ray.exceptions import RayActorError
 
 from cluster.model_actor import Batching
 from cluster.model_clients import EmbedderClient
@@ -118,6 +119,31 @@ async def test_a_killed_replica_is_replaced_and_its_request_answered_by_another(
         return len({s["pid"] for s in await pool.replica_stats()} - {killed_pid}) == 2
 
     await until(replaced, "a successor of the killed replica")
+
+
+async def test_a_request_outlasts_successive_replica_deaths(model: str, reference: TextEmbedder) -> None:
+    """As when a node dies: the replica and the successors placed on it meanwhile die one after the other; the
+    request is answered once one survives, not failed after three quick tries."""
+    pool = new_pool(model, Scaling(), lost_retry_s=60.0)
+    try:
+        await pool.embed(SHORT[:1])
+        request = asyncio.ensure_future(pool.embed(LONG, lane="batch"))
+        killed: set[int] = set()
+        for _ in range(4):  # more deaths than the pool's three attempts
+
+            async def busy_anew() -> bool:
+                try:
+                    return bool(pool.actors) and (await pool.actors[0].stats.remote())["pid"] not in killed
+                except RayActorError:  # the one just killed, not yet forgotten
+                    return False
+
+            await until(busy_anew, "a replica serving the request")
+            actor = pool.actors[0]
+            killed.add((await actor.stats.remote())["pid"])
+            ray.kill(actor)
+        np.testing.assert_allclose(await request, reference.predict(LONG), atol=1e-5)
+    finally:
+        await pool.close(kill=True)
 
 
 async def test_the_interactive_lane_stays_ahead_with_replicas(pair: EmbedderClient, reference: TextEmbedder) -> None:
