@@ -1,12 +1,12 @@
 """The job engine: claims durable jobs from Postgres and runs their steps (pipelines/engine/step.py): load, run (a
 Ray task or model-actor calls), then save inside the transaction that completes the job.
 
-Interactive jobs (uploads) are claimed before backfill jobs, and each lane has slots of its own, so a large
-backlog never delays a new upload's steps; while they run, the backfill claims nothing new for a few seconds. Leases are renewed while a step runs; a
-crashed engine's jobs become claimable when their leases expire; a stopping engine gives its
-unfinished jobs back at once. Each `upkeep` coroutine given runs every `upkeep_seconds`, in a loop of its own (a
-model swap's flip: pipelines/inference/swap.py; large tenants' search indexes: store/tenant_indexes.py); it must be
-safe to run on many engines at once.
+Interactive jobs (uploads) are claimed before backfill jobs, and each lane has slots of its own, so a large backlog
+never delays a new upload's steps; while they run, the backfill claims nothing new for a few seconds. Leases are
+renewed while a step runs; a crashed engine's jobs become claimable when their leases expire; a stopping engine
+gives its unfinished jobs back at once. Each `upkeep` coroutine given runs every `upkeep_seconds`, in a loop of its
+own (a model swap's flip: pipelines/inference/swap.py; large tenants' search indexes: store/tenant_indexes.py); it
+must be safe to run on many engines at once.
 """
 
 from __future__ import annotations
