@@ -135,6 +135,17 @@ async def wait_for_job(job_id: uuid.UUID, file_id: uuid.UUID, seconds: float = 6
     raise AssertionError(f"job still {row.status} after {seconds} s")
 
 
+async def run_until_done(engine: Engine, job_ids: list[uuid.UUID], files: list[uuid.UUID]) -> list[JobRow]:
+    """Run an engine of the test's own until each job (of the file beside it) has ended; their rows."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(engine.run(stop))
+    try:
+        return [await wait_for_job(job_id, file_id, 30) for job_id, file_id in zip(job_ids, files, strict=True)]
+    finally:
+        stop.set()
+        await running
+
+
 async def test_a_step_that_fails_twice_then_succeeds_completes_with_two_retries(client, alice, engine):
     from store import jobs
     from store.tables import File
@@ -288,13 +299,7 @@ async def test_a_job_claimed_while_leases_are_renewed_is_not_abandoned(alice, en
     job_ids = [(await jobs.enqueue(file_id, alice.tenant_id, "brief"))[0] for file_id in files]
     steps = {"brief": Step("brief", "crawl_status", InProcess(brief))}
     renewing = Engine(engine.location, steps, EngineConfig(max_in_flight=2, lease_seconds=0.9, poll_seconds=0.05))
-    stop = asyncio.Event()
-    running = asyncio.create_task(renewing.run(stop))
-    try:
-        rows = [await wait_for_job(job_id, file_id, 30) for job_id, file_id in zip(job_ids, files, strict=True)]
-    finally:
-        stop.set()
-        await running
+    rows = await run_until_done(renewing, job_ids, files)
     assert [(row.status, row.attempts) for row in rows] == [("completed", 1)] * len(files)
 
 
@@ -324,14 +329,7 @@ async def test_each_lane_has_slots_of_its_own(alice, engine):
     config = EngineConfig(
         max_in_flight=1, backfill_max_in_flight=3, backfill_pause_seconds=0.2, lease_seconds=10, poll_seconds=0.05
     )
-    lanes = Engine(engine.location, steps, config)
-    stop = asyncio.Event()
-    working = asyncio.create_task(lanes.run(stop))
-    try:
-        rows = [await wait_for_job(job_id, file_id, 30) for job_id, file_id in zip(queued, files, strict=True)]
-    finally:
-        stop.set()
-        await working
+    rows = await run_until_done(Engine(engine.location, steps, config), queued, files)
     assert [row.status for row in rows] == ["completed"] * len(files)
     assert all(batch <= 1 for interactive, batch in seen if interactive), seen
     assert started["batch"] - started["interactive"] >= 0.2, "the backfill did not pause"
