@@ -9,7 +9,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from store import files, idempotency_keys
+from store import files, idempotency_keys, quotas
 from store.blob_store import BlobStore
 from store.keys import EXPORTS_PREFIX, file_prefix
 from store.settings import Settings
@@ -24,6 +24,8 @@ async def purge_expired(blobs: BlobStore, retention_days: int, batch: int = 100)
     while rows := await files.expired(cutoff, batch):
         for row in rows:
             await blobs.delete_prefix(file_prefix(row.object_key))
+            # A video deleted before its analysis ended never had it: its reserved credits go back.
+            await quotas.settle_video_reservation(row.id, succeeded=False)
         await files.delete_rows([row.id for row in rows])
         purged += len(rows)
     if purged:

@@ -291,6 +291,20 @@ async def test_a_deleted_video_is_found_by_no_frame_and_a_purge_drops_its_frame_
     assert await frame_vectors(file_id, PERCEPTUAL) == {}
 
 
+async def test_a_purged_video_whose_analysis_never_ran_gets_its_credits_back(blobs) -> None:
+    from pipelines.purge import purge_expired
+    from store import quotas
+    from tests.support.file_rows import insert_file
+
+    caller = await new_caller("free")
+    file_id = await insert_file(caller.tenant_id, "never.mp4", media_type="video", content_type="video/mp4")
+    await quotas.charge(caller.tenant_id, 1, [file_id])  # as an upload does; its analysis is cancelled by a delete
+    assert await standing(caller) == (3, 0)
+    await File.update({File.deleted_at: datetime.now(UTC) - timedelta(days=31)}).where(File.id == file_id)
+    assert await purge_expired(blobs, retention_days=30) >= 1
+    assert await standing(caller) == (1, 0)  # the file's credit stays spent, the analysis's two come back
+
+
 async def test_the_embedding_step_that_a_swap_queues_gives_a_video_the_same_vectors(client, alice, engine) -> None:
     """A swap of the image embedder backfills with the `embed_image` step (pipelines/inference/swap.py): on a video it
     reads the thumbnail's variant and the stored key frames, the very bytes the analysis embedded."""
