@@ -144,7 +144,7 @@ class ModelPool:
         has its own calls, so a query never waits behind the batch lane here; each replica serves it first."""
         waiting = self._waiting[lane]
         calls = self._calls_in_flight * max(1, sum(replica.ready for replica in self._active))
-        left = sum(len(items) for items, _ in waiting)
+        left = sum(len(items) for items, _ in waiting) if self._in_flight[lane] < calls else 0  # none can go out
         while waiting and self._in_flight[lane] < calls:
             # A call carries its share of what waits, so that the replicas get even loads; not one full batch for
             # one replica and the rest for another.
@@ -180,7 +180,6 @@ class ModelPool:
         """One actor call to the least loaded replica, retried on another when it dies before it answers: at least
         `attempts` times and for at least `lost_retry_s`, backing off. A node that dies takes Ray seconds to declare
         dead, and a successor placed on it meanwhile dies too; the call outlasts that rather than failing its job."""
-        error: RayActorError | None = None
         deadline: float | None = None
         tries = 0
         while True:
@@ -194,13 +193,13 @@ class ModelPool:
             except RayActorError as lost:
                 log.warning("model replica %s%d lost (%s); retrying", replica.prefix, generation, lost)
                 self._lost(replica, generation)
-                error, tries = lost, tries + 1
+                tries += 1
                 deadline = deadline or time.monotonic() + self._lost_retry_s
                 if tries >= self._attempts and time.monotonic() >= deadline:
                     raise InferenceUnavailable(
                         f"no actor could serve {self.spec.model_id} ({tries} tries in {self._lost_retry_s:.0f} s):"
-                        f" {error}"
-                    ) from error
+                        f" {lost}"
+                    ) from lost
                 await asyncio.sleep(min(0.1 * 2 ** (tries - 1), 5.0))
                 continue
             finally:
